@@ -1,0 +1,135 @@
+"""Moving a finished run's outputs from its staging folder into the dataset folder.
+
+A dataset folder is complete exactly when `dataset_info.json` exists: publishing
+removes the old one first and writes the new one last. Shards are renamed into
+place whole, so a reader never sees a partial shard, and the staging folder (where
+Beam writes) matches no shard pattern.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections import Counter
+
+from apache_beam.io.filesystems import FileSystems
+
+from beam_jobs import file_io
+from beam_jobs.prepare_pipeline import REJECTED_PARTS, SUMMARY_FILE
+from beam_jobs.prepare_settings import PrepareSettings
+from beam_jobs.sources.source_plan import SourcePlan
+from boxflow import record_schema
+from boxflow.label_map import format_label_map
+
+STAGING_PREFIX = ".boxflow-staging-"
+
+
+def new_staging_dir(out_dir: str) -> str:
+    """A fresh staging folder inside `out_dir`, after removing any a killed run left behind."""
+    if "://" not in out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        for name in os.listdir(out_dir):
+            if name.startswith(STAGING_PREFIX):
+                shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
+    staging = file_io.join(out_dir, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}")
+    FileSystems.mkdirs(staging)
+    return staging
+
+
+def publish(staging_dir: str, settings: PrepareSettings, plan: SourcePlan, splits: tuple[str, ...],
+            beam_metrics: dict[str, int]) -> dict:
+    """Builds `dataset_info.json`, moves every output into `settings.out_dir`; returns the info."""
+    out_dir = settings.out_dir
+    summary = json.loads(file_io.read_bytes(file_io.join(staging_dir, SUMMARY_FILE)))
+    rejected_lines = sorted(_read_lines(file_io.join(staging_dir, REJECTED_PARTS)))
+    rejections = [json.loads(line) for line in rejected_lines]
+    info = dataset_info(summary, rejections, settings, plan, splits, beam_metrics)
+
+    _remove_previous_dataset(out_dir)
+    for split in splits:
+        count = settings.shard_count(split)
+        sources = [file_io.join(staging_dir, record_schema.shard_name(split, i, count)) for i in range(count)]
+        targets = [file_io.join(out_dir, record_schema.shard_name(split, i, count)) for i in range(count)]
+        FileSystems.rename(sources, targets)
+    _write_atomically(file_io.join(out_dir, record_schema.REJECTED_FILE), "".join(f"{line}\n" for line in rejected_lines))
+    _write_atomically(file_io.join(out_dir, record_schema.LABEL_MAP_FILE), format_label_map(summary["class_names"]))
+    _write_atomically(file_io.join(out_dir, record_schema.DATASET_INFO_FILE), json.dumps(info, indent=2) + "\n")
+    FileSystems.delete([staging_dir])
+    return info
+
+
+def dataset_info(summary: dict, rejections: list[dict], settings: PrepareSettings, plan: SourcePlan,
+                 splits: tuple[str, ...], beam_metrics: dict[str, int]) -> dict:
+    """Pure: the `dataset_info.json` content, with the accounting that must close."""
+    statistics = summary["statistics"]
+    split_stats = {split: statistics["splits"].get(split, {"images": 0, "boxes": 0, "images_without_boxes": 0,
+                                                            "boxes_per_class": {}}) for split in splits}
+    for split, stats in split_stats.items():
+        count = settings.shard_count(split)
+        stats["shards"] = [record_schema.shard_name(split, i, count) for i in range(count)]
+
+    image_rejections = [r for r in rejections if r["level"] == "image"]
+    box_rejections = [r for r in rejections if r["level"] == "box" and not r["kept"]]
+    images_written = sum(s["images"] for s in split_stats.values())
+    boxes_written = sum(s["boxes"] for s in split_stats.values())
+    boxes_read = summary["boxes_read"] + sum(1 for r in plan.rejections if r.level.value == "box")
+    boxes_lost = sum(r["boxes_lost"] for r in image_rejections)
+    accounting = {
+        "images_read": summary["images_read"],
+        "images_written": images_written,
+        "images_rejected": len(image_rejections),
+        "boxes_read": boxes_read,
+        "boxes_written": boxes_written,
+        "boxes_rejected": len(box_rejections),
+        "boxes_dropped_with_rejected_images": boxes_lost,
+        "boxes_clipped": sum(1 for r in rejections if r["kept"]),
+    }
+    accounting["closes"] = (
+        accounting["images_read"] == images_written + len(image_rejections)
+        and boxes_read == boxes_written + len(box_rejections) + boxes_lost
+    )
+    return {
+        "schema_version": record_schema.SCHEMA_VERSION,
+        "classes": [{"id": i, "name": name} for i, name in enumerate(summary["class_names"], start=1)],
+        "splits": split_stats,
+        "source": {"format": plan.format_name, "path": plan.input_path, "images_dir": settings.images_dir},
+        "accounting": accounting,
+        "rejected": {
+            "images": len(image_rejections),
+            "boxes": len(box_rejections),
+            "by_reason": dict(sorted(Counter(r["reason"] for r in rejections).items())),
+        },
+        "statistics": {k: v for k, v in statistics.items() if k != "splits"},
+        "beam": {"runner": settings.runner, "pipeline_args": settings.pipeline_args(), "metrics": beam_metrics},
+    }
+
+
+def _read_lines(path: str) -> list[str]:
+    if not file_io.exists(path):
+        return []
+    return [line for line in file_io.read_bytes(path).decode("utf-8").splitlines() if line.strip()]
+
+
+def _remove_previous_dataset(out_dir: str) -> None:
+    info_path = file_io.join(out_dir, record_schema.DATASET_INFO_FILE)
+    if file_io.exists(info_path):
+        FileSystems.delete([info_path])
+    old = file_io.list_files(file_io.join(out_dir, "*-?????-of-?????.tfrecord"))
+    old += [p for p in (file_io.join(out_dir, record_schema.LABEL_MAP_FILE),
+                        file_io.join(out_dir, record_schema.REJECTED_FILE)) if file_io.exists(p)]
+    if old:
+        FileSystems.delete(old)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    if "://" in path:
+        file_io.write_bytes(path, text.encode("utf-8"))
+        return
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    with os.fdopen(handle, "w") as f:
+        f.write(text)
+    os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide the file from other users
+    os.replace(temporary, path)

@@ -1,0 +1,131 @@
+"""Typed records that flow between the steps of `boxflow prepare`.
+
+A source reader turns annotations into `SourceImage`s (boxes as the source gave
+them); validation turns those into `ValidatedImage`s (boxes in pixel `xyxy` of the
+decoded image, clipped, with label ids) plus `Rejection`s for everything it drops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Optional
+
+
+class Reason(str, enum.Enum):
+    """Fixed reason codes written to `rejected.jsonl`."""
+
+    IMAGE_MISSING = "image_missing"            # no image file where the annotation points
+    IMAGE_UNREADABLE = "image_unreadable"      # the file exists but cannot be read
+    IMAGE_CORRUPT = "image_corrupt"            # not an image, or truncated / undecodable
+    ANNOTATION_MALFORMED = "annotation_malformed"  # unparsable annotation file, row or field
+    SIZE_MISMATCH = "size_mismatch"            # annotated width/height differ from the real image
+    BOX_DEGENERATE = "box_degenerate"          # zero or negative width or height
+    BOX_OUTSIDE = "box_outside"                # box lies entirely outside the image
+    BOX_CLIPPED = "box_clipped"                # box partly outside: clipped and kept
+    CLASS_UNKNOWN = "class_unknown"            # class name or id not in the class list
+    ALL_BOXES_REJECTED = "all_boxes_rejected"  # every box dropped and --drop-emptied-images set
+
+
+class Level(str, enum.Enum):
+    IMAGE = "image"
+    BOX = "box"
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejection:
+    """One line of `rejected.jsonl`: an image or box dropped (or, for BOX_CLIPPED, repaired)."""
+
+    source: str
+    reason: Reason
+    detail: str
+    level: Level = Level.IMAGE
+    boxes_lost: int = 0  # for an image rejection: boxes dropped with the image
+
+    @property
+    def kept(self) -> bool:
+        return self.reason is Reason.BOX_CLIPPED
+
+    def to_json_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "level": self.level.value,
+            "reason": self.reason.value,
+            "kept": self.kept,
+            "detail": self.detail,
+            "boxes_lost": self.boxes_lost,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceObject:
+    """One annotated box as the source gave it.
+
+    `box` is `(xmin, ymin, xmax, ymax)`: pixels of the annotated image, or fractions of
+    its width and height when the owning `SourceImage.boxes_normalized` is set.
+    """
+
+    class_name: str
+    box: tuple[float, float, float, float]
+    difficult: bool = False
+    truncated: bool = False
+    is_crowd: bool = False
+    area: Optional[float] = None  # the source's own area (e.g. COCO mask area), pixels²
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceImage:
+    """One image and its annotations, before the image has been read or checked.
+
+    Exactly one of `image_path` and `encoded` is set. `width`/`height` are the sizes
+    the annotation claims (None when it claims none); `split` is the source's own
+    split assignment, or None to split by hash.
+    """
+
+    source: str
+    source_id: str
+    filename: str
+    objects: tuple[SourceObject, ...]
+    image_path: Optional[str] = None
+    encoded: Optional[bytes] = None
+    width: Optional[int] = None
+    height: Optional[int] = None
+    boxes_normalized: bool = False
+    split: Optional[str] = None
+    parse_rejections: tuple[Rejection, ...] = ()  # box-level problems found while parsing
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidatedObject:
+    """A box that passed validation: pixel `xyxy` in the stored image, label id from 1."""
+
+    label: int
+    class_name: str
+    box: tuple[float, float, float, float]
+    difficult: bool
+    truncated: bool
+    is_crowd: bool
+    area: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidatedImage:
+    """An image ready to encode: 3-channel JPEG or PNG bytes and its checked boxes."""
+
+    source_id: str
+    filename: str
+    encoded: bytes
+    image_format: str  # "jpeg" or "png"
+    width: int
+    height: int
+    objects: tuple[ValidatedObject, ...]
+    split: str
+
+
+class AnnotationError(Exception):
+    """An annotation file, row or field that cannot be parsed; becomes ANNOTATION_MALFORMED."""
+
+    def __init__(self, source: str, detail: str):
+        super().__init__(f"{source}: {detail}")
+        self.source = source
+        self.detail = detail

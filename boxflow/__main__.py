@@ -1,0 +1,5 @@
+import sys
+
+from boxflow.cli import main
+
+sys.exit(main())

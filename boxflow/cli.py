@@ -1,0 +1,141 @@
+"""The `boxflow` command line. Arguments are read and checked here, and nowhere else."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Optional, Sequence
+
+from boxflow.errors import BoxflowError
+
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="boxflow", description="Object-detection pipeline on TensorFlow/Keras.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    synth = commands.add_parser("synth", help="generate a dataset of shapes with exact boxes (COCO JSON + JPEG)")
+    synth.add_argument("--out", required=True, help="output folder")
+    synth.add_argument("--images", type=int, default=200, help="number of images (default 200)")
+    synth.add_argument("--image-size", type=int, default=256, help="square image side in pixels (default 256)")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    synth.add_argument("--max-objects", type=int, default=4, help="objects per image, at most (default 4)")
+
+    prepare = commands.add_parser(
+        "prepare", help="validate annotated images and write TFRecord shards (Apache Beam)",
+        epilog="Any other --flag is passed to Apache Beam as a pipeline option, e.g. "
+               "--runner DataflowRunner --project P --region R --temp_location gs://B/tmp.")
+    prepare.add_argument("--format", required=True, choices=("coco", "voc", "yolo", "csv", "tfrecord"))
+    prepare.add_argument("--input", required=True,
+                         help="COCO JSON file, VOC root or XML folder, YOLO data YAML, CSV file, or TFRecord glob")
+    prepare.add_argument("--out", required=True, help="dataset folder to write")
+    prepare.add_argument("--images", help="folder of the images (default: found beside the annotations)")
+    prepare.add_argument("--val-fraction", type=float, default=0.1,
+                         help="share of images hashed into 'val' (default 0.1)")
+    prepare.add_argument("--num-shards", type=int, default=8,
+                         help="shards of the train split; other splits get a quarter (default 8)")
+    prepare.add_argument("--label-map", help="label_map.pbtxt fixing the classes and their ids")
+    prepare.add_argument("--csv-columns", default="filename,width,height,class,xmin,ymin,xmax,ymax",
+                         help="role of each CSV column by position ('-' skips one)")
+    prepare.add_argument("--ignore-source-splits", action="store_true",
+                         help="split by hash even when the source has split files (VOC ImageSets)")
+    prepare.add_argument("--drop-emptied-images", action="store_true",
+                         help="reject images all of whose boxes were rejected, instead of keeping them as negatives")
+    prepare.add_argument("--max-reject-fraction", type=float, default=0.1,
+                         help="exit with status 2 when more than this share of images is rejected (default 0.1)")
+    prepare.add_argument("--runner", default="DirectRunner", help="Beam runner (default DirectRunner)")
+    prepare.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes (default 2)")
+
+    demo = commands.add_parser("demo", help="run the whole product on data it makes itself")
+    demo.add_argument("--workdir", default="demo_run", help="folder for everything the demo writes")
+    demo.add_argument("--images", type=int, default=300, help="synthetic images to generate (default 300)")
+    return parser
+
+
+def _quiet_libraries() -> None:
+    """Keeps TensorFlow's and Beam's start-up chatter out of the user's terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    # Beam's local job service re-logs each worker's start-up warnings; they are noise here.
+    logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    _quiet_libraries()
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "prepare":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return _COMMANDS[args.command](args, extra)
+    except BoxflowError as error:
+        print(f"boxflow {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"boxflow {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _synth(args: argparse.Namespace, _: Sequence[str]) -> int:
+    from boxflow.synth import SynthConfig, write_synth_dataset
+
+    config = SynthConfig.for_image_size(args.image_size)
+    config = SynthConfig(**{**config.__dict__, "max_objects": args.max_objects})
+    coco = write_synth_dataset(args.out, args.images, config, args.seed)
+    print(f"wrote {len(coco['images'])} images with {len(coco['annotations'])} boxes to {args.out}")
+    return 0
+
+
+def _prepare(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
+    from beam_jobs.prepare_job import format_summary, rejected_fraction, run
+    from beam_jobs.prepare_settings import PrepareSettings
+    from beam_jobs.sources.csv_rows import parse_column_roles
+
+    unknown = [arg for arg in beam_args if not arg.startswith("--") and "=" not in arg and not _follows_flag(arg, beam_args)]
+    if unknown:
+        raise BoxflowError(f"unexpected argument(s) {unknown}: Beam options must be --name=value or --name value")
+    settings = PrepareSettings(
+        source_format=args.format,
+        input_path=args.input,
+        out_dir=args.out,
+        images_dir=args.images,
+        val_fraction=args.val_fraction,
+        num_shards=args.num_shards,
+        label_map=args.label_map,
+        csv_columns=parse_column_roles(args.csv_columns),
+        use_source_splits=not args.ignore_source_splits,
+        drop_emptied_images=args.drop_emptied_images,
+        max_reject_fraction=args.max_reject_fraction,
+        runner=args.runner,
+        workers=args.workers,
+        beam_args=tuple(beam_args),
+    )
+    info = run(settings)
+    print(format_summary(info))
+    fraction = rejected_fraction(info)
+    if fraction > settings.max_reject_fraction:
+        print(f"boxflow prepare: error: {fraction:.1%} of images were rejected, more than --max-reject-fraction "
+              f"{settings.max_reject_fraction:.1%}; see {args.out}/rejected.jsonl", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def _follows_flag(arg: str, args: Sequence[str]) -> bool:
+    index = list(args).index(arg)
+    return index > 0 and args[index - 1].startswith("--") and "=" not in args[index - 1]
+
+
+def _demo(args: argparse.Namespace, _: Sequence[str]) -> int:
+    from boxflow.demo import run_demo
+
+    return run_demo(args.workdir, args.images)
+
+
+_COMMANDS = {"synth": _synth, "prepare": _prepare, "demo": _demo}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

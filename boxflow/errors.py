@@ -1,0 +1,9 @@
+"""The one exception type that reaches a user as a message instead of a traceback."""
+
+
+class BoxflowError(Exception):
+    """A problem with the user's arguments or input.
+
+    The CLI prints `str(error)` on one line of stderr and exits with status 2, so the
+    message must name the file or field and say what is wrong with it.
+    """

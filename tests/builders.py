@@ -1,0 +1,122 @@
+"""Fixture builders: images, annotation files and prepare runs made by the tests themselves."""
+
+from __future__ import annotations
+
+import io
+import json
+import pathlib
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from beam_jobs.prepare_job import run
+from beam_jobs.prepare_settings import PrepareSettings
+from boxflow import record_schema as keys
+
+
+def image_bytes(width: int, height: int, mode: str = "RGB", image_format: str = "JPEG", seed: int = 0) -> bytes:
+    """A noisy image of the given size, mode (RGB, L, RGBA) and format (JPEG, PNG)."""
+    rng = np.random.default_rng(seed)
+    channels = {"RGB": 3, "L": 1, "RGBA": 4}[mode]
+    pixels = rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
+    image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def voc_xml(filename: str, width: Optional[int], height: Optional[int],
+            objects: Iterable[tuple[str, Sequence[float]]]) -> str:
+    """A Pascal VOC annotation; `objects` are `(name, (xmin, ymin, xmax, ymax))` in pixels."""
+    size = f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>" if width else ""
+    body = "".join(
+        f"<object><name>{name}</name><truncated>0</truncated><difficult>0</difficult>"
+        f"<bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin><xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
+        for name, b in objects
+    )
+    return f"<annotation><filename>{filename}</filename>{size}{body}</annotation>"
+
+
+def write_coco(path: pathlib.Path, images: list[dict], annotations: list[dict], categories: list[dict]) -> None:
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+
+
+def prepare(source_format: str, input_path, out_dir, **overrides) -> dict:
+    """Runs `boxflow prepare` in process on the in-memory DirectRunner (one worker: fast start)."""
+    settings = dict(source_format=source_format, input_path=str(input_path), out_dir=str(out_dir), workers=1,
+                    max_reject_fraction=1.0)
+    settings.update(overrides)
+    return run(PrepareSettings(**settings), progress=lambda _: None)
+
+
+_FEATURES = {
+    keys.ENCODED: tf.io.FixedLenFeature([], tf.string),
+    keys.FORMAT: tf.io.FixedLenFeature([], tf.string, default_value=""),
+    keys.HEIGHT: tf.io.FixedLenFeature([], tf.int64),
+    keys.WIDTH: tf.io.FixedLenFeature([], tf.int64),
+    keys.FILENAME: tf.io.FixedLenFeature([], tf.string, default_value=""),
+    keys.SOURCE_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
+    keys.KEY_SHA256: tf.io.FixedLenFeature([], tf.string, default_value=""),
+    keys.XMIN: tf.io.VarLenFeature(tf.float32),
+    keys.YMIN: tf.io.VarLenFeature(tf.float32),
+    keys.XMAX: tf.io.VarLenFeature(tf.float32),
+    keys.YMAX: tf.io.VarLenFeature(tf.float32),
+    keys.CLASS_LABEL: tf.io.VarLenFeature(tf.int64),
+    keys.CLASS_TEXT: tf.io.VarLenFeature(tf.string),
+    keys.IS_CROWD: tf.io.VarLenFeature(tf.int64),
+    keys.DIFFICULT: tf.io.VarLenFeature(tf.int64),
+    keys.TRUNCATED: tf.io.VarLenFeature(tf.int64),
+    keys.AREA: tf.io.VarLenFeature(tf.float32),
+}
+
+
+def read_records(data_dir, split: Optional[str] = None) -> list[dict]:
+    """Every record of a prepared dataset, parsed with plain `tf.io.parse_single_example`.
+
+    Each dict has numpy values: `boxes` `[N, 4]` normalized `(xmin, ymin, xmax, ymax)`,
+    `classes` (text), `labels`, plus the scalar features and `split`.
+    """
+    data_dir = pathlib.Path(data_dir)
+    pattern = keys.shard_pattern(split) if split else "*-?????-of-?????.tfrecord"
+    return [record for path in sorted(data_dir.glob(pattern)) for record in read_record_file(path)]
+
+
+def read_record_file(path) -> list[dict]:
+    """The records of one TFRecord file, parsed as `read_records` describes."""
+    path = pathlib.Path(path)
+    records = []
+    for serialized in tf.data.TFRecordDataset(str(path)):
+        parsed = tf.io.parse_single_example(serialized, _FEATURES)
+        dense = {k: (tf.sparse.to_dense(v) if isinstance(v, tf.SparseTensor) else v).numpy()
+                 for k, v in parsed.items()}
+        records.append({
+            "split": path.name.split("-")[0],
+            "source_id": dense[keys.SOURCE_ID].decode(),
+            "filename": dense[keys.FILENAME].decode(),
+            "width": int(dense[keys.WIDTH]),
+            "height": int(dense[keys.HEIGHT]),
+            "format": dense[keys.FORMAT].decode(),
+            "encoded": dense[keys.ENCODED],
+            "sha256": dense[keys.KEY_SHA256].decode(),
+            "boxes": np.stack([dense[k] for k in keys.BOX_KEYS], axis=-1).reshape(-1, 4),
+            "classes": [c.decode() for c in dense[keys.CLASS_TEXT]],
+            "labels": dense[keys.CLASS_LABEL].tolist(),
+            "difficult": dense[keys.DIFFICULT].tolist(),
+            "truncated": dense[keys.TRUNCATED].tolist(),
+            "is_crowd": dense[keys.IS_CROWD].tolist(),
+        })
+    return records
+
+
+def read_rejections(data_dir) -> list[dict]:
+    text = (pathlib.Path(data_dir) / keys.REJECTED_FILE).read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def assert_accounting_closes(info: dict, images_in_source: int) -> None:
+    accounting = info["accounting"]
+    assert accounting["closes"], accounting
+    assert accounting["images_read"] == images_in_source
+    assert accounting["images_written"] + accounting["images_rejected"] == images_in_source

@@ -1,0 +1,26 @@
+"""Shared test setup: quiet libraries, seeded randomness, and where the real datasets live."""
+
+import logging
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+logging.getLogger("apache_beam").setLevel(logging.WARNING)
+
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_dataset(name: str) -> pathlib.Path:
+    """Path of a real dataset under ../shared/data, skipping the test when it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real dataset {name} not found at {path} (../shared/data is absent)")
+    return path
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)

@@ -146,7 +146,7 @@ def build_prepare_pipeline(pipeline: beam.Pipeline, plan: SourcePlan, settings: 
 
     images_read = items | "CountImagesRead" >> beam.combiners.Count.Globally()
     boxes_read = (images
-                  | "BoxesPerImage" >> beam.Map(lambda image: len(image.objects) + len(image.parse_rejections))
+                  | "BoxesPerImage" >> beam.Map(lambda image: image.boxes_in_source)
                   | "CountBoxesRead" >> beam.CombineGlobally(sum))
     _ = (examples
          | "DatasetStatistics" >> beam.CombineGlobally(DatasetStatisticsFn())

@@ -92,7 +92,12 @@ class SourceImage:
     height: Optional[int] = None
     boxes_normalized: bool = False
     split: Optional[str] = None
-    parse_rejections: tuple[Rejection, ...] = ()  # box-level problems found while parsing
+    parse_rejections: tuple[Rejection, ...] = ()  # problems found while parsing
+
+    @property
+    def boxes_in_source(self) -> int:
+        """Boxes the annotation holds: those parsed plus those already rejected while parsing."""
+        return len(self.objects) + sum(1 for r in self.parse_rejections if r.level is Level.BOX)
 
 
 @dataclasses.dataclass(frozen=True)

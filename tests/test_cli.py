@@ -1,0 +1,53 @@
+"""The `boxflow` command line: exit status 2 and one clear stderr line for bad arguments or input."""
+
+import subprocess
+import sys
+
+import pytest
+
+from boxflow.cli import main
+from tests.builders import image_bytes, voc_xml
+
+
+def test_synth_then_prepare_through_the_cli(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "s"), "--images", "12", "--image-size", "64", "--seed", "2"]) == 0
+    assert main(["prepare", "--format", "coco", "--input", str(tmp_path / "s" / "annotations.json"),
+                 "--out", str(tmp_path / "d"), "--workers", "1", "--num-shards", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "images: 12 read = 12 written + 0 rejected" in out
+    assert sorted(p.name for p in (tmp_path / "d").glob("train-*")) == ["train-00000-of-00002.tfrecord",
+                                                                        "train-00001-of-00002.tfrecord"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["prepare", "--format", "coco", "--input", "/nonexistent.json", "--out", "x"], "--input /nonexistent.json: no such"),
+    (["prepare", "--format", "voc", "--input", ".", "--out", "x", "--val-fraction", "1.5"], "--val-fraction must be in"),
+    (["prepare", "--format", "csv", "--input", ".", "--out", "x", "--csv-columns", "a,b"], "unknown column role"),
+    (["synth", "--out", "x", "--image-size", "8"], "--image-size must be at least 32"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if "error" in line]
+    assert errors == [err[-1]] and message in err[-1] and err[-1].startswith(f"boxflow {args[0]}: error:")
+    assert not any("Traceback" in line for line in err)
+
+
+def test_unknown_format_is_an_argparse_error():
+    result = subprocess.run([sys.executable, "-m", "boxflow", "prepare", "--format", "xml", "--input", "a",
+                             "--out", "b"], capture_output=True, text=True)
+    assert result.returncode == 2 and "invalid choice: 'xml'" in result.stderr
+
+
+def test_too_many_rejections_exit_2_after_writing_the_dataset(tmp_path, capsys):
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "img").mkdir()
+    (tmp_path / "ann" / "ok.xml").write_text(voc_xml("ok.jpg", 32, 32, [("a", (1, 1, 9, 9))]))
+    (tmp_path / "img" / "ok.jpg").write_bytes(image_bytes(32, 32))
+    (tmp_path / "ann" / "gone.xml").write_text(voc_xml("gone.jpg", 32, 32, [("a", (1, 1, 9, 9))]))
+    code = main(["prepare", "--format", "voc", "--input", str(tmp_path / "ann"), "--images", str(tmp_path / "img"),
+                 "--out", str(tmp_path / "d"), "--workers", "1", "--max-reject-fraction", "0.25"])
+    assert code == 2
+    assert "50.0% of images were rejected" in capsys.readouterr().err
+    assert (tmp_path / "d" / "dataset_info.json").exists()
+    assert '"image_missing"' in (tmp_path / "d" / "rejected.jsonl").read_text()

@@ -1,4 +1,4 @@
-"""The `boxflow prepare` Beam pipeline: parse → decode and validate → encode → shard.
+"""The `boxflow prepare` Beam pipeline: parse → assign shard → decode, validate, encode, write.
 
 Each step is a pure function (in `sources/`, `image_check`, `validate`, `encode`)
 wrapped by a DoFn here; `build_prepare_pipeline` only wires them and the I/O.
@@ -9,10 +9,12 @@ Beam metrics under the `boxflow` namespace.
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any, Callable, Iterator
 
 import apache_beam as beam
-from apache_beam.io.tfrecordio import ReadAllFromTFRecord, WriteToTFRecord
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import ReadAllFromTFRecord
 from apache_beam.metrics import Metrics
 
 from beam_jobs import file_io
@@ -21,9 +23,10 @@ from beam_jobs.image_check import ImageProblem, check_image
 from beam_jobs.prepare_settings import PrepareSettings
 from beam_jobs.source_records import AnnotationError, Reason, Rejection, SourceImage, ValidatedImage
 from beam_jobs.sources.source_plan import SourcePlan
-from beam_jobs.split import TRAIN, VAL, hash_split
+from beam_jobs.split import TRAIN, VAL, hash_shard, hash_split
 from beam_jobs.statistics import DatasetStatisticsFn
 from beam_jobs.validate import ValidationResult, image_level_problem, reject_image, validate_image
+from boxflow.record_schema import shard_name
 
 REJECTED = "rejected"
 METRICS_NAMESPACE = "boxflow"
@@ -48,45 +51,74 @@ class ParseAnnotations(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REJECTED, Rejection(error.source, Reason.ANNOTATION_MALFORMED, error.detail))
 
 
-class DecodeAndValidate(beam.DoFn):
-    """`SourceImage` → `ValidatedImage` (with its split) plus a rejection for each problem found."""
+def load_and_validate(source: SourceImage, class_ids: dict[str, int], split: str,
+                      drop_emptied_images: bool) -> ValidationResult:
+    """Reads `source`'s image (file or inline bytes), decodes it fully and validates its boxes."""
+    unusable = image_level_problem(source)
+    if unusable is not None:
+        return unusable
+    data = source.encoded
+    if data is None:
+        if not source.image_path or not file_io.exists(source.image_path):
+            return reject_image(source, Reason.IMAGE_MISSING, f"no image file at {source.image_path or '(no name)'}")
+        try:
+            data = file_io.read_bytes(source.image_path)
+        except OSError as error:
+            return reject_image(source, Reason.IMAGE_UNREADABLE, f"cannot read {source.image_path}: {error}")
+    try:
+        checked = check_image(data)
+    except ImageProblem as problem:
+        return reject_image(source, problem.reason, problem.detail)
+    return validate_image(source, checked, class_ids, split, drop_emptied_images)
 
-    def __init__(self, val_fraction: float, drop_emptied_images: bool):
-        self._val_fraction = val_fraction
-        self._drop_emptied_images = drop_emptied_images
-        self._class_ids: dict[str, int] = {}
+
+class AssignShard(beam.DoFn):
+    """Keys each `SourceImage` by `(split, shard index)`, from stable hashes of its id."""
+
+    def __init__(self, settings: PrepareSettings):
+        self._settings = settings
+
+    def process(self, source: SourceImage) -> Iterator[tuple[tuple[str, int], SourceImage]]:
+        split = source.split or hash_split(source.source_id, self._settings.val_fraction)
+        yield (split, hash_shard(source.source_id, self._settings.shard_count(split))), source
+
+
+class WriteShard(beam.DoFn):
+    """Decodes, validates and encodes one shard's images and writes the shard file.
+
+    Grouping the small `SourceImage`s by shard before decoding keeps the image bytes
+    inside the worker that reads them: they never cross to the runner, as they would
+    through a shuffle of encoded examples. Images are written in source-id order, so
+    a rerun writes the same bytes. The file is written under a temporary name and
+    renamed, so a retried bundle never leaves half a shard.
+    """
+
+    def __init__(self, staging_dir: str, settings: PrepareSettings):
+        self._staging_dir = staging_dir
+        self._settings = settings
         self._class_names: tuple[str, ...] = ()
+        self._class_ids: dict[str, int] = {}
 
-    def process(self, source: SourceImage, class_names: tuple[str, ...]) -> Iterator[Any]:
+    def process(self, keyed: tuple[tuple[str, int], Any], class_names: tuple[str, ...]) -> Iterator[Any]:
+        import tensorflow as tf
+
+        (split, index), sources = keyed
         if class_names != self._class_names:
             self._class_names = class_names
             self._class_ids = {name: label for label, name in enumerate(class_names, start=1)}
-        result = self._validate(source)
-        for rejection in result.rejections:
-            Metrics.counter(METRICS_NAMESPACE, f"{rejection.level.value}_{rejection.reason.value}").inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, rejection)
-        if result.image is not None:
-            Metrics.counter(METRICS_NAMESPACE, "images_written").inc()
-            yield result.image
-
-    def _validate(self, source: SourceImage) -> ValidationResult:
-        unusable = image_level_problem(source)
-        if unusable is not None:
-            return unusable
-        split = source.split or hash_split(source.source_id, self._val_fraction)
-        data = source.encoded
-        if data is None:
-            if not source.image_path or not file_io.exists(source.image_path):
-                return reject_image(source, Reason.IMAGE_MISSING, f"no image file at {source.image_path or '(no name)'}")
-            try:
-                data = file_io.read_bytes(source.image_path)
-            except OSError as error:
-                return reject_image(source, Reason.IMAGE_UNREADABLE, f"cannot read {source.image_path}: {error}")
-        try:
-            checked = check_image(data)
-        except ImageProblem as problem:
-            return reject_image(source, problem.reason, problem.detail)
-        return validate_image(source, checked, self._class_ids, split, self._drop_emptied_images)
+        name = shard_name(split, index, self._settings.shard_count(split))
+        partial = file_io.join(self._staging_dir, f"{name}.partial-{uuid.uuid4().hex[:8]}")
+        with tf.io.TFRecordWriter(partial) as writer:
+            for source in sorted(sources, key=lambda s: (s.source_id, s.source)):
+                result = load_and_validate(source, self._class_ids, split, self._settings.drop_emptied_images)
+                for rejection in result.rejections:
+                    Metrics.counter(METRICS_NAMESPACE, f"{rejection.level.value}_{rejection.reason.value}").inc()
+                    yield beam.pvalue.TaggedOutput(REJECTED, rejection)
+                if result.image is not None:
+                    writer.write(encode_example(result.image))
+                    Metrics.counter(METRICS_NAMESPACE, "images_written").inc()
+                    yield result.image
+        FileSystems.rename([partial], [file_io.join(self._staging_dir, name)])
 
 
 def output_splits(plan: SourcePlan, settings: PrepareSettings) -> tuple[str, ...]:
@@ -119,27 +151,15 @@ def build_prepare_pipeline(pipeline: beam.Pipeline, plan: SourcePlan, settings: 
                        | "CollectClassNames" >> beam.combiners.ToList()
                        | "SortClassNames" >> beam.Map(lambda names: tuple(sorted(names))))
 
-    validated = images | "DecodeAndValidate" >> beam.ParDo(
-        DecodeAndValidate(settings.val_fraction, settings.drop_emptied_images),
-        beam.pvalue.AsSingleton(class_names),
-    ).with_outputs(REJECTED, main="examples")
-    examples = validated.examples
-
-    splits = output_splits(plan, settings)
-    by_split = (examples
-                | "EncodeExamples" >> beam.Map(lambda image: (image.split, encode_example(image)))
-                | "PartitionBySplit" >> beam.Partition(lambda keyed, _: splits.index(keyed[0]), len(splits)))
-    for split, part in zip(splits, by_split):
-        _ = (part
-             | f"DropSplitKey[{split}]" >> beam.Values()
-             | f"WriteShards[{split}]" >> WriteToTFRecord(
-                 file_io.join(staging_dir, split),
-                 file_name_suffix=".tfrecord",
-                 num_shards=settings.shard_count(split),
-                 shard_name_template="-SSSSS-of-NNNNN"))
+    written = (images
+               | "AssignShards" >> beam.ParDo(AssignShard(settings))
+               | "GroupByShard" >> beam.GroupByKey()
+               | "DecodeValidateWriteShards" >> beam.ParDo(WriteShard(staging_dir, settings),
+                                                           beam.pvalue.AsSingleton(class_names))
+               .with_outputs(REJECTED, main="images"))
 
     planned_rejections = pipeline | "PlanningRejections" >> beam.Create(list(plan.rejections))
-    _ = ((parsed[REJECTED], validated[REJECTED], planned_rejections)
+    _ = ((parsed[REJECTED], written[REJECTED], planned_rejections)
          | "AllRejections" >> beam.Flatten()
          | "RejectionToJson" >> beam.Map(lambda rejection: json.dumps(rejection.to_json_dict(), sort_keys=True))
          | "WriteRejections" >> beam.io.WriteToText(file_io.join(staging_dir, REJECTED_PARTS), shard_name_template=""))
@@ -148,7 +168,7 @@ def build_prepare_pipeline(pipeline: beam.Pipeline, plan: SourcePlan, settings: 
     boxes_read = (images
                   | "BoxesPerImage" >> beam.Map(lambda image: image.boxes_in_source)
                   | "CountBoxesRead" >> beam.CombineGlobally(sum))
-    _ = (examples
+    _ = (written.images
          | "DatasetStatistics" >> beam.CombineGlobally(DatasetStatisticsFn())
          | "AddReadCounts" >> beam.Map(_summary,
                                        images_read=beam.pvalue.AsSingleton(images_read),

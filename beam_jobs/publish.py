@@ -51,9 +51,11 @@ def publish(staging_dir: str, settings: PrepareSettings, plan: SourcePlan, split
     _remove_previous_dataset(out_dir)
     for split in splits:
         count = settings.shard_count(split)
-        sources = [file_io.join(staging_dir, record_schema.shard_name(split, i, count)) for i in range(count)]
-        targets = [file_io.join(out_dir, record_schema.shard_name(split, i, count)) for i in range(count)]
-        FileSystems.rename(sources, targets)
+        names = [record_schema.shard_name(split, i, count) for i in range(count)]
+        for name in names:
+            if not file_io.exists(file_io.join(staging_dir, name)):
+                file_io.write_bytes(file_io.join(staging_dir, name), b"")  # no image hashed here: an empty shard
+        FileSystems.rename([file_io.join(staging_dir, n) for n in names], [file_io.join(out_dir, n) for n in names])
     _write_atomically(file_io.join(out_dir, record_schema.REJECTED_FILE), "".join(f"{line}\n" for line in rejected_lines))
     _write_atomically(file_io.join(out_dir, record_schema.LABEL_MAP_FILE), format_label_map(summary["class_names"]))
     _write_atomically(file_io.join(out_dir, record_schema.DATASET_INFO_FILE), json.dumps(info, indent=2) + "\n")

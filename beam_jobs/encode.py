@@ -4,44 +4,37 @@ from __future__ import annotations
 
 import hashlib
 
-import tensorflow as tf
-
 from beam_jobs.source_records import ValidatedImage
 from boxflow import record_schema as keys
+from boxflow.example_proto import Example
 
 
 def encode_example(image: ValidatedImage) -> bytes:
     """Serialized `tf.train.Example`: boxes normalized to [0, 1], labels from 1."""
     objects = image.objects
-    feature = {
-        keys.ENCODED: _bytes([image.encoded]),
-        keys.FORMAT: _bytes([image.image_format.encode()]),
-        keys.HEIGHT: _ints([image.height]),
-        keys.WIDTH: _ints([image.width]),
-        keys.FILENAME: _bytes([image.filename.encode()]),
-        keys.SOURCE_ID: _bytes([image.source_id.encode()]),
-        keys.KEY_SHA256: _bytes([hashlib.sha256(image.encoded).hexdigest().encode()]),
-        keys.XMIN: _floats([o.box[0] / image.width for o in objects]),
-        keys.YMIN: _floats([o.box[1] / image.height for o in objects]),
-        keys.XMAX: _floats([o.box[2] / image.width for o in objects]),
-        keys.YMAX: _floats([o.box[3] / image.height for o in objects]),
-        keys.CLASS_LABEL: _ints([o.label for o in objects]),
-        keys.CLASS_TEXT: _bytes([o.class_name.encode() for o in objects]),
-        keys.IS_CROWD: _ints([int(o.is_crowd) for o in objects]),
-        keys.DIFFICULT: _ints([int(o.difficult) for o in objects]),
-        keys.TRUNCATED: _ints([int(o.truncated) for o in objects]),
-        keys.AREA: _floats([o.area for o in objects]),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
-def _bytes(values: list[bytes]) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-
-
-def _ints(values: list[int]) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-
-def _floats(values: list[float]) -> tf.train.Feature:
-    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    example = Example()
+    features = example.features.feature
+    features[keys.ENCODED].bytes_list.value.append(image.encoded)
+    features[keys.FORMAT].bytes_list.value.append(image.image_format.encode())
+    features[keys.HEIGHT].int64_list.value.append(image.height)
+    features[keys.WIDTH].int64_list.value.append(image.width)
+    features[keys.FILENAME].bytes_list.value.append(image.filename.encode())
+    features[keys.SOURCE_ID].bytes_list.value.append(image.source_id.encode())
+    features[keys.KEY_SHA256].bytes_list.value.append(hashlib.sha256(image.encoded).hexdigest().encode())
+    features[keys.XMIN].float_list.value.extend(o.box[0] / image.width for o in objects)
+    features[keys.YMIN].float_list.value.extend(o.box[1] / image.height for o in objects)
+    features[keys.XMAX].float_list.value.extend(o.box[2] / image.width for o in objects)
+    features[keys.YMAX].float_list.value.extend(o.box[3] / image.height for o in objects)
+    features[keys.CLASS_LABEL].int64_list.value.extend(o.label for o in objects)
+    features[keys.CLASS_TEXT].bytes_list.value.extend(o.class_name.encode() for o in objects)
+    features[keys.IS_CROWD].int64_list.value.extend(int(o.is_crowd) for o in objects)
+    features[keys.DIFFICULT].int64_list.value.extend(int(o.difficult) for o in objects)
+    features[keys.TRUNCATED].int64_list.value.extend(int(o.truncated) for o in objects)
+    features[keys.AREA].float_list.value.extend(o.area for o in objects)
+    # Empty lists are still set, so every record carries every key (as the TF OD API writes them).
+    for key in (keys.XMIN, keys.YMIN, keys.XMAX, keys.YMAX, keys.AREA):
+        features[key].float_list.SetInParent()
+    for key in (keys.CLASS_LABEL, keys.IS_CROWD, keys.DIFFICULT, keys.TRUNCATED):
+        features[key].int64_list.SetInParent()
+    features[keys.CLASS_TEXT].bytes_list.SetInParent()
+    return example.SerializeToString(deterministic=True)

@@ -25,6 +25,7 @@ from beam_jobs.source_records import AnnotationError, Reason, Rejection, SourceI
 from beam_jobs.sources.source_plan import SourcePlan
 from beam_jobs.split import TRAIN, VAL, hash_shard, hash_split
 from beam_jobs.statistics import DatasetStatisticsFn
+from beam_jobs.tfrecord_file import TFRecordFileWriter
 from beam_jobs.validate import ValidationResult, image_level_problem, reject_image, validate_image
 from boxflow.record_schema import shard_name
 
@@ -98,25 +99,29 @@ class WriteShard(beam.DoFn):
         self._settings = settings
         self._class_names: tuple[str, ...] = ()
         self._class_ids: dict[str, int] = {}
+        self._counters: dict[str, Any] = {}
+
+    def _count(self, name: str) -> None:
+        if name not in self._counters:
+            self._counters[name] = Metrics.counter(METRICS_NAMESPACE, name)
+        self._counters[name].inc()
 
     def process(self, keyed: tuple[tuple[str, int], Any], class_names: tuple[str, ...]) -> Iterator[Any]:
-        import tensorflow as tf
-
         (split, index), sources = keyed
         if class_names != self._class_names:
             self._class_names = class_names
             self._class_ids = {name: label for label, name in enumerate(class_names, start=1)}
         name = shard_name(split, index, self._settings.shard_count(split))
         partial = file_io.join(self._staging_dir, f"{name}.partial-{uuid.uuid4().hex[:8]}")
-        with tf.io.TFRecordWriter(partial) as writer:
+        with TFRecordFileWriter(partial) as writer:
             for source in sorted(sources, key=lambda s: (s.source_id, s.source)):
                 result = load_and_validate(source, self._class_ids, split, self._settings.drop_emptied_images)
                 for rejection in result.rejections:
-                    Metrics.counter(METRICS_NAMESPACE, f"{rejection.level.value}_{rejection.reason.value}").inc()
+                    self._count(f"{rejection.level.value}_{rejection.reason.value}")
                     yield beam.pvalue.TaggedOutput(REJECTED, rejection)
                 if result.image is not None:
                     writer.write(encode_example(result.image))
-                    Metrics.counter(METRICS_NAMESPACE, "images_written").inc()
+                    self._count("images_written")
                     yield result.image
         FileSystems.rename([partial], [file_io.join(self._staging_dir, name)])
 

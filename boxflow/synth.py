@@ -74,25 +74,29 @@ def render_scene(rng: np.random.Generator, config: SynthConfig) -> tuple[np.ndar
         placed = _place_shape(rng, config, [obj.box for obj in objects])
         if placed is None:
             continue
-        shape, mask = placed
+        shape, (left, top), mask = placed
         ys, xs = np.nonzero(mask)
-        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-        image[mask] = _contrasting_colour(rng, image[mask].mean(axis=0))
+        box = (left + int(xs.min()), top + int(ys.min()), left + int(xs.max()) + 1, top + int(ys.max()) + 1)
+        region = image[top:top + mask.shape[0], left:left + mask.shape[1]]
+        region[mask] = _contrasting_colour(rng, region[mask].mean(axis=0))
         objects.append(SynthObject(shape=shape, box=box, area=int(mask.sum())))
     return image, objects
 
 
 def _background(rng: np.random.Generator, size: int, noise_stddev: float) -> np.ndarray:
-    corners = rng.uniform(0, 255, size=(3, 3, 3)).astype(np.float32)
-    smooth = np.asarray(Image.fromarray(corners.astype(np.uint8)).resize((size, size), Image.BILINEAR), np.float32)
-    noisy = smooth + rng.normal(0.0, noise_stddev, size=smooth.shape)
+    corners = rng.uniform(0, 255, size=(3, 3, 3)).astype(np.uint8)
+    smooth = np.asarray(Image.fromarray(corners).resize((size, size), Image.BILINEAR), np.int16)
+    # Uniform integer noise with the requested standard deviation: much cheaper to draw than Gaussian.
+    amplitude = int(round(noise_stddev * 3**0.5))
+    noisy = smooth + rng.integers(-amplitude, amplitude + 1, size=smooth.shape, dtype=np.int16)
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 def _place_shape(
     rng: np.random.Generator, config: SynthConfig, existing: Sequence[tuple[int, int, int, int]]
-) -> tuple[str, np.ndarray] | None:
-    """Draws a random shape's mask that overlaps no existing box by more than the IoU limit."""
+) -> tuple[str, tuple[int, int], np.ndarray] | None:
+    """A random shape, its top-left corner and its `[side, side]` mask, overlapping no existing
+    box by more than the IoU limit."""
     for _ in range(50):
         shape = SHAPES[rng.integers(len(SHAPES))]
         side = int(rng.integers(config.min_object_size, config.max_object_size + 1))
@@ -100,21 +104,20 @@ def _place_shape(
         top = int(rng.integers(0, config.image_size - side + 1))
         candidate = (left, top, left + side, top + side)
         if all(_iou(candidate, box) <= config.max_overlap_iou for box in existing):
-            return shape, _shape_mask(shape, candidate, config.image_size)
+            return shape, (left, top), _shape_mask(shape, side)
     return None
 
 
-def _shape_mask(shape: str, box: tuple[int, int, int, int], size: int) -> np.ndarray:
-    canvas = Image.new("L", (size, size), 0)
+def _shape_mask(shape: str, side: int) -> np.ndarray:
+    canvas = Image.new("L", (side, side), 0)
     draw = ImageDraw.Draw(canvas)
-    left, top, right, bottom = box
-    # PIL's ellipse/rectangle include their right and bottom edges, hence the -1.
+    last = side - 1  # PIL's ellipse and rectangle include their right and bottom edges
     if shape == "circle":
-        draw.ellipse((left, top, right - 1, bottom - 1), fill=255)
+        draw.ellipse((0, 0, last, last), fill=255)
     elif shape == "square":
-        draw.rectangle((left, top, right - 1, bottom - 1), fill=255)
+        draw.rectangle((0, 0, last, last), fill=255)
     else:
-        draw.polygon([((left + right - 1) / 2, top), (left, bottom - 1), (right - 1, bottom - 1)], fill=255)
+        draw.polygon([(last / 2, 0), (0, last), (last, last)], fill=255)
     return np.asarray(canvas) > 0
 
 

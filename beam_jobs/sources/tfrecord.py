@@ -14,6 +14,7 @@ from beam_jobs import file_io
 from beam_jobs.source_records import AnnotationError, Level, Reason, Rejection, SourceImage, SourceObject
 from beam_jobs.sources.source_plan import SourcePlan
 from boxflow import record_schema as keys
+from boxflow.example_proto import Example
 from boxflow.errors import BoxflowError
 
 
@@ -30,11 +31,9 @@ def plan_tfrecord(pattern: str, label_map_names: Optional[tuple[str, ...]]) -> S
 
 def parse_tf_example(item: tuple[str, bytes], label_map_names: Optional[tuple[str, ...]] = None) -> SourceImage:
     """Pure: `(file name, serialized tf.train.Example)` → `SourceImage` with normalized boxes."""
-    import tensorflow as tf  # imported here so planning and other formats never load TensorFlow
-
     file_name, serialized = item
     try:
-        example = tf.train.Example.FromString(serialized)
+        example = Example.FromString(serialized)
     except Exception as error:  # protobuf's DecodeError
         raise AnnotationError(file_name, f"record is not a tf.train.Example: {error}") from None
     features = example.features.feature

@@ -22,7 +22,7 @@ from beam_jobs.encode import encode_example
 from beam_jobs.image_check import ImageProblem, check_image
 from beam_jobs.prepare_settings import PrepareSettings
 from beam_jobs.source_records import AnnotationError, Reason, Rejection, SourceImage, ValidatedImage
-from beam_jobs.sources.source_plan import SourcePlan
+from beam_jobs.sources.source_plan import SourcePlan, already_parsed
 from beam_jobs.split import TRAIN, VAL, hash_shard, hash_split
 from beam_jobs.statistics import DatasetStatisticsFn
 from beam_jobs.tfrecord_file import TFRecordFileWriter
@@ -140,9 +140,9 @@ def build_prepare_pipeline(pipeline: beam.Pipeline, plan: SourcePlan, settings: 
                  | "TFRecordPattern" >> beam.Create([plan.tfrecord_pattern])
                  | "ReadTFRecords" >> ReadAllFromTFRecord(with_filename=True))
     else:
-        items = (pipeline
-                 | "ListSourceItems" >> beam.Create(plan.items)
-                 | "SpreadOverWorkers" >> beam.Reshuffle())
+        # Items whose parse reads files are spread over the workers first; items parsed
+        # while planning go straight on to the shard grouping, which spreads them anyway.
+        items = pipeline | "ListSourceItems" >> beam.Create(plan.items, reshuffle=plan.parse is not already_parsed)
 
     parsed = items | "ParseAnnotations" >> beam.ParDo(ParseAnnotations(plan.parse)).with_outputs(REJECTED, main="images")
     images = parsed.images

@@ -5,7 +5,7 @@ single-process loop doing the same decode/validate/encode/write with `tf.io.TFRe
 The Beam run's fixed start-up (worker processes, imports, pipeline set-up) is measured on a tiny
 input in the same process and printed separately; the last line is the throughput ratio.
 
-    python benchmarks/prepare_bench.py [--images 3000] [--image-size 512] [--workers 2]
+    python benchmarks/prepare_bench.py [--images 3000] [--image-size 640] [--workers 2]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def timed(function, *args) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=3000)
-    parser.add_argument("--image-size", type=int, default=512)
+    parser.add_argument("--image-size", type=int, default=640)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--workdir", default=None)

@@ -3,7 +3,9 @@ single-process loop doing the same decode/validate/encode/write with `tf.io.TFRe
 (the way the TF OD API's `create_pascal_tf_record.py` works), on the same synthetic images.
 
 The Beam run's fixed start-up (worker processes, imports, pipeline set-up) is measured on a tiny
-input in the same process and printed separately; the last line is the throughput ratio.
+input in the same process and printed separately; the last line is the throughput ratio. For
+scale, the run also measures this machine's own ceiling: the same decode work in W plain
+processes against one (shared caches and memory bandwidth keep it below W).
 
     python benchmarks/prepare_bench.py [--images 3000] [--image-size 640] [--workers 2]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -55,6 +58,26 @@ def single_process_loop(annotations: str, out_dir: str, num_shards: int = 8) -> 
         for writer in shards:
             writer.close()
     return written
+
+
+def _decode_all(paths: list[str]) -> float:
+    started = time.perf_counter()
+    for path in paths:
+        with open(path, "rb") as f:
+            check_image(f.read())
+    return time.perf_counter() - started
+
+
+def parallel_ceiling(image_dir: str, workers: int, count: int = 600) -> float:
+    """Throughput of `workers` processes decoding `count` images each, over one process doing the same."""
+    paths = [os.path.join(image_dir, name) for name in sorted(os.listdir(image_dir))[:count]]
+    alone = _decode_all(paths)
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        pool.map(_decode_all, [paths[:2]] * workers)  # start and warm the workers first
+        started = time.perf_counter()
+        pool.map(_decode_all, [paths] * workers)
+        together = time.perf_counter() - started
+    return workers * alone / together
 
 
 def beam_prepare(annotations: str, out_dir: str, workers: int) -> int:
@@ -103,6 +126,7 @@ def main() -> None:
         assert loop_count == beam_count == args.images, (loop_count, beam_count)
     loop_seconds, startup_seconds, beam_seconds = min(loop_times), min(startup_times), min(beam_times)
 
+    ceiling = parallel_ceiling(os.path.join(big, "images"), args.workers)
     loop_rate = loop_count / loop_seconds
     beam_rate_total = beam_count / beam_seconds
     beam_rate = beam_count / max(beam_seconds - startup_seconds, 1e-9)
@@ -111,6 +135,7 @@ def main() -> None:
     print(f"beam fixed start-up (8-image run):     {startup_seconds:7.1f}s")
     print(f"beam prepare without start-up:          {beam_seconds - startup_seconds:7.1f}s  {beam_rate:7.1f} images/s")
     print(f"end-to-end ratio beam/loop: {beam_rate_total / loop_rate:.2f}x")
+    print(f"machine ceiling, {args.workers} plain processes decoding vs one: {ceiling:.2f}x")
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"throughput ratio beam/loop (start-up excluded): {beam_rate / loop_rate:.2f}x")

@@ -43,7 +43,8 @@ def run(settings: PrepareSettings, progress: Callable[[str], None] = _to_stderr)
         progress(f"[prepare] pipeline finished in {time.monotonic() - started:.1f}s; publishing to {settings.out_dir}")
         return publish(staging, settings, plan, output_splits(plan, settings), _counters(result))
     except BaseException:
-        FileSystems.delete([staging]) if FileSystems.exists(staging) else None
+        if FileSystems.exists(staging):
+            FileSystems.delete([staging])
         raise
 
 

@@ -80,10 +80,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _synth(args: argparse.Namespace, _: Sequence[str]) -> int:
+    import dataclasses
+
     from boxflow.synth import SynthConfig, write_synth_dataset
 
-    config = SynthConfig.for_image_size(args.image_size)
-    config = SynthConfig(**{**config.__dict__, "max_objects": args.max_objects})
+    config = dataclasses.replace(SynthConfig.for_image_size(args.image_size), max_objects=args.max_objects)
     coco = write_synth_dataset(args.out, args.images, config, args.seed)
     print(f"wrote {len(coco['images'])} images with {len(coco['annotations'])} boxes to {args.out}")
     return 0

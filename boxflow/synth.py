@@ -40,6 +40,8 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if self.image_size < 32:
             raise BoxflowError(f"--image-size must be at least 32 pixels, got {self.image_size}")
+        if self.max_objects < 0:
+            raise BoxflowError(f"--max-objects must be 0 or more, got {self.max_objects}")
         if not 1 <= self.min_object_size <= self.max_object_size < self.image_size:
             raise BoxflowError(
                 f"object sizes must satisfy 1 <= min ({self.min_object_size}) <= max "

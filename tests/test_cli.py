@@ -51,3 +51,19 @@ def test_too_many_rejections_exit_2_after_writing_the_dataset(tmp_path, capsys):
     assert "50.0% of images were rejected" in capsys.readouterr().err
     assert (tmp_path / "d" / "dataset_info.json").exists()
     assert '"image_missing"' in (tmp_path / "d" / "rejected.jsonl").read_text()
+
+
+def test_beam_pipeline_options_pass_through_to_beam():
+    from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
+
+    from beam_jobs.prepare_settings import PrepareSettings
+
+    settings = PrepareSettings(source_format="coco", input_path="in.json", out_dir="gs://b/out",
+                               runner="DataflowRunner", beam_args=("--project", "P", "--region=us-central1",
+                                                                   "--temp_location", "gs://b/tmp"))
+    options = PipelineOptions(settings.pipeline_args())
+    assert options.view_as(StandardOptions).runner == "DataflowRunner"
+    cloud = options.view_as(GoogleCloudOptions)
+    assert (cloud.project, cloud.region, cloud.temp_location) == ("P", "us-central1", "gs://b/tmp")
+    local = PrepareSettings(source_format="coco", input_path="in.json", out_dir="o", workers=2).pipeline_args()
+    assert "--direct_running_mode=multi_processing" in local and "--direct_num_workers=2" in local

@@ -1,0 +1,1 @@
+"""tf.data input: prepared TFRecord shards → batches the detectors take (DESIGN.md §3–4)."""

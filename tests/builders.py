@@ -11,8 +11,11 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from beam_jobs.encode import encode_example
+from beam_jobs.image_check import check_image
 from beam_jobs.prepare_job import run
 from beam_jobs.prepare_settings import PrepareSettings
+from beam_jobs.source_records import ValidatedImage, ValidatedObject
 from boxflow import record_schema as keys
 
 
@@ -25,6 +28,16 @@ def image_bytes(width: int, height: int, mode: str = "RGB", image_format: str = 
     buffer = io.BytesIO()
     image.save(buffer, format=image_format)
     return buffer.getvalue()
+
+
+def make_example(height: int, width: int, boxes, labels=None, mode: str = "RGB", image_format: str = "JPEG") -> bytes:
+    """A serialized record of a `width` x `height` image with pixel `xyxy` `boxes` (labels from 1)."""
+    checked = check_image(image_bytes(width, height, mode=mode, image_format=image_format))
+    labels = labels or [1] * len(boxes)
+    objects = tuple(ValidatedObject(label, f"class{label}", tuple(map(float, box)), False, False, False, 1.0)
+                    for box, label in zip(boxes, labels))
+    return encode_example(ValidatedImage("id", "f", checked.encoded, checked.image_format, width, height, objects,
+                                         "train"))
 
 
 def voc_xml(filename: str, width: Optional[int], height: Optional[int],

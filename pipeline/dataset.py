@@ -1,0 +1,113 @@
+"""`make_dataset`: prepared shards → `(images, {"boxes", "classes"})` batches for `fit`.
+
+Sharding across input pipelines (`strategy.distribute_datasets_from_function`):
+shard by FILE when a split has at least as many shards as input pipelines, so each
+worker reads whole files; by DATA (every worker reads all files, keeps its share of
+records) otherwise, so no worker is left without input.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import tensorflow as tf
+
+from boxflow import record_schema
+from boxflow.errors import BoxflowError
+from pipeline.letterbox import letterbox
+from pipeline.ragged_padding import ragged_to_padded
+from pipeline.record_decoding import decode_record
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def shard_files(data_dir: str, split: str) -> list[str]:
+    """The shard files of `split`, sorted; raises `BoxflowError` for an incomplete dataset."""
+    if not tf.io.gfile.exists(os.path.join(data_dir, record_schema.DATASET_INFO_FILE)):
+        raise BoxflowError(f"{data_dir}: no {record_schema.DATASET_INFO_FILE}: not a complete prepared dataset "
+                           "(run `boxflow prepare`, or wait for it to finish)")
+    files = sorted(tf.io.gfile.glob(os.path.join(data_dir, record_schema.shard_pattern(split))))
+    if not files:
+        raise BoxflowError(f"{data_dir}: no shards for split '{split}'")
+    return files
+
+
+def auto_shard_policy(num_files: int, num_input_pipelines: int) -> tf.data.experimental.AutoShardPolicy:
+    if num_files >= num_input_pipelines:
+        return tf.data.experimental.AutoShardPolicy.FILE
+    return tf.data.experimental.AutoShardPolicy.DATA
+
+
+def make_dataset(
+    data_dir: str,
+    split: str,
+    image_size: int,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    deterministic: bool = False,
+    padded_max_boxes: Optional[int] = None,
+    shuffle_buffer: int = 1024,
+    input_context: Optional[tf.distribute.InputContext] = None,
+) -> tf.data.Dataset:
+    """Streams a split of a prepared dataset.
+
+    Each element is `(images, targets)`: images float32 `[B, S, S, 3]` in 0..255
+    (letterboxed to `image_size`), targets `{"boxes": [B, None, 4] pixels xyxy of the
+    letterboxed image, "classes": [B, None] int32 from 0}` as ragged tensors, or, with
+    `padded_max_boxes`, dense `[B, M, 4]` / `[B, M]` with class -1 as padding (for
+    distribution strategies). `batch_size` is global; with an `input_context` each input
+    pipeline reads its shard of the data and batches its per-replica share.
+    Training shuffles (seeded) and drops the last partial batch. `deterministic=True`
+    fixes the order of every parallel step, so a run reproduces bit for bit.
+    """
+    files = shard_files(data_dir, split)
+    files_dataset = tf.data.Dataset.from_tensor_slices(files)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        pipelines, index = input_context.num_input_pipelines, input_context.input_pipeline_id
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+        if auto_shard_policy(len(files), pipelines) == tf.data.experimental.AutoShardPolicy.FILE:
+            files_dataset = files_dataset.shard(pipelines, index)
+            records = _interleave(files_dataset, training, seed, deterministic)
+        else:
+            records = _interleave(files_dataset, training, seed, deterministic).shard(pipelines, index)
+    else:
+        records = _interleave(files_dataset, training, seed, deterministic)
+
+    if training:
+        records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    examples = records.map(lambda serialized: _load(serialized, image_size), num_parallel_calls=AUTOTUNE,
+                           deterministic=deterministic)
+    batches = examples.ragged_batch(batch_size, drop_remainder=training)
+    batches = batches.map(_to_inputs_and_targets, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if padded_max_boxes is not None:
+        batches = batches.map(lambda images, targets: (images, _padded(targets, padded_max_boxes)),
+                              num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    # Sharding is done above, explicitly; the strategy must not shard again.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return batches.with_options(options).prefetch(AUTOTUNE)
+
+
+def _interleave(files: tf.data.Dataset, training: bool, seed: int, deterministic: bool) -> tf.data.Dataset:
+    if training:
+        files = files.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
+    return files.interleave(tf.data.TFRecordDataset, cycle_length=AUTOTUNE, num_parallel_calls=AUTOTUNE,
+                            deterministic=deterministic)
+
+
+def _load(serialized: tf.Tensor, image_size: int) -> dict[str, tf.Tensor]:
+    example = decode_record(serialized)
+    image, boxes, _ = letterbox(example["image"], example["boxes"], image_size)
+    return {"image": image, "boxes": boxes, "classes": example["classes"]}
+
+
+def _to_inputs_and_targets(batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.RaggedTensor]]:
+    return batch["image"], {"boxes": batch["boxes"], "classes": batch["classes"]}
+
+
+def _padded(targets: dict[str, tf.RaggedTensor], max_boxes: int) -> dict[str, tf.Tensor]:
+    boxes, classes = ragged_to_padded(targets["boxes"], targets["classes"], max_boxes)
+    return {"boxes": boxes, "classes": classes}

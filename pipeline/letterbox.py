@@ -1,0 +1,25 @@
+"""Resizing to the model's square input while keeping the aspect ratio (letterbox)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def letterbox(image: tf.Tensor, boxes: tf.Tensor, size: int, pad_value: float = 0.0) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Scales `image` so its longer side is `size`, pads bottom and right to `size` x `size`.
+
+    Args:
+      image: `[H, W, 3]`, any dtype, pixels.
+      boxes: `[N, 4]` float32 pixels `xyxy` of `image`.
+    Returns:
+      `(image float32 [size, size, 3] in 0..255, boxes [N, 4] pixels of the new image, scale)`,
+      where a point `p` of the input lands at `p * scale`.
+    """
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.cast(size, tf.float32) / tf.reduce_max(shape)
+    new_shape = tf.cast(tf.round(shape * scale), tf.int32)
+    resized = tf.image.resize(tf.cast(image, tf.float32), new_shape, method="bilinear", antialias=True)
+    padded = tf.pad(resized, [[0, size - new_shape[0]], [0, size - new_shape[1]], [0, 0]],
+                    constant_values=pad_value)
+    padded.set_shape([size, size, 3])
+    return padded, boxes * scale, scale

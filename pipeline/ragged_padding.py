@@ -1,0 +1,28 @@
+"""Ragged ↔ padded box batches: the one conversion at the distribution-strategy boundary.
+
+Mirrored, MultiWorker and TPU strategies cannot take ragged values, so there a batch
+travels as `boxes [B, M, 4]` and `classes [B, M]` with class -1 marking padding.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+PADDING_CLASS = -1
+
+
+def ragged_to_padded(boxes: tf.RaggedTensor, classes: tf.RaggedTensor, max_boxes: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """`[B, None, 4]`, `[B, None]` → `[B, max_boxes, 4]`, `[B, max_boxes]` (class -1 = padding).
+
+    Images with more than `max_boxes` boxes keep their first `max_boxes`.
+    """
+    batch = boxes.nrows()
+    dense_boxes = boxes.to_tensor(default_value=0.0, shape=[batch, max_boxes, 4])
+    dense_classes = classes.to_tensor(default_value=PADDING_CLASS, shape=[batch, max_boxes])
+    return dense_boxes, dense_classes
+
+
+def padded_to_ragged(boxes: tf.Tensor, classes: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+    """The inverse of `ragged_to_padded`: drops every entry whose class is -1."""
+    keep = classes != PADDING_CLASS
+    return tf.ragged.boolean_mask(boxes, keep), tf.ragged.boolean_mask(classes, keep)

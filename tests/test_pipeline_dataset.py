@@ -1,0 +1,133 @@
+"""tf.data input: record decoding, letterbox, ragged/padded batches, determinism, sharding."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from boxflow.errors import BoxflowError
+from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
+from pipeline.dataset import auto_shard_policy, make_dataset
+from pipeline.letterbox import letterbox
+from pipeline.ragged_padding import padded_to_ragged, ragged_to_padded
+from pipeline.record_decoding import decode_record
+from tests.builders import make_example, prepare, read_records
+from tests.conftest import shared_dataset
+
+
+def test_decode_record_gives_pixel_boxes_and_classes_from_zero():
+    decoded = decode_record(tf.constant(make_example(48, 64, [(8, 4, 40, 30), (0, 0, 64, 48)], labels=[3, 1])))
+    assert decoded["image"].shape == (48, 64, 3) and decoded["image"].dtype == tf.uint8
+    np.testing.assert_allclose(decoded["boxes"].numpy(), [[8, 4, 40, 30], [0, 0, 64, 48]], atol=1e-4)
+    assert decoded["classes"].numpy().tolist() == [2, 0]
+
+
+def test_decode_record_without_boxes_and_grayscale_png():
+    decoded = decode_record(tf.constant(make_example(20, 30, [], mode="L", image_format="PNG")))
+    assert decoded["image"].shape == (20, 30, 3)
+    assert decoded["boxes"].shape == (0, 4) and decoded["classes"].shape == (0,)
+
+
+def test_letterbox_moves_boxes_with_the_pixels():
+    image = np.zeros((50, 100, 3), np.uint8)
+    image[5:25, 10:30] = 255  # an object whose box is (10, 5, 30, 25)
+    resized, boxes, scale = letterbox(tf.constant(image), tf.constant([[10.0, 5.0, 30.0, 25.0]]), 200)
+    assert float(scale) == 2.0 and resized.shape == (200, 200, 3)
+    np.testing.assert_allclose(boxes.numpy(), [[20, 10, 60, 50]])
+    bright = np.argwhere(resized.numpy()[..., 0] > 128)
+    assert bright.min(axis=0).tolist() == [10, 20] and (bright.max(axis=0) + 1).tolist() == [50, 60]
+    assert resized.numpy()[100:].max() == 0  # padding below the 100-row image
+
+
+def test_ragged_and_padded_forms_round_trip():
+    boxes = tf.ragged.constant([[[1.0, 2, 3, 4], [5, 6, 7, 8]], [], [[0.5, 0.5, 1, 1]]], ragged_rank=1)
+    classes = tf.ragged.constant([[0, 2], [], [1]])
+    dense_boxes, dense_classes = ragged_to_padded(boxes, classes, max_boxes=4)
+    assert dense_boxes.shape == (3, 4, 4) and dense_classes.numpy()[1].tolist() == [-1, -1, -1, -1]
+    back_boxes, back_classes = padded_to_ragged(dense_boxes, dense_classes)
+    assert back_boxes.to_list() == boxes.to_list() and back_classes.to_list() == classes.to_list()
+
+
+@pytest.fixture(scope="module")
+def synth_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    write_synth_dataset(str(root / "synth"), 48, SynthConfig(image_size=96, min_object_size=8, max_object_size=32),
+                        seed=4)
+    prepare("coco", root / "synth" / ANNOTATIONS_FILE, root / "data", num_shards=4, val_fraction=0.25)
+    return root / "data"
+
+
+def test_batches_hold_ragged_boxes_matching_the_records(synth_data):
+    dataset = make_dataset(str(synth_data), "val", image_size=48, batch_size=5, training=False, deterministic=True)
+    images, targets = next(iter(dataset))
+    assert images.shape == (5, 48, 48, 3) and images.dtype == tf.float32
+    assert isinstance(targets["boxes"], tf.RaggedTensor) and targets["boxes"].shape.as_list() == [5, None, 4]
+    # The val records, read in shard order, in pixels of the 48 px letterboxed image (scale 0.5).
+    expected = read_records(synth_data, "val")[:5]
+    for row, record in enumerate(expected):
+        np.testing.assert_allclose(targets["boxes"][row].numpy(), record["boxes"] * 48, atol=1e-4)
+        assert targets["classes"][row].numpy().tolist() == [label - 1 for label in record["labels"]]
+    total = sum(int(images.shape[0]) for images, _ in dataset)
+    assert total == len(read_records(synth_data, "val"))
+
+
+def test_images_without_boxes_batch_with_the_rest(synth_data):
+    counts = [n for _, targets in make_dataset(str(synth_data), "train", 48, 8, training=False)
+              for n in targets["boxes"].row_lengths().numpy().tolist()]
+    assert 0 in counts and len(counts) == len(read_records(synth_data, "train"))
+
+
+def test_deterministic_training_order_reproduces_bit_for_bit(synth_data):
+    def run():
+        dataset = make_dataset(str(synth_data), "train", 48, 4, training=True, seed=7, deterministic=True)
+        return [(images.numpy(), targets["boxes"].flat_values.numpy()) for images, targets in dataset]
+
+    first, second = run(), run()
+    assert len(first) == len(read_records(synth_data, "train")) // 4
+    for (a_images, a_boxes), (b_images, b_boxes) in zip(first, second):
+        assert np.array_equal(a_images, b_images) and np.array_equal(a_boxes, b_boxes)
+
+
+def test_padded_batches_round_trip_to_the_ragged_ones(synth_data):
+    ragged = make_dataset(str(synth_data), "train", 48, 4, training=False, deterministic=True)
+    padded = make_dataset(str(synth_data), "train", 48, 4, training=False, deterministic=True, padded_max_boxes=6)
+    for (_, r), (_, p) in zip(ragged, padded):
+        assert p["boxes"].shape[1:] == (6, 4) and p["classes"].shape[1:] == (6,)
+        boxes, classes = padded_to_ragged(p["boxes"], p["classes"])
+        assert boxes.to_list() == r["boxes"].to_list() and classes.to_list() == r["classes"].to_list()
+
+
+def test_input_pipelines_split_the_data_without_overlap(synth_data):
+    def fingerprints(context=None):
+        global_batch = context.num_replicas_in_sync if context else 1  # one image per replica
+        dataset = make_dataset(str(synth_data), "train", 48, global_batch, training=False, deterministic=True,
+                               input_context=context)
+        return sorted(round(float(image.numpy().sum()), 1) for images, _ in dataset for image in images)
+
+    everything = fingerprints()
+    for pipelines in (2, 8):  # 4 train shards: FILE sharding for 2 pipelines, DATA sharding for 8
+        parts = [fingerprints(tf.distribute.InputContext(pipelines, index, pipelines)) for index in range(pipelines)]
+        assert sorted(sum(parts, [])) == everything
+    assert auto_shard_policy(4, 2) == tf.data.experimental.AutoShardPolicy.FILE
+    assert auto_shard_policy(4, 8) == tf.data.experimental.AutoShardPolicy.DATA
+
+
+def test_incomplete_dataset_is_refused(tmp_path):
+    with pytest.raises(BoxflowError, match="not a complete prepared dataset"):
+        make_dataset(str(tmp_path), "train", 32, 2, training=False)
+
+
+@pytest.mark.parametrize("name, args", [
+    ("raccoon", lambda root: ("voc", root / "annotations", {"images_dir": str(root / "images")})),
+    ("bccd", lambda root: ("voc", root / "BCCD", {})),
+])
+def test_real_datasets_stream_end_to_end(name, args, tmp_path):
+    source_format, input_path, extra = args(shared_dataset(name))
+    info = prepare(source_format, input_path, tmp_path, **extra)
+    for split, stats in info["splits"].items():
+        seen = boxes = 0
+        for images, targets in make_dataset(str(tmp_path), split, 128, 16, training=False):
+            assert images.shape[1:] == (128, 128, 3)
+            assert float(tf.reduce_max(targets["boxes"].flat_values)) <= 128.0 + 1e-3
+            seen += int(images.shape[0])
+            boxes += int(targets["boxes"].flat_values.shape[0])
+        assert (seen, boxes) == (stats["images"], stats["boxes"])

@@ -15,6 +15,8 @@ import tensorflow as tf
 
 from boxflow import record_schema
 from boxflow.errors import BoxflowError
+from pipeline.augment.compose import AugmentationConfig, augment
+from pipeline.augment.mosaic import mosaic_dataset
 from pipeline.letterbox import letterbox
 from pipeline.ragged_padding import ragged_to_padded
 from pipeline.record_decoding import decode_record
@@ -48,6 +50,7 @@ def make_dataset(
     seed: int = 0,
     deterministic: bool = False,
     padded_max_boxes: Optional[int] = None,
+    augmentation: Optional[AugmentationConfig] = None,
     shuffle_buffer: int = 1024,
     input_context: Optional[tf.distribute.InputContext] = None,
 ) -> tf.data.Dataset:
@@ -59,8 +62,9 @@ def make_dataset(
     `padded_max_boxes`, dense `[B, M, 4]` / `[B, M]` with class -1 as padding (for
     distribution strategies). `batch_size` is global; with an `input_context` each input
     pipeline reads its shard of the data and batches its per-replica share.
-    Training shuffles (seeded) and drops the last partial batch. `deterministic=True`
-    fixes the order of every parallel step, so a run reproduces bit for bit.
+    Training shuffles (seeded), applies `augmentation` (after the letterbox, so at
+    model resolution) and drops the last partial batch. `deterministic=True` fixes the
+    order of every parallel step, so a run reproduces bit for bit.
     """
     files = shard_files(data_dir, split)
     files_dataset = tf.data.Dataset.from_tensor_slices(files)
@@ -79,6 +83,15 @@ def make_dataset(
         records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     examples = records.map(lambda serialized: _load(serialized, image_size), num_parallel_calls=AUTOTUNE,
                            deterministic=deterministic)
+    if training and augmentation is not None:
+        # One stateless seed per example, different each epoch, fixed by `seed`.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        examples = tf.data.Dataset.zip(examples, seeds).map(
+            lambda example, example_seed: _square(augment(example, example_seed, augmentation), image_size),
+            num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+        if augmentation.mosaic_probability > 0:
+            examples = mosaic_dataset(examples, augmentation, seed, deterministic).map(
+                lambda example: _square(example, image_size))
     batches = examples.ragged_batch(batch_size, drop_remainder=training)
     batches = batches.map(_to_inputs_and_targets, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     if padded_max_boxes is not None:
@@ -102,6 +115,11 @@ def _load(serialized: tf.Tensor, image_size: int) -> dict[str, tf.Tensor]:
     example = decode_record(serialized)
     image, boxes, _ = letterbox(example["image"], example["boxes"], image_size)
     return {"image": image, "boxes": boxes, "classes": example["classes"]}
+
+
+def _square(example: dict, image_size: int) -> dict:
+    """Restores the static `[S, S, 3]` image shape that shape-changing ops (rot90) leave unknown."""
+    return {**example, "image": tf.ensure_shape(example["image"], [image_size, image_size, 3])}
 
 
 def _to_inputs_and_targets(batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.RaggedTensor]]:

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from boxflow.errors import BoxflowError
 from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
+from pipeline.augment.compose import AugmentationConfig
 from pipeline.dataset import auto_shard_policy, make_dataset
 from pipeline.letterbox import letterbox
 from pipeline.ragged_padding import padded_to_ragged, ragged_to_padded
@@ -77,12 +78,20 @@ def test_images_without_boxes_batch_with_the_rest(synth_data):
 
 
 def test_deterministic_training_order_reproduces_bit_for_bit(synth_data):
-    def run():
-        dataset = make_dataset(str(synth_data), "train", 48, 4, training=True, seed=7, deterministic=True)
+    def run(augmentation=None):
+        dataset = make_dataset(str(synth_data), "train", 48, 4, training=True, seed=7, deterministic=True,
+                               augmentation=augmentation)
         return [(images.numpy(), targets["boxes"].flat_values.numpy()) for images, targets in dataset]
 
     first, second = run(), run()
     assert len(first) == len(read_records(synth_data, "train")) // 4
+    for (a_images, a_boxes), (b_images, b_boxes) in zip(first, second):
+        assert np.array_equal(a_images, b_images) and np.array_equal(a_boxes, b_boxes)
+    # With every augmentation on, mosaic included, too.
+    config = AugmentationConfig(rotate90_probability=0.5, jpeg_probability=0.5, cutout_probability=0.5,
+                                mosaic_probability=0.5)
+    first, second = run(config), run(config)
+    assert first and len(first) == len(second)
     for (a_images, a_boxes), (b_images, b_boxes) in zip(first, second):
         assert np.array_equal(a_images, b_images) and np.array_equal(a_boxes, b_boxes)
 

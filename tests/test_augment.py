@@ -1,0 +1,133 @@
+"""Property tests of the box-aware augmentation ops.
+
+Each generated image holds filled rectangles of distinct colours; an instance map
+(moved with the pixels) tells where each object's pixels end up. After every op
+and their composition: each surviving box encloses its object's pixels (IoU ≥ 0.9
+with their extent), the dropped boxes are exactly those mostly cut off, and class
+ids stay paired with their boxes (object k has class k).
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.augment.colour import random_colour_jitter
+from pipeline.augment.compose import AugmentationConfig, augment
+from pipeline.augment.cutout import random_cutout
+from pipeline.augment.flip import random_flip
+from pipeline.augment.jpeg_quality import random_jpeg_quality
+from pipeline.augment.mosaic import mosaic_four
+from pipeline.augment.rotate90 import random_rotate90
+from pipeline.augment.scale_crop import random_scale_crop
+
+MIN_VISIBLE = 0.5
+# Near the drop threshold pixel rounding may tip an object either way.
+THRESHOLD_SLACK = 0.08
+
+
+def rectangles_example(seed: int, height: int = 128, width: int = 160, first_class: int = 0,
+                       min_side: int = 34) -> dict:
+    """Up to 4 disjoint filled rectangles. Sides of at least 34 px stay at least 20 px after a
+    0.6x resize, where nearest-neighbour rounding of the instance map (±1 px per side) still
+    allows IoU ≥ 0.9 with the exact box."""
+    rng = np.random.default_rng(seed)
+    image = np.full((height, width, 3), 40, np.float32)
+    instances = np.zeros((height, width), np.int32)
+    boxes, classes = [], []
+    for k in range(rng.integers(1, 5)):
+        w, h = rng.integers(min_side, width // 2), rng.integers(min_side, height // 2)
+        x, y = rng.integers(0, width - w), rng.integers(0, height - h)
+        # Later rectangles may overlap earlier ones; keep objects apart so each stays whole.
+        if instances[y:y + h, x:x + w].any():
+            continue
+        image[y:y + h, x:x + w] = rng.integers(80, 255, size=3)
+        instances[y:y + h, x:x + w] = first_class + k + 1
+        boxes.append([x, y, x + w, y + h])
+        classes.append(first_class + k)
+    return {"image": tf.constant(image), "boxes": tf.constant(np.reshape(boxes, (-1, 4)), tf.float32),
+            "classes": tf.constant(classes, tf.int32), "instance_map": tf.constant(instances)}
+
+
+def iou(a, b) -> float:
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def check_boxes_follow_objects(before: dict, after: dict, area_scale: float) -> None:
+    """`area_scale`: how the op scales an object's pixel count when nothing is cut off."""
+    instances = after["instance_map"].numpy()
+    original_pixels = {k: int((before["instance_map"].numpy() == k + 1).sum()) for k in before["classes"].numpy()}
+    survivors = dict(zip(after["classes"].numpy().tolist(), after["boxes"].numpy().tolist()))
+    assert len(survivors) == len(after["classes"].numpy()), "a class id appears twice"
+    for k, pixels in original_pixels.items():
+        ys, xs = np.nonzero(instances == k + 1)
+        visible = len(xs) / (pixels * area_scale)
+        if k in survivors:
+            assert visible >= MIN_VISIBLE - THRESHOLD_SLACK, (k, visible)
+            extent = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+            assert iou(survivors[k], extent) >= 0.9, (k, survivors[k], extent)
+        else:
+            assert visible < MIN_VISIBLE + THRESHOLD_SLACK, (k, visible)
+
+
+SEEDS = range(12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_flip_and_rotation(seed):
+    example = rectangles_example(seed)
+    for op in (lambda e, s: random_flip(e, s, 1.0), lambda e, s: random_rotate90(e, s, 1.0)):
+        check_boxes_follow_objects(example, op(example, tf.constant([seed, 0])), area_scale=1.0)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("scale", [0.6, 1.0, 1.7])
+def test_scale_jitter_with_crop_drops_exactly_the_mostly_cut_boxes(seed, scale):
+    example = rectangles_example(seed)
+    after = random_scale_crop(example, tf.constant([seed, 1]), (scale, scale), MIN_VISIBLE)
+    assert after["image"].shape == example["image"].shape
+    check_boxes_follow_objects(example, after, area_scale=scale ** 2)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pixel_ops_leave_boxes_and_classes_alone(seed):
+    example = rectangles_example(seed)
+    for op in (random_colour_jitter, lambda e, s: random_jpeg_quality(e, s, probability=1.0),
+               lambda e, s: random_cutout(e, s, probability=1.0)):
+        after = op(example, tf.constant([seed, 2]))
+        assert after["image"].shape == example["image"].shape
+        assert 0.0 <= float(tf.reduce_min(after["image"])) and float(tf.reduce_max(after["image"])) <= 255.0
+        np.testing.assert_array_equal(after["boxes"], example["boxes"])
+        np.testing.assert_array_equal(after["classes"], example["classes"])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_mosaic_moves_every_box_with_its_image(seed):
+    examples = [rectangles_example(seed * 4 + i, 64, 64, first_class=10 * i, min_side=8) for i in range(4)]
+    merged = {key: tf.concat([e[key] for e in examples], axis=0) for key in ("boxes", "classes")}
+    before = {**merged, "instance_map": tf.concat([e["instance_map"] for e in examples], axis=0)}
+    after = mosaic_four(examples, tf.constant([seed, 3]), MIN_VISIBLE)
+    assert after["image"].shape == (64, 64, 3)
+    check_boxes_follow_objects(before, after, area_scale=1.0)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_composition_of_all_ops(seed):
+    config = AugmentationConfig(scale_range=(1.3, 1.3), rotate90_probability=0.5, jpeg_probability=0.5,
+                                cutout_probability=0.5, min_visible_fraction=MIN_VISIBLE)
+    example = rectangles_example(seed)
+    after = augment(example, tf.constant([seed, 4]), config)
+    check_boxes_follow_objects(example, after, area_scale=1.3 ** 2)
+
+
+def test_same_seed_same_result_and_images_without_boxes_pass():
+    config = AugmentationConfig(rotate90_probability=0.5, jpeg_probability=1.0, cutout_probability=1.0)
+    example = rectangles_example(3)
+    first = augment(example, tf.constant([5, 6]), config)
+    second = augment(example, tf.constant([5, 6]), config)
+    for key in ("image", "boxes", "classes"):
+        np.testing.assert_array_equal(first[key], second[key])
+    empty = {**example, "boxes": tf.zeros([0, 4]), "classes": tf.zeros([0], tf.int32)}
+    assert augment(empty, tf.constant([1, 2]), config)["boxes"].shape == (0, 4)

@@ -49,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--runner", default="DirectRunner", help="Beam runner (default DirectRunner)")
     prepare.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes (default 2)")
 
+    show = commands.add_parser("show", help="draw examples with their boxes and class names to a PNG")
+    show.add_argument("--data", required=True, help="prepared dataset folder")
+    show.add_argument("--split", default="train")
+    show.add_argument("--augment", action="store_true", help="show the examples after training augmentation")
+    show.add_argument("--count", type=int, default=16, help="examples to draw (default 16)")
+    show.add_argument("--image-size", type=int, default=320, help="side of each letterboxed tile (default 320)")
+    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--out", required=True, help="PNG file to write")
+
     demo = commands.add_parser("demo", help="run the whole product on data it makes itself")
     demo.add_argument("--workdir", default="demo_run", help="folder for everything the demo writes")
     demo.add_argument("--images", type=int, default=300, help="synthetic images to generate (default 300)")
@@ -129,13 +138,34 @@ def _follows_flag(arg: str, args: Sequence[str]) -> bool:
     return index > 0 and args[index - 1].startswith("--") and "=" not in args[index - 1]
 
 
+def _show(args: argparse.Namespace, _: Sequence[str]) -> int:
+    import pathlib
+
+    from boxflow import record_schema
+    from boxflow.label_map import parse_label_map
+    from pipeline.augment.compose import AugmentationConfig
+    from pipeline.show import show_dataset
+
+    if args.count < 1:
+        raise BoxflowError(f"--count must be at least 1, got {args.count}")
+    label_map = pathlib.Path(args.data) / record_schema.LABEL_MAP_FILE
+    if not label_map.exists():
+        raise BoxflowError(f"--data {args.data}: no {record_schema.LABEL_MAP_FILE}; is it a prepared dataset?")
+    class_names = parse_label_map(label_map.read_text(), source=str(label_map))
+    augmentation = AugmentationConfig() if args.augment else None
+    picture = show_dataset(args.data, args.split, args.count, args.image_size, class_names, augmentation, args.seed)
+    picture.save(args.out)
+    print(f"wrote {args.out} ({picture.width}x{picture.height})")
+    return 0
+
+
 def _demo(args: argparse.Namespace, _: Sequence[str]) -> int:
     from boxflow.demo import run_demo
 
     return run_demo(args.workdir, args.images)
 
 
-_COMMANDS = {"synth": _synth, "prepare": _prepare, "demo": _demo}
+_COMMANDS = {"synth": _synth, "prepare": _prepare, "show": _show, "demo": _demo}
 
 
 if __name__ == "__main__":

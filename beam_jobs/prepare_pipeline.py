@@ -20,6 +20,7 @@ from apache_beam.metrics import Metrics
 from beam_jobs import file_io
 from beam_jobs.encode import encode_example
 from beam_jobs.image_check import ImageProblem, check_image
+from beam_jobs.offline_augment import augmented_copies
 from beam_jobs.prepare_settings import PrepareSettings
 from beam_jobs.source_records import AnnotationError, Reason, Rejection, SourceImage, ValidatedImage
 from beam_jobs.sources.source_plan import SourcePlan, already_parsed
@@ -28,6 +29,7 @@ from beam_jobs.statistics import DatasetStatisticsFn
 from beam_jobs.tfrecord_file import TFRecordFileWriter
 from beam_jobs.validate import ValidationResult, image_level_problem, reject_image, validate_image
 from boxflow.record_schema import shard_name
+from pipeline.augment.config import AugmentationConfig
 
 REJECTED = "rejected"
 METRICS_NAMESPACE = "boxflow"
@@ -100,6 +102,7 @@ class WriteShard(beam.DoFn):
         self._class_names: tuple[str, ...] = ()
         self._class_ids: dict[str, int] = {}
         self._counters: dict[str, Any] = {}
+        self._augmentation = AugmentationConfig()
 
     def _count(self, name: str) -> None:
         if name not in self._counters:
@@ -119,10 +122,16 @@ class WriteShard(beam.DoFn):
                 for rejection in result.rejections:
                     self._count(f"{rejection.level.value}_{rejection.reason.value}")
                     yield beam.pvalue.TaggedOutput(REJECTED, rejection)
-                if result.image is not None:
-                    writer.write(encode_example(result.image))
-                    self._count("images_written")
-                    yield result.image
+                if result.image is None:
+                    continue
+                self._count("images_written")
+                variants = [result.image]
+                if split == TRAIN and self._settings.augment_copies:
+                    variants += augmented_copies(result.image, self._settings.augment_copies,
+                                                 self._settings.augment_seed, self._augmentation)
+                for variant in variants:
+                    writer.write(encode_example(variant))
+                    yield variant
         FileSystems.rename([partial], [file_io.join(self._staging_dir, name)])
 
 

@@ -25,6 +25,8 @@ class PrepareSettings:
     use_source_splits: bool = True
     drop_emptied_images: bool = False
     max_reject_fraction: float = 0.1
+    augment_copies: int = 0
+    augment_seed: int = 0
     runner: str = DIRECT_RUNNER
     workers: int = 2
     beam_args: tuple[str, ...] = ()
@@ -38,6 +40,8 @@ class PrepareSettings:
             raise BoxflowError(f"--num-shards must be at least 1, got {self.num_shards}")
         if not 0.0 <= self.max_reject_fraction <= 1.0:
             raise BoxflowError(f"--max-reject-fraction must be in [0, 1], got {self.max_reject_fraction}")
+        if self.augment_copies < 0:
+            raise BoxflowError(f"--augment-copies must be 0 or more, got {self.augment_copies}")
         if self.workers < 1:
             raise BoxflowError(f"--workers must be at least 1, got {self.workers}")
 

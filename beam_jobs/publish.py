@@ -23,6 +23,7 @@ from beam_jobs.prepare_settings import PrepareSettings
 from beam_jobs.sources.source_plan import SourcePlan
 from boxflow import record_schema
 from boxflow.label_map import format_label_map
+from pipeline.augment.config import AugmentationConfig
 
 STAGING_PREFIX = ".boxflow-staging-"
 
@@ -67,16 +68,18 @@ def dataset_info(summary: dict, rejections: list[dict], settings: PrepareSetting
                  splits: tuple[str, ...], beam_metrics: dict[str, int]) -> dict:
     """Pure: the `dataset_info.json` content, with the accounting that must close."""
     statistics = summary["statistics"]
-    split_stats = {split: statistics["splits"].get(split, {"images": 0, "boxes": 0, "images_without_boxes": 0,
-                                                            "boxes_per_class": {}}) for split in splits}
+    empty = {"images": 0, "boxes": 0, "images_without_boxes": 0, "augmented_images": 0, "augmented_boxes": 0,
+             "boxes_per_class": {}}
+    split_stats = {split: statistics["splits"].get(split, dict(empty)) for split in splits}
     for split, stats in split_stats.items():
         count = settings.shard_count(split)
         stats["shards"] = [record_schema.shard_name(split, i, count) for i in range(count)]
 
     image_rejections = [r for r in rejections if r["level"] == "image"]
     box_rejections = [r for r in rejections if r["level"] == "box" and not r["kept"]]
-    images_written = sum(s["images"] for s in split_stats.values())
-    boxes_written = sum(s["boxes"] for s in split_stats.values())
+    augmented = sum(s["augmented_images"] for s in split_stats.values())
+    images_written = sum(s["images"] for s in split_stats.values()) - augmented
+    boxes_written = sum(s["boxes"] - s["augmented_boxes"] for s in split_stats.values())
     boxes_read = summary["boxes_read"] + sum(1 for r in plan.rejections if r.level.value == "box")
     boxes_lost = sum(r["boxes_lost"] for r in image_rejections)
     accounting = {
@@ -88,6 +91,7 @@ def dataset_info(summary: dict, rejections: list[dict], settings: PrepareSetting
         "boxes_rejected": len(box_rejections),
         "boxes_dropped_with_rejected_images": boxes_lost,
         "boxes_clipped": sum(1 for r in rejections if r["kept"]),
+        "augmented_images_written": augmented,
     }
     accounting["closes"] = (
         accounting["images_read"] == images_written + len(image_rejections)
@@ -103,6 +107,12 @@ def dataset_info(summary: dict, rejections: list[dict], settings: PrepareSetting
             "images": len(image_rejections),
             "boxes": len(box_rejections),
             "by_reason": dict(sorted(Counter(r["reason"] for r in rejections).items())),
+        },
+        "augmentation": {
+            "copies_per_train_image": settings.augment_copies,
+            "seed": settings.augment_seed,
+            "images_added": augmented,
+            "recipe": AugmentationConfig().to_json_dict() if settings.augment_copies else None,
         },
         "statistics": {k: v for k, v in statistics.items() if k != "splits"},
         "beam": {"runner": settings.runner, "pipeline_args": settings.pipeline_args(), "metrics": beam_metrics},

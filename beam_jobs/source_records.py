@@ -125,6 +125,7 @@ class ValidatedImage:
     height: int
     objects: tuple[ValidatedObject, ...]
     split: str
+    copy_index: int = 0  # 0 for the image itself, k for its k-th offline-augmented copy
 
 
 class AnnotationError(Exception):

@@ -65,6 +65,8 @@ class DatasetStatistics:
     boxes: Counter = dataclasses.field(default_factory=Counter)           # split → boxes
     class_boxes: Counter = dataclasses.field(default_factory=Counter)     # (split, class) → boxes
     images_without_boxes: Counter = dataclasses.field(default_factory=Counter)  # split → images
+    augmented_images: Counter = dataclasses.field(default_factory=Counter)  # split → offline-augmented copies
+    augmented_boxes: Counter = dataclasses.field(default_factory=Counter)   # split → boxes in those copies
     image_sizes: Counter = dataclasses.field(default_factory=Counter)     # "WxH" → images
     box_width: Distribution = dataclasses.field(default_factory=lambda: Distribution(SIZE_EDGES))
     box_height: Distribution = dataclasses.field(default_factory=lambda: Distribution(SIZE_EDGES))
@@ -76,6 +78,8 @@ class DatasetStatistics:
         self.images[image.split] += 1
         self.boxes[image.split] += len(image.objects)
         self.images_without_boxes[image.split] += not image.objects
+        self.augmented_images[image.split] += image.copy_index > 0
+        self.augmented_boxes[image.split] += len(image.objects) if image.copy_index > 0 else 0
         self.image_sizes[f"{image.width}x{image.height}"] += 1
         self.image_width.add(image.width)
         self.image_height.add(image.height)
@@ -87,7 +91,8 @@ class DatasetStatistics:
             self.box_aspect_ratio.add(width / height)
 
     def merge(self, other: "DatasetStatistics") -> None:
-        for name in ("images", "boxes", "class_boxes", "images_without_boxes", "image_sizes"):
+        for name in ("images", "boxes", "class_boxes", "images_without_boxes", "augmented_images", "augmented_boxes",
+                     "image_sizes"):
             getattr(self, name).update(getattr(other, name))
         for name in ("box_width", "box_height", "box_aspect_ratio", "image_width", "image_height"):
             getattr(self, name).merge(getattr(other, name))
@@ -100,6 +105,8 @@ class DatasetStatistics:
                 "images": self.images[split],
                 "boxes": self.boxes[split],
                 "images_without_boxes": self.images_without_boxes[split],
+                "augmented_images": self.augmented_images[split],
+                "augmented_boxes": self.augmented_boxes[split],
                 "boxes_per_class": per_class,
             }
         return {

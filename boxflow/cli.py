@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="reject images all of whose boxes were rejected, instead of keeping them as negatives")
     prepare.add_argument("--max-reject-fraction", type=float, default=0.1,
                          help="exit with status 2 when more than this share of images is rejected (default 0.1)")
+    prepare.add_argument("--augment-copies", type=int, default=0,
+                         help="write K augmented copies of each training image besides the original (default 0)")
+    prepare.add_argument("--augment-seed", type=int, default=0, help="seed of the offline augmentation (default 0)")
     prepare.add_argument("--runner", default="DirectRunner", help="Beam runner (default DirectRunner)")
     prepare.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes (default 2)")
 
@@ -119,6 +122,8 @@ def _prepare(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
         use_source_splits=not args.ignore_source_splits,
         drop_emptied_images=args.drop_emptied_images,
         max_reject_fraction=args.max_reject_fraction,
+        augment_copies=args.augment_copies,
+        augment_seed=args.augment_seed,
         runner=args.runner,
         workers=args.workers,
         beam_args=tuple(beam_args),
@@ -143,7 +148,7 @@ def _show(args: argparse.Namespace, _: Sequence[str]) -> int:
 
     from boxflow import record_schema
     from boxflow.label_map import parse_label_map
-    from pipeline.augment.compose import AugmentationConfig
+    from pipeline.augment.config import AugmentationConfig
     from pipeline.show import show_dataset
 
     if args.count < 1:

@@ -15,7 +15,8 @@ import tensorflow as tf
 
 from boxflow import record_schema
 from boxflow.errors import BoxflowError
-from pipeline.augment.compose import AugmentationConfig, augment
+from pipeline.augment.compose import augment
+from pipeline.augment.config import AugmentationConfig
 from pipeline.augment.mosaic import mosaic_dataset
 from pipeline.letterbox import letterbox
 from pipeline.ragged_padding import ragged_to_padded

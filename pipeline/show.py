@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageDraw
 
-from pipeline.augment.compose import AugmentationConfig
+from pipeline.augment.config import AugmentationConfig
 from pipeline.dataset import make_dataset
 
 # Distinct, saturated colours; class k uses PALETTE[k % len(PALETTE)].

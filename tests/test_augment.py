@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from pipeline.augment.colour import random_colour_jitter
-from pipeline.augment.compose import AugmentationConfig, augment
+from pipeline.augment.compose import augment
+from pipeline.augment.config import AugmentationConfig
 from pipeline.augment.cutout import random_cutout
 from pipeline.augment.flip import random_flip
 from pipeline.augment.jpeg_quality import random_jpeg_quality

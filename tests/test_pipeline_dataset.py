@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from boxflow.errors import BoxflowError
 from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
-from pipeline.augment.compose import AugmentationConfig
+from pipeline.augment.config import AugmentationConfig
 from pipeline.dataset import auto_shard_policy, make_dataset
 from pipeline.letterbox import letterbox
 from pipeline.ragged_padding import padded_to_ragged, ragged_to_padded

@@ -20,7 +20,7 @@ SHARD_GLOB = "*-?????-of-?????.tfrecord"
 @pytest.fixture(scope="module")
 def synth_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("synth") / "synth"
-    write_synth_dataset(str(path), 120, SynthConfig(image_size=96, min_object_size=8, max_object_size=32), seed=3)
+    write_synth_dataset(str(path), 400, SynthConfig(image_size=96, min_object_size=8, max_object_size=32), seed=3)
     return path
 
 
@@ -62,13 +62,12 @@ def test_killed_run_leaves_previous_dataset_whole_and_no_partial_shard(synth_dir
 
     process = cli("prepare", "--format", "coco", "--input", str(annotations), "--out", str(out),
                   "--num-shards", "2", "--workers", "2")
+    # Kill it as soon as its first shard is being written.
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(out.glob(".boxflow-staging-*/**/*")):
-        time.sleep(0.05)
-    time.sleep(1.0)  # let Beam write part of its temporary shards
-    assert process.poll() is None, "the run finished before it could be interrupted"
+    while time.monotonic() < deadline and not any(out.glob(".boxflow-staging-*/*.tfrecord*")):
+        time.sleep(0.01)
     os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be interrupted"
 
     # The previous dataset is untouched and complete; the killed run's files match no shard pattern.
     assert sorted(p.name for p in out.glob(SHARD_GLOB)) == before_files
@@ -82,4 +81,4 @@ def test_killed_run_leaves_previous_dataset_whole_and_no_partial_shard(synth_dir
     assert sorted(p.name for p in out.glob("train-*")) == ["train-00000-of-00002.tfrecord",
                                                            "train-00001-of-00002.tfrecord"]
     assert examples_by_split(out) == before
-    assert info["accounting"]["images_read"] == 120
+    assert info["accounting"]["images_read"] == 400

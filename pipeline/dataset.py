@@ -82,17 +82,21 @@ def make_dataset(
 
     if training:
         records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    examples = records.map(lambda serialized: _load(serialized, image_size), num_parallel_calls=AUTOTUNE,
-                           deterministic=deterministic)
     if training and augmentation is not None:
-        # One stateless seed per example, different each epoch, fixed by `seed`.
+        # One stateless seed per example, different each epoch, fixed by `seed`. The
+        # augmentation's first op letterboxes with its scale jitter, in one resize.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        examples = tf.data.Dataset.zip(examples, seeds).map(
-            lambda example, example_seed: _square(augment(example, example_seed, augmentation), image_size),
+        examples = tf.data.Dataset.zip(records, seeds).map(
+            lambda serialized, example_seed: _square(
+                augment(_decode(serialized, image_size), example_seed, augmentation, (image_size, image_size)),
+                image_size),
             num_parallel_calls=AUTOTUNE, deterministic=deterministic)
         if augmentation.mosaic_probability > 0:
             examples = mosaic_dataset(examples, augmentation, seed, deterministic).map(
                 lambda example: _square(example, image_size))
+    else:
+        examples = records.map(lambda serialized: _letterboxed(serialized, image_size), num_parallel_calls=AUTOTUNE,
+                               deterministic=deterministic)
     batches = examples.ragged_batch(batch_size, drop_remainder=training)
     batches = batches.map(_to_inputs_and_targets, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     if padded_max_boxes is not None:
@@ -112,8 +116,13 @@ def _interleave(files: tf.data.Dataset, training: bool, seed: int, deterministic
                             deterministic=deterministic)
 
 
-def _load(serialized: tf.Tensor, image_size: int) -> dict[str, tf.Tensor]:
-    example = decode_record(serialized)
+def _decode(serialized: tf.Tensor, image_size: int) -> dict[str, tf.Tensor]:
+    example = decode_record(serialized, shrink_for=image_size)
+    return {"image": example["image"], "boxes": example["boxes"], "classes": example["classes"]}
+
+
+def _letterboxed(serialized: tf.Tensor, image_size: int) -> dict[str, tf.Tensor]:
+    example = _decode(serialized, image_size)
     image, boxes, _ = letterbox(example["image"], example["boxes"], image_size)
     return {"image": image, "boxes": boxes, "classes": example["classes"]}
 

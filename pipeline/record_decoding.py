@@ -7,6 +7,8 @@ On disk (DESIGN.md §3): `tf.train.Example`s with TF OD API keys, boxes normaliz
 
 from __future__ import annotations
 
+from typing import Optional
+
 import tensorflow as tf
 
 from boxflow import record_schema as keys
@@ -22,15 +24,19 @@ _FEATURES = {
 }
 
 
-def decode_record(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+JPEG_RATIOS = (1, 2, 4, 8)
+
+
+def decode_record(serialized: tf.Tensor, shrink_for: Optional[int] = None) -> dict[str, tf.Tensor]:
     """One serialized Example → `{"image", "boxes", "classes", "source_id"}` in memory form.
 
     `image`: uint8 `[H, W, 3]` (JPEG or PNG; grayscale becomes 3 channels).
-    `boxes`: float32 `[N, 4]`, pixels `xyxy`. `classes`: int32 `[N]`, from 0.
+    `boxes`: float32 `[N, 4]`, pixels `xyxy` of `image`. `classes`: int32 `[N]`, from 0.
+    With `shrink_for`, a JPEG is decoded at 1/2, 1/4 or 1/8 scale (in the DCT domain,
+    far cheaper than a full decode and resize) while its longer side stays ≥ `shrink_for`.
     """
     parsed = tf.io.parse_single_example(serialized, _FEATURES)
-    image = tf.io.decode_image(parsed[keys.ENCODED], channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
+    image = decode_image(parsed[keys.ENCODED], shrink_for)
     size = tf.cast(tf.shape(image)[:2], tf.float32)
     normalized = tf.stack([tf.sparse.to_dense(parsed[k]) for k in keys.BOX_KEYS], axis=-1)
     return {
@@ -39,6 +45,28 @@ def decode_record(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         "classes": tf.cast(tf.sparse.to_dense(parsed[keys.CLASS_LABEL]), tf.int32) - 1,
         "source_id": parsed[keys.SOURCE_ID],
     }
+
+
+def decode_image(encoded: tf.Tensor, shrink_for: Optional[int] = None) -> tf.Tensor:
+    """Encoded JPEG/PNG → uint8 `[H, W, 3]`, shrunk by a JPEG ratio when `shrink_for` allows."""
+    if shrink_for is None:
+        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        return image
+
+    def jpeg() -> tf.Tensor:
+        shape = tf.io.extract_jpeg_shape(encoded)
+        longer = tf.reduce_max(shape[:2])
+        # The largest ratio r whose ceil(longer / r) is still at least shrink_for.
+        fits = tf.stack([(longer + r - 1) // r >= shrink_for for r in JPEG_RATIOS])
+        index = tf.reduce_sum(tf.cast(fits, tf.int32)) - 1
+        branches = [lambda r=r: tf.io.decode_jpeg(encoded, channels=3, ratio=r) for r in JPEG_RATIOS]
+        return tf.switch_case(tf.maximum(index, 0), branches)
+
+    is_jpeg = tf.strings.substr(encoded, 0, 3) == b"\xff\xd8\xff"
+    image = tf.cond(is_jpeg, jpeg, lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False))
+    image.set_shape([None, None, 3])
+    return image
 
 
 def normalized_to_pixels(boxes: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:

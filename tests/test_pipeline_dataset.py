@@ -140,3 +140,14 @@ def test_real_datasets_stream_end_to_end(name, args, tmp_path):
             seen += int(images.shape[0])
             boxes += int(targets["boxes"].flat_values.shape[0])
         assert (seen, boxes) == (stats["images"], stats["boxes"])
+
+
+def test_jpeg_shrinks_in_the_dct_domain_and_boxes_follow():
+    serialized = tf.constant(make_example(480, 640, [(64, 48, 320, 240)]))
+    full = decode_record(serialized)
+    shrunk = decode_record(serialized, shrink_for=200)  # 1/2 keeps 320 ≥ 200; 1/4 would give 160
+    assert shrunk["image"].shape == (240, 320, 3)
+    np.testing.assert_allclose(shrunk["boxes"].numpy(), full["boxes"].numpy() / 2, atol=1e-4)
+    assert decode_record(serialized, shrink_for=1000)["image"].shape == (480, 640, 3)
+    png = tf.constant(make_example(48, 64, [(1, 2, 3, 4)], image_format="PNG"))
+    assert decode_record(png, shrink_for=8)["image"].shape == (48, 64, 3)

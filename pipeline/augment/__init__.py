@@ -11,6 +11,7 @@ parallel map) and the Beam job (deterministic per image id, copy index and seed)
 keras-cv's box-aware layers (RandomFlip, JitteredResize, RandomColorJitter, Mosaic…)
 keep their random state inside the layer (a stateful `SeedGenerator`), so they can
 give neither per-(image, copy, seed) results in Beam nor identical runs under a
-parallel `map`; the ops here are therefore built on TensorFlow's stateless image ops
-(`tf.image.stateless_random_*`) with the box arithmetic written out.
+parallel `map`; the ops here therefore draw from stateless random ops
+(`tf.random.stateless_*`, `tf.image.stateless_random_jpeg_quality`) with the box
+arithmetic written out.
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import tensorflow as tf
 
 from pipeline.augment.colour import random_colour_jitter
@@ -13,24 +15,30 @@ from pipeline.augment.rotate90 import random_rotate90
 from pipeline.augment.scale_crop import random_scale_crop
 
 
-def augment(example: dict, seed: tf.Tensor, config: AugmentationConfig) -> dict:
+def augment(example: dict, seed: tf.Tensor, config: AugmentationConfig,
+            output_size: Optional[tuple[int, int]] = None) -> dict:
     """Applies the configured ops in a fixed order (geometry first, then pixels).
 
     Args:
-      example: `{"image": float32 [H, W, 3] 0..255, "boxes": [N, 4] pixels xyxy, "classes": [N]}`.
+      example: `{"image": [H, W, 3] 0..255 (any dtype), "boxes": [N, 4] pixels xyxy, "classes": [N]}`.
       seed: `[2]` integer tensor; the same seed gives the same result.
-    Returns the augmented example; geometry keeps the input's size.
+      output_size: `(height, width)` of the result; the first op letterboxes into it
+        (with the scale jitter, in one resize). `None` keeps the input's size.
+    Returns the augmented example, its image float32.
     """
     seeds = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 6))
-    if config.scale_range is not None:
-        example = random_scale_crop(example, seeds[0], config.scale_range, config.min_visible_fraction)
+    scale_range = config.scale_range or (1.0, 1.0)
+    if config.scale_range is not None or output_size is not None:
+        example = random_scale_crop(example, seeds[0], scale_range, config.min_visible_fraction, output_size)
+    else:
+        example = {**example, "image": tf.cast(example["image"], tf.float32)}
     if config.flip_probability > 0:
         example = random_flip(example, seeds[1], config.flip_probability)
     if config.rotate90_probability > 0:
         example = random_rotate90(example, seeds[2], config.rotate90_probability)
-    if config.colour_jitter:
+    if config.colour_probability > 0:
         example = random_colour_jitter(example, seeds[3], config.brightness, config.contrast, config.saturation,
-                                       config.hue)
+                                       config.hue, config.colour_probability)
     if config.jpeg_probability > 0:
         example = random_jpeg_quality(example, seeds[4], config.jpeg_quality_range, config.jpeg_probability)
     if config.cutout_probability > 0:

@@ -18,9 +18,9 @@ class AugmentationConfig:
     contrast: tuple[float, float] = (0.8, 1.2)
     saturation: tuple[float, float] = (0.8, 1.2)
     hue: float = 0.05
-    colour_jitter: bool = True
+    colour_probability: float = 0.5
     jpeg_quality_range: tuple[int, int] = (50, 95)
-    jpeg_probability: float = 0.25
+    jpeg_probability: float = 0.1
     cutout_size_range: tuple[float, float] = (0.1, 0.3)
     cutout_probability: float = 0.25
     mosaic_probability: float = 0.0

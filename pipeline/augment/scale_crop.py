@@ -7,21 +7,33 @@ from typing import Optional
 import tensorflow as tf
 
 from pipeline.augment.boxes import clip_and_drop
+from pipeline.letterbox import resize_bilinear
 
 
 def random_scale_crop(example: dict, seed: tf.Tensor, scale_range: tuple[float, float] = (0.75, 1.25),
                       min_visible_fraction: float = 0.5, output_size: Optional[tuple[int, int]] = None) -> dict:
     """Resizes by a random factor in `scale_range`, then takes a random window of
-    `output_size` (default: the input size), padding with zeros where the scaled image
-    is smaller. Boxes move with the pixels, are clipped to the window, and are dropped
-    when less than `min_visible_fraction` of their area stays inside.
+    `output_size`, padding with zeros where the scaled image is smaller. Boxes move
+    with the pixels, are clipped to the window, and are dropped when less than
+    `min_visible_fraction` of their area stays inside.
+
+    Without `output_size` the window has the input's size. With it, the factor is
+    relative to the letterbox fit (longer side onto the window), so the one resize
+    does both the letterbox and the jitter.
     """
     scale_seed, y_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     shape = tf.shape(example["image"])[:2]
-    out_height, out_width = (shape[0], shape[1]) if output_size is None else output_size
-    scale = tf.random.stateless_uniform([], seed=scale_seed, minval=scale_range[0], maxval=scale_range[1])
-    scaled_shape = tf.maximum(tf.cast(tf.round(tf.cast(shape, tf.float32) * scale), tf.int32), 1)
-    image = tf.image.resize(example["image"], scaled_shape, method="bilinear")
+    float_shape = tf.cast(shape, tf.float32)
+    if output_size is None:
+        out_height, out_width = shape[0], shape[1]
+        fit = tf.constant(1.0)
+    else:
+        out_height, out_width = output_size
+        fit = tf.minimum(out_height / float_shape[0], out_width / float_shape[1])
+    jitter = tf.random.stateless_uniform([], seed=scale_seed, minval=scale_range[0], maxval=scale_range[1])
+    scale = fit * jitter
+    scaled_shape = tf.maximum(tf.cast(tf.round(float_shape * scale), tf.int32), 1)
+    image = resize_bilinear(example["image"], scaled_shape, scale)
 
     # The window's offset inside the scaled image: positive crops, negative pads.
     offset_y = _random_offset(y_seed, scaled_shape[0], out_height)
@@ -31,7 +43,7 @@ def random_scale_crop(example: dict, seed: tf.Tensor, scale_range: tuple[float, 
     if "instance_map" in example:
         instances = tf.image.resize(example["instance_map"][..., tf.newaxis], scaled_shape, method="nearest")
         result["instance_map"] = _window(instances, offset_y, offset_x, out_height, out_width)[..., 0]
-    exact_scale = tf.cast(scaled_shape, tf.float32) / tf.cast(shape, tf.float32)
+    exact_scale = tf.cast(scaled_shape, tf.float32) / float_shape
     moved = example["boxes"] * tf.stack([exact_scale[1], exact_scale[0], exact_scale[1], exact_scale[0]]) - tf.cast(
         tf.stack([offset_x, offset_y, offset_x, offset_y]), tf.float32)
     return clip_and_drop(result, moved, out_height, out_width, min_visible_fraction)

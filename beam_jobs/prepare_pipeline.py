@@ -29,7 +29,6 @@ from beam_jobs.statistics import DatasetStatisticsFn
 from beam_jobs.tfrecord_file import TFRecordFileWriter
 from beam_jobs.validate import ValidationResult, image_level_problem, reject_image, validate_image
 from boxflow.record_schema import shard_name
-from pipeline.augment.config import AugmentationConfig
 
 REJECTED = "rejected"
 METRICS_NAMESPACE = "boxflow"
@@ -102,7 +101,6 @@ class WriteShard(beam.DoFn):
         self._class_names: tuple[str, ...] = ()
         self._class_ids: dict[str, int] = {}
         self._counters: dict[str, Any] = {}
-        self._augmentation = AugmentationConfig()
 
     def _count(self, name: str) -> None:
         if name not in self._counters:
@@ -128,7 +126,7 @@ class WriteShard(beam.DoFn):
                 variants = [result.image]
                 if split == TRAIN and self._settings.augment_copies:
                     variants += augmented_copies(result.image, self._settings.augment_copies,
-                                                 self._settings.augment_seed, self._augmentation)
+                                                 self._settings.augment_seed, self._settings.augmentation)
                 for variant in variants:
                     writer.write(encode_example(variant))
                     yield variant

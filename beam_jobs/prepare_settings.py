@@ -7,6 +7,7 @@ from typing import Optional
 
 from beam_jobs.sources.csv_rows import DEFAULT_COLUMNS
 from boxflow.errors import BoxflowError
+from pipeline.augment.config import AugmentationConfig
 
 FORMATS = ("coco", "voc", "yolo", "csv", "tfrecord")
 DIRECT_RUNNER = "DirectRunner"
@@ -27,6 +28,7 @@ class PrepareSettings:
     max_reject_fraction: float = 0.1
     augment_copies: int = 0
     augment_seed: int = 0
+    augmentation: AugmentationConfig = AugmentationConfig()
     runner: str = DIRECT_RUNNER
     workers: int = 2
     beam_args: tuple[str, ...] = ()

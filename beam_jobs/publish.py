@@ -23,7 +23,6 @@ from beam_jobs.prepare_settings import PrepareSettings
 from beam_jobs.sources.source_plan import SourcePlan
 from boxflow import record_schema
 from boxflow.label_map import format_label_map
-from pipeline.augment.config import AugmentationConfig
 
 STAGING_PREFIX = ".boxflow-staging-"
 
@@ -112,7 +111,7 @@ def dataset_info(summary: dict, rejections: list[dict], settings: PrepareSetting
             "copies_per_train_image": settings.augment_copies,
             "seed": settings.augment_seed,
             "images_added": augmented,
-            "recipe": AugmentationConfig().to_json_dict() if settings.augment_copies else None,
+            "recipe": settings.augmentation.to_json_dict() if settings.augment_copies else None,
         },
         "statistics": {k: v for k, v in statistics.items() if k != "splits"},
         "beam": {"runner": settings.runner, "pipeline_args": settings.pipeline_args(), "metrics": beam_metrics},

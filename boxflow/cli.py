@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--augment-copies", type=int, default=0,
                          help="write K augmented copies of each training image besides the original (default 0)")
     prepare.add_argument("--augment-seed", type=int, default=0, help="seed of the offline augmentation (default 0)")
+    prepare.add_argument("--augmentation", help="YAML file of augmentation settings (default: the built-in recipe)")
     prepare.add_argument("--runner", default="DirectRunner", help="Beam runner (default DirectRunner)")
     prepare.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes (default 2)")
 
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--data", required=True, help="prepared dataset folder")
     show.add_argument("--split", default="train")
     show.add_argument("--augment", action="store_true", help="show the examples after training augmentation")
+    show.add_argument("--augmentation", help="YAML file of augmentation settings (implies --augment)")
     show.add_argument("--count", type=int, default=16, help="examples to draw (default 16)")
     show.add_argument("--image-size", type=int, default=320, help="side of each letterboxed tile (default 320)")
     show.add_argument("--seed", type=int, default=0)
@@ -124,6 +126,7 @@ def _prepare(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
         max_reject_fraction=args.max_reject_fraction,
         augment_copies=args.augment_copies,
         augment_seed=args.augment_seed,
+        augmentation=_augmentation(args.augmentation),
         runner=args.runner,
         workers=args.workers,
         beam_args=tuple(beam_args),
@@ -148,7 +151,6 @@ def _show(args: argparse.Namespace, _: Sequence[str]) -> int:
 
     from boxflow import record_schema
     from boxflow.label_map import parse_label_map
-    from pipeline.augment.config import AugmentationConfig
     from pipeline.show import show_dataset
 
     if args.count < 1:
@@ -157,11 +159,17 @@ def _show(args: argparse.Namespace, _: Sequence[str]) -> int:
     if not label_map.exists():
         raise BoxflowError(f"--data {args.data}: no {record_schema.LABEL_MAP_FILE}; is it a prepared dataset?")
     class_names = parse_label_map(label_map.read_text(), source=str(label_map))
-    augmentation = AugmentationConfig() if args.augment else None
+    augmentation = _augmentation(args.augmentation) if args.augment or args.augmentation else None
     picture = show_dataset(args.data, args.split, args.count, args.image_size, class_names, augmentation, args.seed)
     picture.save(args.out)
     print(f"wrote {args.out} ({picture.width}x{picture.height})")
     return 0
+
+
+def _augmentation(path: Optional[str]):
+    from pipeline.augment.config import AugmentationConfig, load_augmentation_config
+
+    return load_augmentation_config(path) if path else AugmentationConfig()
 
 
 def _demo(args: argparse.Namespace, _: Sequence[str]) -> int:

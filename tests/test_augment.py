@@ -132,3 +132,19 @@ def test_same_seed_same_result_and_images_without_boxes_pass():
         np.testing.assert_array_equal(first[key], second[key])
     empty = {**example, "boxes": tf.zeros([0, 4]), "classes": tf.zeros([0], tf.int32)}
     assert augment(empty, tf.constant([1, 2]), config)["boxes"].shape == (0, 4)
+
+
+def test_augmentation_config_from_yaml(tmp_path):
+    from boxflow.errors import BoxflowError
+    from pipeline.augment.config import load_augmentation_config
+
+    path = tmp_path / "aug.yaml"
+    path.write_text("flip_probability: 0.2\nscale_range: [0.5, 2]\nmosaic_probability: 0.5\n")
+    config = load_augmentation_config(str(path))
+    assert (config.flip_probability, config.scale_range, config.mosaic_probability) == (0.2, (0.5, 2.0), 0.5)
+    assert config.cutout_probability == AugmentationConfig().cutout_probability
+    for text, message in (("flip: 1\n", "unknown augmentation setting"), ("flip_probability: 2\n", r"must be in \[0, 1\]"),
+                          ("scale_range: 3\n", r"expected a \[low, high\] pair"), ("- a\n", "must be a mapping")):
+        path.write_text(text)
+        with pytest.raises(BoxflowError, match=message):
+            load_augmentation_config(str(path))

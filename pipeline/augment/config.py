@@ -25,5 +25,62 @@ class AugmentationConfig:
     cutout_probability: float = 0.25
     mosaic_probability: float = 0.0
 
+    def __post_init__(self) -> None:
+        from boxflow.errors import BoxflowError
+
+        for name in ("flip_probability", "rotate90_probability", "colour_probability", "jpeg_probability",
+                     "cutout_probability", "mosaic_probability", "min_visible_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise BoxflowError(f"augmentation '{name}' must be in [0, 1], got {getattr(self, name)}")
+        ranges = [("contrast", self.contrast), ("saturation", self.saturation),
+                  ("jpeg_quality_range", self.jpeg_quality_range), ("cutout_size_range", self.cutout_size_range)]
+        if self.scale_range is not None:
+            ranges.append(("scale_range", self.scale_range))
+        for name, (low, high) in ranges:
+            if not 0 < low <= high:
+                raise BoxflowError(f"augmentation '{name}' must satisfy 0 < low <= high, got {(low, high)}")
+
     def to_json_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def augmentation_from_mapping(values: dict, source: str = "augmentation config") -> AugmentationConfig:
+    """An `AugmentationConfig` from a mapping (e.g. parsed YAML); unknown or ill-typed keys are errors."""
+    from boxflow.errors import BoxflowError
+
+    fields = {field.name: field for field in dataclasses.fields(AugmentationConfig)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise BoxflowError(f"{source}: unknown augmentation setting(s) {unknown}; known: {sorted(fields)}")
+    converted = {}
+    for name, value in values.items():
+        default = getattr(AugmentationConfig(), name)
+        try:
+            if isinstance(default, tuple) or (default is None and value is not None):
+                if not isinstance(value, (list, tuple)) or len(value) != 2:
+                    raise ValueError("expected a [low, high] pair")
+                converted[name] = (float(value[0]), float(value[1])) if name != "jpeg_quality_range" else (
+                    int(value[0]), int(value[1]))
+            elif value is None:
+                converted[name] = None
+            else:
+                converted[name] = float(value)
+        except (TypeError, ValueError) as error:
+            raise BoxflowError(f"{source}: '{name}': {error} (got {value!r})") from None
+    return AugmentationConfig(**converted)
+
+
+def load_augmentation_config(path: str) -> AugmentationConfig:
+    """Reads a YAML file of `AugmentationConfig` fields; missing fields keep their defaults."""
+    import yaml
+
+    from boxflow.errors import BoxflowError
+
+    try:
+        with open(path) as f:
+            values = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise BoxflowError(f"{path}: cannot read augmentation config: {error}") from None
+    if not isinstance(values, dict):
+        raise BoxflowError(f"{path}: augmentation config must be a mapping of settings")
+    return augmentation_from_mapping(values, source=path)

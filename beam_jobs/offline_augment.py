@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
-from beam_jobs.source_records import ValidatedImage, ValidatedObject
+from beam_jobs.source_records import ValidatedImage
 from pipeline.augment.config import AugmentationConfig
 
 

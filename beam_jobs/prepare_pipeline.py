@@ -22,7 +22,7 @@ from beam_jobs.encode import encode_example
 from beam_jobs.image_check import ImageProblem, check_image
 from beam_jobs.offline_augment import augmented_copies
 from beam_jobs.prepare_settings import PrepareSettings
-from beam_jobs.source_records import AnnotationError, Reason, Rejection, SourceImage, ValidatedImage
+from beam_jobs.source_records import AnnotationError, Reason, Rejection, SourceImage
 from beam_jobs.sources.source_plan import SourcePlan, already_parsed
 from beam_jobs.split import TRAIN, VAL, hash_shard, hash_split
 from beam_jobs.statistics import DatasetStatisticsFn

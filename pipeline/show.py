@@ -6,7 +6,6 @@ import math
 from typing import Optional, Sequence
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from pipeline.augment.config import AugmentationConfig

@@ -3,7 +3,6 @@ killed midway leaves no partial shard that a reader would pick up."""
 
 import hashlib
 import os
-import pathlib
 import signal
 import subprocess
 import sys

@@ -72,8 +72,3 @@ def decode_image(encoded: tf.Tensor, shrink_for: Optional[int] = None) -> tf.Ten
 def normalized_to_pixels(boxes: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
     """`[N, 4]` normalized `xyxy` → pixels `xyxy` of an image `height` x `width`."""
     return tf.reshape(boxes, [-1, 4]) * tf.stack([width, height, width, height])
-
-
-def pixels_to_normalized(boxes: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
-    """`[N, 4]` pixels `xyxy` → normalized `xyxy` (the inverse of `normalized_to_pixels`)."""
-    return tf.reshape(boxes, [-1, 4]) / tf.stack([width, height, width, height])

@@ -1,0 +1,35 @@
+"""Box formats as named constants, and IoU. In memory, boxes are pixels `XYXY` (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import tensorflow as tf
+
+XYXY: Final = "xyxy"                  # (xmin, ymin, xmax, ymax)
+CENTER_SIZE: Final = "center_size"    # (center x, center y, width, height)
+
+
+def xyxy_to_center_size(boxes: tf.Tensor) -> tf.Tensor:
+    """`[..., 4]` XYXY → CENTER_SIZE."""
+    xmin, ymin, xmax, ymax = tf.unstack(boxes, axis=-1)
+    return tf.stack([(xmin + xmax) / 2, (ymin + ymax) / 2, xmax - xmin, ymax - ymin], axis=-1)
+
+
+def center_size_to_xyxy(boxes: tf.Tensor) -> tf.Tensor:
+    """`[..., 4]` CENTER_SIZE → XYXY."""
+    center_x, center_y, width, height = tf.unstack(boxes, axis=-1)
+    return tf.stack([center_x - width / 2, center_y - height / 2, center_x + width / 2, center_y + height / 2], axis=-1)
+
+
+def pairwise_iou(boxes_a: tf.Tensor, boxes_b: tf.Tensor) -> tf.Tensor:
+    """IoU of every pair: `[N, 4]` and `[M, 4]` XYXY → `[N, M]` (0 where a union is empty)."""
+    a = boxes_a[:, tf.newaxis, :]
+    b = boxes_b[tf.newaxis, :, :]
+    width = tf.maximum(tf.minimum(a[..., 2], b[..., 2]) - tf.maximum(a[..., 0], b[..., 0]), 0.0)
+    height = tf.maximum(tf.minimum(a[..., 3], b[..., 3]) - tf.maximum(a[..., 1], b[..., 1]), 0.0)
+    intersection = width * height
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - intersection
+    return tf.math.divide_no_nan(intersection, union)

@@ -1,0 +1,64 @@
+"""Anchor ↔ ground-truth matching and the training targets it yields."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+from keras_models.box_coding import encode_boxes
+from keras_models.box_format import pairwise_iou
+
+BACKGROUND = -1  # class target of a negative anchor
+IGNORED = -2     # class target of an anchor that counts in no loss
+
+
+@dataclasses.dataclass(frozen=True)
+class MatchingConfig:
+    positive_iou: float = 0.5
+    negative_iou: float = 0.4
+    force_best_anchor: bool = True
+
+
+def assign_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
+                   config: MatchingConfig = MatchingConfig()) -> tuple[tf.Tensor, tf.Tensor]:
+    """Targets for one image.
+
+    Args:
+      anchors: `[A, 4]` pixels XYXY. boxes: `[N, 4]` pixels XYXY. classes: `[N]` int32 from 0,
+        where -1 marks padding (ignored).
+    Returns:
+      `class_targets [A]` int32: the matched box's class for positives (IoU ≥ positive_iou,
+      plus each box's best anchor), `BACKGROUND` below negative_iou, `IGNORED` in between;
+      `box_targets [A, 4]`: the encoded matched box (meaningful for positives only).
+    """
+    # A padding entry at the end keeps every gather valid when an image has no boxes.
+    boxes = tf.concat([tf.reshape(tf.cast(boxes, tf.float32), [-1, 4]), tf.zeros([1, 4])], axis=0)
+    classes = tf.concat([tf.cast(classes, tf.int32), [-1]], axis=0)
+    valid = classes >= 0
+    iou = tf.where(valid[tf.newaxis, :], pairwise_iou(anchors, boxes), -1.0)   # [A, N + 1]
+    best_iou = tf.reduce_max(iou, axis=1)
+    best_box = tf.argmax(iou, axis=1, output_type=tf.int32)
+    positive = best_iou >= config.positive_iou
+    if config.force_best_anchor:
+        # Each real box claims its best anchor, even below the threshold, so no box goes unlearned.
+        claims = valid & (tf.reduce_max(iou, axis=0) > 0.0)
+        claimed_anchor = tf.boolean_mask(tf.argmax(iou, axis=0, output_type=tf.int32), claims)[:, tf.newaxis]
+        claiming_box = tf.boolean_mask(tf.range(tf.size(classes)), claims)
+        anchor_count = tf.shape(anchors)[:1]
+        is_forced = tf.scatter_nd(claimed_anchor, tf.ones_like(claiming_box, tf.bool), anchor_count)
+        best_box = tf.where(is_forced, tf.scatter_nd(claimed_anchor, claiming_box, anchor_count), best_box)
+        positive = positive | is_forced
+
+    class_targets = tf.where(positive, tf.gather(classes, best_box),
+                             tf.where(best_iou < config.negative_iou, BACKGROUND, IGNORED))
+    box_targets = tf.where(positive[:, tf.newaxis], encode_boxes(tf.gather(boxes, best_box), anchors), 0.0)
+    return class_targets, box_targets
+
+
+def assign_batch_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
+                         config: MatchingConfig = MatchingConfig()) -> tuple[tf.Tensor, tf.Tensor]:
+    """`assign_targets` over a padded batch: boxes `[B, M, 4]`, classes `[B, M]` (-1 = padding)
+    → class targets `[B, A]`, box targets `[B, A, 4]`."""
+    return tf.map_fn(lambda item: assign_targets(anchors, item[0], item[1], config), (boxes, classes),
+                     fn_output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 4], tf.float32)))

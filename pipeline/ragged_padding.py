@@ -6,16 +6,22 @@ travels as `boxes [B, M, 4]` and `classes [B, M]` with class -1 marking padding.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import tensorflow as tf
 
 PADDING_CLASS = -1
 
 
-def ragged_to_padded(boxes: tf.RaggedTensor, classes: tf.RaggedTensor, max_boxes: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """`[B, None, 4]`, `[B, None]` → `[B, max_boxes, 4]`, `[B, max_boxes]` (class -1 = padding).
+def ragged_to_padded(boxes: tf.RaggedTensor, classes: tf.RaggedTensor,
+                     max_boxes: Optional[int] = None) -> tuple[tf.Tensor, tf.Tensor]:
+    """`[B, None, 4]`, `[B, None]` → `[B, M, 4]`, `[B, M]` (class -1 = padding).
 
-    Images with more than `max_boxes` boxes keep their first `max_boxes`.
+    `M` is `max_boxes` (images with more keep their first `max_boxes`), or the longest
+    row of this batch when `max_boxes` is None.
     """
+    if max_boxes is None:
+        return boxes.to_tensor(default_value=0.0), classes.to_tensor(default_value=PADDING_CLASS)
     batch = boxes.nrows()
     dense_boxes = boxes.to_tensor(default_value=0.0, shape=[batch, max_boxes, 4])
     dense_classes = classes.to_tensor(default_value=PADDING_CLASS, shape=[batch, max_boxes])

@@ -1,0 +1,114 @@
+"""RetinaNet (Lin et al. 2017) on the shared anchors, matching, losses and NMS modules.
+
+`fit` takes the input pipeline's batches as they come: `(images, {"boxes", "classes"})`
+with ragged targets on one device, or padded ones (class -1) under a strategy.
+Training targets are assigned inside `train_step`, so the input pipeline stays
+model-agnostic. `predict` returns DESIGN.md §5's padded detections.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from boxflow.errors import BoxflowError
+from keras_models.anchors import AnchorConfig, image_anchors
+from keras_models.backbones import build_backbone
+from keras_models.detection_decoding import NmsConfig, decode_detections
+from keras_models.feature_pyramid import FeaturePyramid
+from keras_models.heads import PredictionHead
+from keras_models.losses import detection_loss
+from keras_models.matching import assign_batch_targets
+from pipeline.ragged_padding import ragged_to_padded
+
+PRIOR_PROBABILITY = 0.01
+
+
+@keras.saving.register_keras_serializable(package="boxflow")
+class RetinaNet(keras.Model):
+    """Images `[B, S, S, 3]` float32 in 0..255 → raw `{"box_predictions", "logits"}`.
+
+    Sizes: `S` must be a multiple of 128 (the P7 stride). FPN and head width and depth
+    are free, so a CPU-sized model is a narrow one rather than a different class.
+    """
+
+    def __init__(self, num_classes: int, image_size: int, backbone: str = "tiny", backbone_width: int = 32,
+                 fpn_channels: int = 64, head_depth: int = 2, head_channels: int = 64,
+                 anchor_size_multiplier: float = 4.0, score_threshold: float = 0.05, iou_threshold: float = 0.5,
+                 max_detections: int = 100, box_loss_weight: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        if image_size % 128:
+            raise BoxflowError(f"--image-size must be a multiple of 128 for P3–P7, got {image_size}")
+        self.num_classes, self.image_size, self.backbone_name = num_classes, image_size, backbone
+        self.backbone_width, self.fpn_channels = backbone_width, fpn_channels
+        self.head_depth, self.head_channels = head_depth, head_channels
+        self.anchor_size_multiplier, self.box_loss_weight = anchor_size_multiplier, box_loss_weight
+        self.nms = NmsConfig(score_threshold=score_threshold, iou_threshold=iou_threshold,
+                             max_detections=max_detections, max_detections_per_class=max_detections)
+        self.anchor_config = AnchorConfig(size_multiplier=anchor_size_multiplier)
+        self.anchors = image_anchors(image_size, self.anchor_config)
+        per_location = self.anchor_config.anchors_per_location
+        self.backbone = build_backbone(backbone, image_size, backbone_width)
+        self.pyramid = FeaturePyramid(fpn_channels, name="fpn")
+        self.class_head = PredictionHead(per_location, num_classes, head_depth, head_channels, PRIOR_PROBABILITY,
+                                         name="class_head")
+        self.box_head = PredictionHead(per_location, 4, head_depth, head_channels, name="box_head")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "class_loss", "box_loss")}
+
+    def call(self, images, training=False):
+        levels = self.pyramid(self.backbone(images, training=training))
+        return {"box_predictions": self.box_head(levels), "logits": self.class_head(levels)}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def _detection_losses(self, images, targets, training: bool) -> dict:
+        boxes, classes = targets["boxes"], targets["classes"]
+        if isinstance(boxes, tf.RaggedTensor):
+            boxes, classes = ragged_to_padded(boxes, classes)
+        class_targets, box_targets = assign_batch_targets(self.anchors, boxes, classes)
+        outputs = self(images, training=training)
+        return detection_loss(class_targets, box_targets, outputs["logits"], outputs["box_predictions"],
+                              self.box_loss_weight)
+
+    def _report(self, losses: dict) -> dict:
+        for name, tracker in self.trackers.items():
+            tracker.update_state(losses[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, data):
+        images, targets = data
+        with tf.GradientTape() as tape:
+            losses = self._detection_losses(images, targets, training=True)
+            # Gradients are summed over replicas; each replica's loss is its share.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            total = (losses["loss"] + tf.add_n(self.losses) if self.losses else losses["loss"]) / replicas
+        gradients = tape.gradient(total, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return self._report(losses)
+
+    def test_step(self, data):
+        images, targets = data
+        return self._report(self._detection_losses(images, targets, training=False))
+
+    def predict_step(self, data):
+        images = data[0] if isinstance(data, tuple) else data
+        return self.detect(images)
+
+    def detect(self, images) -> dict:
+        """`{"boxes": [B, K, 4] pixels XYXY, "scores", "classes" (from 0), "num_detections"}`."""
+        outputs = self(images, training=False)
+        return decode_detections(outputs["box_predictions"], outputs["logits"], self.anchors, self.image_size,
+                                 self.nms)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes, "image_size": self.image_size, "backbone": self.backbone_name,
+            "backbone_width": self.backbone_width, "fpn_channels": self.fpn_channels,
+            "head_depth": self.head_depth, "head_channels": self.head_channels,
+            "anchor_size_multiplier": self.anchor_size_multiplier,
+            "score_threshold": self.nms.score_threshold, "iou_threshold": self.nms.iou_threshold,
+            "max_detections": self.nms.max_detections, "box_loss_weight": self.box_loss_weight,
+        }

@@ -40,10 +40,20 @@ def box_regression_loss(box_targets: tf.Tensor, box_predictions: tf.Tensor, clas
     return tf.reduce_sum(huber * positive)
 
 
+def positive_anchors(class_targets: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_sum(tf.cast(class_targets >= 0, tf.float32))
+
+
 def detection_loss(class_targets: tf.Tensor, box_targets: tf.Tensor, logits: tf.Tensor, box_predictions: tf.Tensor,
-                   box_loss_weight: float = 1.0) -> dict[str, tf.Tensor]:
-    """`{"class_loss", "box_loss", "loss"}`, each normalized by max(1, positive anchors)."""
-    positives = tf.maximum(tf.reduce_sum(tf.cast(class_targets >= 0, tf.float32)), 1.0)
+                   box_loss_weight: float = 1.0, positives: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+    """`{"class_loss", "box_loss", "loss"}`, each divided by max(1, positive anchors).
+
+    `positives` defaults to this batch's count; under a distribution strategy pass the
+    count summed over replicas, so the replicas' losses add up to the global batch's.
+    """
+    if positives is None:
+        positives = positive_anchors(class_targets)
+    positives = tf.maximum(positives, 1.0)
     class_loss = sigmoid_focal_loss(class_targets, logits) / positives
     box_loss = box_regression_loss(box_targets, box_predictions, class_targets) / positives
     return {"class_loss": class_loss, "box_loss": box_loss, "loss": class_loss + box_loss_weight * box_loss}

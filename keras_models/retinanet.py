@@ -17,7 +17,7 @@ from keras_models.backbones import build_backbone
 from keras_models.detection_decoding import NmsConfig, decode_detections
 from keras_models.feature_pyramid import FeaturePyramid
 from keras_models.heads import PredictionHead
-from keras_models.losses import detection_loss
+from keras_models.losses import detection_loss, positive_anchors
 from keras_models.matching import assign_batch_targets
 from pipeline.ragged_padding import ragged_to_padded
 
@@ -54,6 +54,9 @@ class RetinaNet(keras.Model):
                                          name="class_head")
         self.box_head = PredictionHead(per_location, 4, head_depth, head_channels, name="box_head")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "class_loss", "box_loss")}
+        # Create every variable now, inside whatever strategy scope constructs the model;
+        # lazily built layers would otherwise make plain variables on first use.
+        self(keras.ops.zeros((1, image_size, image_size, 3)))
 
     def call(self, images, training=False):
         levels = self.pyramid(self.backbone(images, training=training))
@@ -68,22 +71,28 @@ class RetinaNet(keras.Model):
         if isinstance(boxes, tf.RaggedTensor):
             boxes, classes = ragged_to_padded(boxes, classes)
         class_targets, box_targets = assign_batch_targets(self.anchors, boxes, classes)
+        # Normalizing by the positives of the whole global batch makes the replicas' losses
+        # (and so their summed gradients) add up to exactly the one-device loss.
+        positives = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, positive_anchors(class_targets))
         outputs = self(images, training=training)
         return detection_loss(class_targets, box_targets, outputs["logits"], outputs["box_predictions"],
-                              self.box_loss_weight)
+                              self.box_loss_weight, positives)
 
     def _report(self, losses: dict) -> dict:
+        # Each replica holds its share of the global loss; the metrics average over replicas.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         for name, tracker in self.trackers.items():
-            tracker.update_state(losses[name])
+            tracker.update_state(losses[name] * replicas)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def train_step(self, data):
         images, targets = data
         with tf.GradientTape() as tape:
             losses = self._detection_losses(images, targets, training=True)
-            # Gradients are summed over replicas; each replica's loss is its share.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            total = (losses["loss"] + tf.add_n(self.losses) if self.losses else losses["loss"]) / replicas
+            total = losses["loss"]
+            if self.losses:  # weight penalties: each replica adds its share
+                total += tf.add_n(self.losses) / tf.distribute.get_strategy().num_replicas_in_sync
         gradients = tape.gradient(total, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return self._report(losses)

@@ -1,0 +1,53 @@
+"""Choosing the `tf.distribute` strategy for `--strategy`; one strategy per process."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from boxflow.errors import BoxflowError
+
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+
+
+def workers_in_tf_config() -> int:
+    """How many workers `TF_CONFIG` names (0 when it is unset)."""
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    except ValueError:
+        raise BoxflowError("TF_CONFIG is not valid JSON") from None
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def choose_strategy(name: str) -> tf.distribute.Strategy:
+    """`auto`: a TPU if one is reachable, MultiWorkerMirrored when `TF_CONFIG` names several
+    workers, Mirrored over several GPUs, else the default (one device) strategy."""
+    if name not in STRATEGIES:
+        raise BoxflowError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+    if name == "auto":
+        name = _auto()
+    if name == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, tf.errors.NotFoundError) as error:
+            raise BoxflowError(f"--strategy tpu: no TPU found: {error}") from None
+        return tf.distribute.TPUStrategy(resolver)
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _auto() -> str:
+    if os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR"):
+        return "tpu"
+    if workers_in_tf_config() > 1:
+        return "multi_worker"
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return "mirrored"
+    return "one_device"

@@ -42,12 +42,14 @@ def assign_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
     positive = best_iou >= config.positive_iou
     if config.force_best_anchor:
         # Each real box claims its best anchor, even below the threshold, so no box goes unlearned.
+        # When two boxes claim one anchor, the later box wins (segment max; unclaimed anchors get
+        # the int32 minimum).
         claims = valid & (tf.reduce_max(iou, axis=0) > 0.0)
-        claimed_anchor = tf.boolean_mask(tf.argmax(iou, axis=0, output_type=tf.int32), claims)[:, tf.newaxis]
+        claimed_anchor = tf.boolean_mask(tf.argmax(iou, axis=0, output_type=tf.int32), claims)
         claiming_box = tf.boolean_mask(tf.range(tf.size(classes)), claims)
-        anchor_count = tf.shape(anchors)[:1]
-        is_forced = tf.scatter_nd(claimed_anchor, tf.ones_like(claiming_box, tf.bool), anchor_count)
-        best_box = tf.where(is_forced, tf.scatter_nd(claimed_anchor, claiming_box, anchor_count), best_box)
+        claimant = tf.math.unsorted_segment_max(claiming_box, claimed_anchor, num_segments=tf.shape(anchors)[0])
+        is_forced = claimant >= 0
+        best_box = tf.where(is_forced, claimant, best_box)
         positive = positive | is_forced
 
     class_targets = tf.where(positive, tf.gather(classes, best_box),

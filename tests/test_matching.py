@@ -45,3 +45,11 @@ def test_padded_batch_matches_per_image_results():
         assert batch_classes[index].numpy().tolist() == single_classes.numpy().tolist()
         np.testing.assert_allclose(batch_boxes[index].numpy(), single_boxes.numpy())
     assert batch_classes.numpy().tolist() == [[3, -1, -1, -1, -1], [-1, -1, 2, -1, 1]]
+
+
+def test_two_boxes_claiming_one_anchor_stay_valid():
+    # Both small boxes have anchor 1 as their best anchor (IoU 0.49 and 0.36), neither above 0.5.
+    boxes = tf.constant([[5.0, 5, 12, 12], [8.0, 8, 14, 14]])
+    classes, box_targets = assign_targets(ANCHORS, boxes, tf.constant([0, 1]))
+    assert classes.numpy().tolist() == [BACKGROUND, 1, BACKGROUND, BACKGROUND, BACKGROUND]
+    assert np.isfinite(box_targets.numpy()).all()

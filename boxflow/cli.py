@@ -63,6 +63,21 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--seed", type=int, default=0)
     show.add_argument("--out", required=True, help="PNG file to write")
 
+    train = commands.add_parser("train", help="train a detector on a prepared dataset (Keras fit)")
+    train.add_argument("--data", required=True, help="prepared dataset folder")
+    train.add_argument("--out", required=True, help="run directory (config, label map, checkpoints, logs)")
+    train.add_argument("--model", default="retinanet", choices=("retinanet",))
+    train.add_argument("--backbone", default="tiny", help="tiny, mobilenet_v2 or resnet50 (default tiny)")
+    train.add_argument("--image-size", type=int, default=256, help="model input side, a multiple of 128")
+    train.add_argument("--weights", help="local weights file for the backbone")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--strategy", default="auto", help="auto, one_device, mirrored, multi_worker or tpu")
+    train.add_argument("--mixed-precision", action="store_true")
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--augmentation", help="YAML file of augmentation settings")
+
     demo = commands.add_parser("demo", help="run the whole product on data it makes itself")
     demo.add_argument("--workdir", default="demo_run", help="folder for everything the demo writes")
     demo.add_argument("--images", type=int, default=300, help="synthetic images to generate (default 300)")
@@ -166,6 +181,22 @@ def _show(args: argparse.Namespace, _: Sequence[str]) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace, _: Sequence[str]) -> int:
+    from keras_models.train_job import run
+    from keras_models.train_settings import TrainSettings
+
+    settings = TrainSettings(data_dir=args.data, run_dir=args.out, backbone=args.backbone, image_size=args.image_size,
+                             weights=args.weights, epochs=args.epochs, batch_size=args.batch_size,
+                             strategy=args.strategy, mixed_precision=args.mixed_precision,
+                             learning_rate=args.learning_rate, seed=args.seed,
+                             augmentation=_augmentation(args.augmentation))
+    result = run(settings)
+    last = result["history"][-1]
+    print(f"trained {len(result['history'])} epochs in {result['seconds']:.0f}s; last loss {last['loss']:.4f}; "
+          f"run directory {args.out}")
+    return 0
+
+
 def _augmentation(path: Optional[str]):
     from pipeline.augment.config import AugmentationConfig, load_augmentation_config
 
@@ -178,7 +209,7 @@ def _demo(args: argparse.Namespace, _: Sequence[str]) -> int:
     return run_demo(args.workdir, args.images)
 
 
-_COMMANDS = {"synth": _synth, "prepare": _prepare, "show": _show, "demo": _demo}
+_COMMANDS = {"synth": _synth, "prepare": _prepare, "show": _show, "train": _train, "demo": _demo}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""Callbacks of `boxflow train`: a resumable history file, and a NaN stop with a clear message."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import keras
+
+
+class HistoryFile(keras.callbacks.Callback):
+    """Keeps `history.json` (one entry per epoch, floats) across resumed runs: an epoch run
+    again after a restart replaces its earlier entry, so each epoch appears once."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        entries = []
+        if os.path.exists(self.path):
+            with open(self.path) as f:
+                entries = [e for e in json.load(f) if e["epoch"] < epoch + 1]
+        entries.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
+        temporary = f"{self.path}.tmp"
+        with open(temporary, "w") as f:
+            json.dump(entries, f, indent=1)
+        os.replace(temporary, self.path)
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops at the first non-finite loss and records why; the last epoch checkpoint stays the
+    last good one because checkpoints are only written at the end of a finished epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.message: str | None = None
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.message = (f"the loss became {float(loss)} at batch {batch + 1}; training stopped. "
+                            "Try a lower learning rate, --mixed-precision off, or check the boxes in the data")
+            self.model.stop_training = True

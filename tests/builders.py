@@ -17,6 +17,7 @@ from beam_jobs.prepare_job import run
 from beam_jobs.prepare_settings import PrepareSettings
 from beam_jobs.source_records import ValidatedImage, ValidatedObject
 from boxflow import record_schema as keys
+from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
 
 
 def image_bytes(width: int, height: int, mode: str = "RGB", image_format: str = "JPEG", seed: int = 0) -> bytes:
@@ -54,6 +55,15 @@ def voc_xml(filename: str, width: Optional[int], height: Optional[int],
 
 def write_coco(path: pathlib.Path, images: list[dict], annotations: list[dict], categories: list[dict]) -> None:
     path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+
+
+def prepared_synth(root: pathlib.Path, images: int, image_size: int, object_sizes: tuple[int, int], seed: int,
+                   **prepare_overrides) -> pathlib.Path:
+    """Generates `boxflow synth` data under `root/synth`, prepares it into `root/data`, returns the latter."""
+    config = SynthConfig(image_size=image_size, min_object_size=object_sizes[0], max_object_size=object_sizes[1])
+    write_synth_dataset(str(root / "synth"), images, config, seed=seed)
+    prepare("coco", root / "synth" / ANNOTATIONS_FILE, root / "data", **prepare_overrides)
+    return root / "data"
 
 
 def prepare(source_format: str, input_path, out_dir, **overrides) -> dict:

@@ -5,13 +5,12 @@ import pytest
 import tensorflow as tf
 
 from boxflow.errors import BoxflowError
-from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
 from pipeline.augment.config import AugmentationConfig
 from pipeline.dataset import auto_shard_policy, make_dataset
 from pipeline.letterbox import letterbox
 from pipeline.ragged_padding import padded_to_ragged, ragged_to_padded
 from pipeline.record_decoding import decode_record
-from tests.builders import make_example, prepare, read_records
+from tests.builders import make_example, prepare, prepared_synth, read_records
 from tests.conftest import shared_dataset
 
 
@@ -50,11 +49,8 @@ def test_ragged_and_padded_forms_round_trip():
 
 @pytest.fixture(scope="module")
 def synth_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pipeline")
-    write_synth_dataset(str(root / "synth"), 48, SynthConfig(image_size=96, min_object_size=8, max_object_size=32),
-                        seed=4)
-    prepare("coco", root / "synth" / ANNOTATIONS_FILE, root / "data", num_shards=4, val_fraction=0.25)
-    return root / "data"
+    return prepared_synth(tmp_path_factory.mktemp("pipeline"), 48, 96, (8, 32), seed=4, num_shards=4,
+                          val_fraction=0.25)
 
 
 def test_batches_hold_ragged_boxes_matching_the_records(synth_data):

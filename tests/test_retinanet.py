@@ -6,20 +6,16 @@ import pytest
 import tensorflow as tf
 
 from boxflow.errors import BoxflowError
-from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
 from keras_models.anchors import AnchorConfig, image_anchors
 from keras_models.retinanet import RetinaNet
 from pipeline.dataset import make_dataset
-from tests.builders import prepare
+from tests.builders import prepared_synth
 
 
 @pytest.fixture(scope="module")
 def shapes_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("retinanet")
-    write_synth_dataset(str(root / "synth"), 48, SynthConfig(image_size=128, min_object_size=16, max_object_size=48),
-                        seed=5)
-    prepare("coco", root / "synth" / ANNOTATIONS_FILE, root / "data", num_shards=2, val_fraction=0.0)
-    return str(root / "data")
+    return str(prepared_synth(tmp_path_factory.mktemp("retinanet"), 48, 128, (16, 48), seed=5, num_shards=2,
+                              val_fraction=0.0))
 
 
 def test_outputs_cover_every_anchor():

@@ -4,16 +4,13 @@ import numpy as np
 from PIL import Image
 
 from boxflow.cli import main
-from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
 from pipeline.dataset import make_dataset
 from pipeline.show import GAP, PALETTE
-from tests.builders import prepare
+from tests.builders import prepared_synth
 
 
 def test_show_draws_each_box_in_its_class_colour(tmp_path):
-    write_synth_dataset(str(tmp_path / "synth"), 12, SynthConfig(image_size=96, min_object_size=16,
-                                                                  max_object_size=40), seed=2)
-    prepare("coco", tmp_path / "synth" / ANNOTATIONS_FILE, tmp_path / "data", num_shards=2, val_fraction=0.0)
+    prepared_synth(tmp_path, 12, 96, (16, 40), seed=2, num_shards=2, val_fraction=0.0)
     out = tmp_path / "grid.png"
     assert main(["show", "--data", str(tmp_path / "data"), "--count", "4", "--image-size", "96",
                  "--out", str(out)]) == 0

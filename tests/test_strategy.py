@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from boxflow.errors import BoxflowError
-from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
 from keras_models.schedule import WarmupCosine
 from keras_models.strategy import choose_strategy, workers_in_tf_config
-from tests.builders import prepare
+from tests.builders import prepared_synth
 
 
 def test_strategy_names_and_tf_config(monkeypatch):
@@ -37,10 +36,8 @@ def test_warmup_then_cosine():
 
 @pytest.mark.slow
 def test_mirrored_over_two_cpus_matches_one_device(tmp_path):
-    write_synth_dataset(str(tmp_path / "synth"), 24, SynthConfig(image_size=128, min_object_size=16,
-                                                                  max_object_size=48), seed=6)
-    prepare("coco", tmp_path / "synth" / ANNOTATIONS_FILE, tmp_path / "data", num_shards=2, val_fraction=0.0)
-    result = subprocess.run([sys.executable, "-m", "tests.helpers.strategy_equivalence", str(tmp_path / "data"), "3"],
+    data_dir = prepared_synth(tmp_path, 24, 128, (16, 48), seed=6, num_shards=2, val_fraction=0.0)
+    result = subprocess.run([sys.executable, "-m", "tests.helpers.strategy_equivalence", str(data_dir), "3"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -11,17 +11,13 @@ import time
 import pytest
 
 from boxflow.cli import main
-from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
-from tests.builders import prepare
+from tests.builders import prepared_synth
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    write_synth_dataset(str(root / "synth"), 40, SynthConfig(image_size=128, min_object_size=16, max_object_size=48),
-                        seed=8)
-    prepare("coco", root / "synth" / ANNOTATIONS_FILE, root / "data", num_shards=2, val_fraction=0.35)
-    return root / "data"
+    return prepared_synth(tmp_path_factory.mktemp("train"), 40, 128, (16, 48), seed=8, num_shards=2,
+                          val_fraction=0.35)
 
 
 def train_args(data_dir, run_dir, epochs):

@@ -42,7 +42,7 @@ class ParseAnnotations(beam.DoFn):
     def __init__(self, parse: Callable[[Any], SourceImage]):
         self._parse = parse
         self._images_read = Metrics.counter(METRICS_NAMESPACE, "images_read")
-        self._malformed = Metrics.counter(METRICS_NAMESPACE, f"rejected_{Reason.ANNOTATION_MALFORMED.value}")
+        self._malformed = Metrics.counter(METRICS_NAMESPACE, f"image_{Reason.ANNOTATION_MALFORMED.value}")
 
     def process(self, item: Any) -> Iterator[Any]:
         self._images_read.inc()
@@ -61,11 +61,13 @@ def load_and_validate(source: SourceImage, class_ids: dict[str, int], split: str
         return unusable
     data = source.encoded
     if data is None:
-        if not source.image_path or not file_io.exists(source.image_path):
-            return reject_image(source, Reason.IMAGE_MISSING, f"no image file at {source.image_path or '(no name)'}")
+        if not source.image_path:
+            return reject_image(source, Reason.IMAGE_MISSING, "the annotation names no image file")
         try:
             data = file_io.read_bytes(source.image_path)
-        except OSError as error:
+        except Exception as error:  # local OSErrors, or the remote filesystems' BeamIOError
+            if not file_io.exists(source.image_path):
+                return reject_image(source, Reason.IMAGE_MISSING, f"no image file at {source.image_path}")
             return reject_image(source, Reason.IMAGE_UNREADABLE, f"cannot read {source.image_path}: {error}")
     try:
         checked = check_image(data)

@@ -124,7 +124,9 @@ def _prepare(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
     from beam_jobs.prepare_settings import PrepareSettings
     from beam_jobs.sources.csv_rows import parse_column_roles
 
-    unknown = [arg for arg in beam_args if not arg.startswith("--") and "=" not in arg and not _follows_flag(arg, beam_args)]
+    unknown = [arg for index, arg in enumerate(beam_args)
+               if not arg.startswith("--") and not (index and beam_args[index - 1].startswith("--")
+                                                     and "=" not in beam_args[index - 1])]
     if unknown:
         raise BoxflowError(f"unexpected argument(s) {unknown}: Beam options must be --name=value or --name value")
     settings = PrepareSettings(
@@ -154,11 +156,6 @@ def _prepare(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
               f"{settings.max_reject_fraction:.1%}; see {args.out}/rejected.jsonl", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
-
-
-def _follows_flag(arg: str, args: Sequence[str]) -> bool:
-    index = list(args).index(arg)
-    return index > 0 and args[index - 1].startswith("--") and "=" not in args[index - 1]
 
 
 def _show(args: argparse.Namespace, _: Sequence[str]) -> int:

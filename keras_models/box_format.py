@@ -1,13 +1,9 @@
-"""Box formats as named constants, and IoU. In memory, boxes are pixels `XYXY` (DESIGN.md §4)."""
+"""Box format conversions and IoU. In memory, boxes are pixels XYXY `(xmin, ymin, xmax, ymax)`
+(DESIGN.md §4); CENTER_SIZE is `(center x, center y, width, height)`, used by box coding."""
 
 from __future__ import annotations
 
-from typing import Final
-
 import tensorflow as tf
-
-XYXY: Final = "xyxy"                  # (xmin, ymin, xmax, ymax)
-CENTER_SIZE: Final = "center_size"    # (center x, center y, width, height)
 
 
 def xyxy_to_center_size(boxes: tf.Tensor) -> tf.Tensor:

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from boxflow.errors import BoxflowError
 from pipeline.augment.config import AugmentationConfig
 from pipeline.dataset import make_dataset
 
@@ -54,5 +55,5 @@ def show_dataset(data_dir: str, split: str, count: int, image_size: int, class_n
         pictures.append(draw_example(images[0].numpy(), targets["boxes"][0].numpy(),
                                      targets["classes"][0].numpy(), class_names))
     if not pictures:
-        raise ValueError(f"{data_dir}: split '{split}' has no examples to show")
+        raise BoxflowError(f"{data_dir}: split '{split}' has no examples to show")
     return grid(pictures)

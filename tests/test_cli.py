@@ -67,3 +67,9 @@ def test_beam_pipeline_options_pass_through_to_beam():
     assert (cloud.project, cloud.region, cloud.temp_location) == ("P", "us-central1", "gs://b/tmp")
     local = PrepareSettings(source_format="coco", input_path="in.json", out_dir="o", workers=2).pipeline_args()
     assert "--direct_running_mode=multi_processing" in local and "--direct_num_workers=2" in local
+
+
+def test_stray_positional_arguments_to_prepare_are_refused(capsys):
+    args = ["prepare", "--format", "coco", "--input", "in.json", "--out", "o", "--project", "P", "stray"]
+    assert main(args) == 2
+    assert "unexpected argument(s) ['stray']" in capsys.readouterr().err

@@ -63,20 +63,46 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--seed", type=int, default=0)
     show.add_argument("--out", required=True, help="PNG file to write")
 
-    train = commands.add_parser("train", help="train a detector on a prepared dataset (Keras fit)")
+    train = commands.add_parser(
+        "train", help="train a detector on a prepared dataset (Keras fit)",
+        epilog="Flags left out take their value from --config, else the built-in default. The YAML file may "
+               "also set model sizes (backbone_width, fpn_channels, head_depth, head_channels, "
+               "anchor_size_multiplier), weight_decay, momentum, max_boxes and an augmentation mapping.")
     train.add_argument("--data", required=True, help="prepared dataset folder")
     train.add_argument("--out", required=True, help="run directory (config, label map, checkpoints, logs)")
+    train.add_argument("--config", help="YAML file of training settings")
     train.add_argument("--model", default="retinanet", choices=("retinanet",))
-    train.add_argument("--backbone", default="tiny", help="tiny, mobilenet_v2 or resnet50 (default tiny)")
-    train.add_argument("--image-size", type=int, default=256, help="model input side, a multiple of 128")
+    train.add_argument("--backbone", help="tiny, mobilenet_v2 or resnet50 (default tiny)")
+    train.add_argument("--image-size", type=int, help="model input side, a multiple of 128 (default 256)")
     train.add_argument("--weights", help="local weights file for the backbone")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--strategy", default="auto", help="auto, one_device, mirrored, multi_worker or tpu")
-    train.add_argument("--mixed-precision", action="store_true")
-    train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--seed", type=int, default=0)
+    length = train.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, help="epochs to train (default 10)")
+    length.add_argument("--time-budget", type=float, metavar="MINUTES",
+                        help="train for this many minutes of wall time instead; the schedule fits itself to it")
+    train.add_argument("--batch-size", type=int, help="global batch size (default 16)")
+    train.add_argument("--strategy", help="auto, one_device, mirrored, multi_worker or tpu (default auto)")
+    train.add_argument("--optimizer", help="adamw or sgd (with momentum 0.9) (default adamw)")
+    train.add_argument("--learning-rate", type=float, help="peak learning rate (default 0.001)")
+    train.add_argument("--warmup-epochs", type=float, help="linear warm-up length (default 1)")
+    train.add_argument("--clip-norm", type=float, help="global gradient-norm clip (default 10)")
+    train.add_argument("--mixed-precision", action="store_true", default=None, help="float16 compute")
+    train.add_argument("--xla", action="store_true", default=None, help="compile the train step with XLA")
+    train.add_argument("--eval-every", type=int, help="validation mAP every N epochs, 0 for never (default 1)")
+    train.add_argument("--seed", type=int)
     train.add_argument("--augmentation", help="YAML file of augmentation settings")
+
+    evaluate = commands.add_parser("evaluate", help="COCO and VOC metrics of a trained or exported model")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="run directory of boxflow train (uses its latest weights)")
+    source.add_argument("--model", help="exported SavedModel version directory (MODEL_BASE/NAME/VERSION)")
+    evaluate.add_argument("--data", required=True, help="prepared dataset folder")
+    evaluate.add_argument("--split", default="val")
+    evaluate.add_argument("--out", help="JSON report (default RUN_DIR/evaluation/SPLIT.json, or "
+                                        "./evaluation-SPLIT.json with --model); the PR curves PNG goes beside it")
+    evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.add_argument("--resamples", type=int, default=200,
+                          help="bootstrap resamples for the mAP confidence interval, 0 for none (default 200)")
+    evaluate.add_argument("--seed", type=int, default=0)
 
     demo = commands.add_parser("demo", help="run the whole product on data it makes itself")
     demo.add_argument("--workdir", default="demo_run", help="folder for everything the demo writes")
@@ -180,17 +206,31 @@ def _show(args: argparse.Namespace, _: Sequence[str]) -> int:
 
 def _train(args: argparse.Namespace, _: Sequence[str]) -> int:
     from keras_models.train_job import run
-    from keras_models.train_settings import TrainSettings
+    from keras_models.train_settings import train_settings
 
-    settings = TrainSettings(data_dir=args.data, run_dir=args.out, backbone=args.backbone, image_size=args.image_size,
-                             weights=args.weights, epochs=args.epochs, batch_size=args.batch_size,
-                             strategy=args.strategy, mixed_precision=args.mixed_precision,
-                             learning_rate=args.learning_rate, seed=args.seed,
-                             augmentation=_augmentation(args.augmentation))
+    settings = train_settings(
+        args.data, args.out, args.config, backbone=args.backbone, image_size=args.image_size, weights=args.weights,
+        epochs=args.epochs, time_budget_minutes=args.time_budget, batch_size=args.batch_size,
+        strategy=args.strategy, optimizer=args.optimizer, learning_rate=args.learning_rate,
+        warmup_epochs=args.warmup_epochs, clip_norm=args.clip_norm, mixed_precision=args.mixed_precision,
+        xla=args.xla, eval_every=args.eval_every, seed=args.seed,
+        augmentation=_augmentation(args.augmentation) if args.augmentation else None)
     result = run(settings)
     last = result["history"][-1]
-    print(f"trained {len(result['history'])} epochs in {result['seconds']:.0f}s; last loss {last['loss']:.4f}; "
-          f"run directory {args.out}")
+    print(f"trained {len(result['history'])} epochs ({result['steps']} steps) in {result['seconds']:.0f}s; "
+          f"last loss {last['loss']:.4f}; run directory {args.out}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, _: Sequence[str]) -> int:
+    from keras_models.evaluation.evaluate_job import EvaluateSettings, format_report, run
+
+    settings = EvaluateSettings(data_dir=args.data, run_dir=args.run, model_dir=args.model, split=args.split,
+                                report_path=args.out, batch_size=args.batch_size, resamples=args.resamples,
+                                seed=args.seed)
+    report = run(settings)
+    print(format_report(report))
+    print(f"report {settings.report}; precision-recall curves {report['pr_curves']}")
     return 0
 
 
@@ -206,7 +246,8 @@ def _demo(args: argparse.Namespace, _: Sequence[str]) -> int:
     return run_demo(args.workdir, args.images)
 
 
-_COMMANDS = {"synth": _synth, "prepare": _prepare, "show": _show, "train": _train, "demo": _demo}
+_COMMANDS = {"synth": _synth, "prepare": _prepare, "show": _show, "train": _train, "evaluate": _evaluate,
+             "demo": _demo}
 
 
 if __name__ == "__main__":

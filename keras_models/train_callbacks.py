@@ -1,10 +1,13 @@
-"""Callbacks of `boxflow train`: a resumable history file, and a NaN stop with a clear message."""
+"""Callbacks of `boxflow train`: a resumable history file, a NaN stop with a clear message, and a
+progress line per epoch."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import time
+from typing import Callable
 
 import keras
 
@@ -22,7 +25,9 @@ class HistoryFile(keras.callbacks.Callback):
         if os.path.exists(self.path):
             with open(self.path) as f:
                 entries = [e for e in json.load(f) if e["epoch"] < epoch + 1]
-        entries.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
+        learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        entries.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+                        "learning_rate": learning_rate})
         temporary = f"{self.path}.tmp"
         with open(temporary, "w") as f:
             json.dump(entries, f, indent=1)
@@ -43,3 +48,22 @@ class StopOnNaN(keras.callbacks.Callback):
             self.message = (f"the loss became {float(loss)} at batch {batch + 1}; training stopped. "
                             "Try a lower learning rate, --mixed-precision off, or check the boxes in the data")
             self.model.stop_training = True
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One progress line per epoch: losses, validation metrics, seconds."""
+
+    def __init__(self, epochs: int | None, progress: Callable[[str], None]):
+        super().__init__()
+        self.epochs, self.progress = epochs, progress
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._started = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = logs or {}
+        of = f"/{self.epochs}" if self.epochs else ""
+        values = ", ".join(f"{name} {float(logs[name]):.4f}" for name in
+                           ("loss", "class_loss", "box_loss", "val_loss", "val_mAP", "val_mAP50") if name in logs)
+        self.progress(f"[train] epoch {epoch + 1}{of}: {values} ({time.monotonic() - self._started:.0f}s)")

@@ -8,7 +8,7 @@ from typing import Optional
 from boxflow.errors import BoxflowError
 from keras_models.backbones import BACKBONES
 from keras_models.strategy import STRATEGIES
-from pipeline.augment.config import AugmentationConfig
+from pipeline.augment.config import AugmentationConfig, augmentation_from_mapping
 
 OPTIMIZERS = ("adamw", "sgd")
 
@@ -21,13 +21,18 @@ class TrainSettings:
     image_size: int = 256
     weights: Optional[str] = None
     epochs: int = 10
+    time_budget_minutes: Optional[float] = None
     batch_size: int = 16
     strategy: str = "auto"
     mixed_precision: bool = False
+    xla: bool = False
     optimizer: str = "adamw"
     learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
     warmup_epochs: float = 1.0
     clip_norm: float = 10.0
+    eval_every: int = 1
     seed: int = 0
     max_boxes: int = 100
     backbone_width: int = 32
@@ -49,8 +54,70 @@ class TrainSettings:
         for name in ("epochs", "batch_size", "max_boxes"):
             if getattr(self, name) < 1:
                 raise BoxflowError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            raise BoxflowError(f"learning_rate must be positive, got {self.learning_rate}")
+        for name in ("learning_rate", "clip_norm"):
+            if getattr(self, name) <= 0:
+                raise BoxflowError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
+            raise BoxflowError(f"--time-budget must be positive minutes, got {self.time_budget_minutes}")
+        if self.eval_every < 0 or self.weight_decay < 0 or self.warmup_epochs < 0:
+            raise BoxflowError("--eval-every, weight_decay and warmup_epochs cannot be negative")
 
     def to_json_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+_OPTIONAL_TYPES = {"weights": str, "time_budget_minutes": float}
+
+
+def _converted(name: str, value: object, default: object, source: str) -> object:
+    wanted = _OPTIONAL_TYPES.get(name, type(default))
+    if value is None and name in _OPTIONAL_TYPES:
+        return None
+    if wanted is bool:
+        if not isinstance(value, bool):
+            raise BoxflowError(f"{source}: '{name}' must be true or false, got {value!r}")
+        return value
+    if wanted in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise BoxflowError(f"{source}: '{name}' must be a number, got {value!r}")
+    if wanted is int and value != int(value):
+        raise BoxflowError(f"{source}: '{name}' must be a whole number, got {value!r}")
+    return wanted(value)
+
+
+def train_settings(data_dir: str, run_dir: str, config_path: Optional[str] = None, **overrides) -> TrainSettings:
+    """The one factory: defaults, then the YAML file's values, then `overrides` that are not None.
+
+    The YAML file holds `TrainSettings` fields by name (`fpn_channels: 96`, `optimizer: sgd`,
+    ...), and `augmentation:` as a mapping of `AugmentationConfig` fields.
+    """
+    values: dict[str, object] = {}
+    if config_path:
+        values = _read_config(config_path)
+    values.update({name: value for name, value in overrides.items() if value is not None})
+    return TrainSettings(data_dir=data_dir, run_dir=run_dir, **values)
+
+
+def _read_config(path: str) -> dict[str, object]:
+    import yaml
+
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise BoxflowError(f"{path}: cannot read training config: {error}") from None
+    if not isinstance(raw, dict):
+        raise BoxflowError(f"{path}: training config must be a mapping of settings")
+    fields = {field.name: field for field in dataclasses.fields(TrainSettings)
+              if field.name not in ("data_dir", "run_dir")}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise BoxflowError(f"{path}: unknown training setting(s) {unknown}; known: {sorted(fields)}")
+    values = {}
+    for name, value in raw.items():
+        if name == "augmentation":
+            if not isinstance(value, dict):
+                raise BoxflowError(f"{path}: 'augmentation' must be a mapping of augmentation settings")
+            values[name] = augmentation_from_mapping(value, source=f"{path} (augmentation)")
+        else:
+            values[name] = _converted(name, value, fields[name].default, path)
+    return values

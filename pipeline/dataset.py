@@ -8,6 +8,7 @@ records) otherwise, so no worker is left without input.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional
 
@@ -34,6 +35,16 @@ def shard_files(data_dir: str, split: str) -> list[str]:
     if not files:
         raise BoxflowError(f"{data_dir}: no shards for split '{split}'")
     return files
+
+
+def read_dataset_info(data_dir: str) -> dict:
+    """The dataset's `dataset_info.json` (DESIGN.md §3); raises `BoxflowError` when unreadable."""
+    path = os.path.join(data_dir, record_schema.DATASET_INFO_FILE)
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            return json.load(f)
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        raise BoxflowError(f"--data {data_dir}: cannot read {record_schema.DATASET_INFO_FILE}: {error}") from None
 
 
 def auto_shard_policy(num_files: int, num_input_pipelines: int) -> tf.data.experimental.AutoShardPolicy:

@@ -72,3 +72,48 @@ def decode_image(encoded: tf.Tensor, shrink_for: Optional[int] = None) -> tf.Ten
 def normalized_to_pixels(boxes: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
     """`[N, 4]` normalized `xyxy` → pixels `xyxy` of an image `height` x `width`."""
     return tf.reshape(boxes, [-1, 4]) * tf.stack([width, height, width, height])
+
+
+_GROUND_TRUTH_FEATURES = {
+    keys.SOURCE_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
+    keys.HEIGHT: tf.io.FixedLenFeature([], tf.int64),
+    keys.WIDTH: tf.io.FixedLenFeature([], tf.int64),
+    **{key: tf.io.VarLenFeature(tf.float32) for key in keys.BOX_KEYS},
+    keys.CLASS_LABEL: tf.io.VarLenFeature(tf.int64),
+    keys.IS_CROWD: tf.io.VarLenFeature(tf.int64),
+    keys.DIFFICULT: tf.io.VarLenFeature(tf.int64),
+}
+
+
+def decode_ground_truth(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+    """A batch of serialized Examples `[B]` → their annotations, without decoding images.
+
+    Returns `{"source_id": [B], "height", "width": [B] int32 (pixels of the stored image),
+    "boxes": ragged [B, None, 4] pixels xyxy, "classes": ragged [B, None] int32 from 0,
+    "is_crowd", "difficult": ragged [B, None] bool}`. Records without the optional crowd
+    and difficult flags read as all False.
+    """
+    parsed = tf.io.parse_example(serialized, _GROUND_TRUTH_FEATURES)
+    ragged = {key: tf.RaggedTensor.from_sparse(value) for key, value in parsed.items()
+              if isinstance(value, tf.sparse.SparseTensor)}
+    height = tf.cast(parsed[keys.HEIGHT], tf.int32)
+    width = tf.cast(parsed[keys.WIDTH], tf.int32)
+    normalized = tf.stack([ragged[key] for key in keys.BOX_KEYS], axis=-1)
+    size = tf.cast(tf.stack([width, height, width, height], axis=-1), tf.float32)
+    boxes = normalized * size[:, tf.newaxis, :]
+    classes = ragged[keys.CLASS_LABEL]
+
+    def flag(key: str) -> tf.RaggedTensor:
+        # A writer may omit a flag; the dense detour gives those objects False.
+        dense = ragged[key].to_tensor(default_value=0, shape=tf.shape(classes.to_tensor()))
+        return tf.RaggedTensor.from_tensor(tf.not_equal(dense, 0), lengths=classes.row_lengths())
+
+    return {
+        "source_id": parsed[keys.SOURCE_ID],
+        "height": height,
+        "width": width,
+        "boxes": boxes,
+        "classes": tf.cast(classes, tf.int32) - 1,
+        "is_crowd": flag(keys.IS_CROWD),
+        "difficult": flag(keys.DIFFICULT),
+    }

@@ -143,3 +143,55 @@ def assert_accounting_closes(info: dict, images_in_source: int) -> None:
     assert accounting["closes"], accounting
     assert accounting["images_read"] == images_in_source
     assert accounting["images_written"] + accounting["images_rejected"] == images_in_source
+
+
+def evaluation_image(boxes, classes, detection_boxes=(), detection_classes=(), detection_scores=(), height=100,
+                     width=120, difficult=None, is_crowd=None, source_id="image"):
+    """An `EvaluationImage` from plain lists (pixels xyxy, classes from 0)."""
+    from keras_models.evaluation.evaluation_image import EvaluationImage
+
+    count = len(boxes)
+    return EvaluationImage(
+        source_id=source_id, height=height, width=width,
+        boxes=np.asarray(boxes, np.float64).reshape(-1, 4), classes=np.asarray(classes, np.int64),
+        is_crowd=np.asarray(is_crowd if is_crowd is not None else [False] * count, bool),
+        difficult=np.asarray(difficult if difficult is not None else [False] * count, bool),
+        detection_boxes=np.asarray(detection_boxes, np.float64).reshape(-1, 4),
+        detection_classes=np.asarray(detection_classes, np.int64),
+        detection_scores=np.asarray(detection_scores, np.float64))
+
+
+def random_evaluation_images(rng: np.random.Generator, count: int, num_classes: int) -> list:
+    """Images of random sizes with 0–5 boxes each and noisy detections: some close, some shifted
+    past IoU 0.5, some missing, plus false alarms; enough variety to exercise every metric."""
+    images = []
+    for index in range(count):
+        height, width = int(rng.integers(60, 400)), int(rng.integers(60, 400))
+        boxes, classes, found, found_classes, scores = [], [], [], [], []
+        for _ in range(int(rng.integers(0, 6))):
+            size = rng.uniform(8, min(height, width) * 0.6, 2)
+            corner = rng.uniform(0, [width - size[0], height - size[1]])
+            box = [*corner, *(corner + size)]
+            label = int(rng.integers(0, num_classes))
+            boxes.append(box)
+            classes.append(label)
+            if rng.random() < 0.8:
+                found.append(np.asarray(box) + rng.normal(0, 0.08, 4) * np.tile(size, 2))
+                found_classes.append(label if rng.random() < 0.9 else int(rng.integers(0, num_classes)))
+                scores.append(float(rng.uniform(0.3, 1.0)))
+        for _ in range(int(rng.integers(0, 3))):
+            corner = rng.uniform(0, [width - 10, height - 10])
+            found.append([*corner, *(corner + rng.uniform(5, 10, 2))])
+            found_classes.append(int(rng.integers(0, num_classes)))
+            scores.append(float(rng.uniform(0.05, 0.6)))
+        images.append(evaluation_image(boxes, classes, found, found_classes, scores, height=height, width=width,
+                                       source_id=f"image-{index}"))
+    return images
+
+
+def ground_truth_as_detections(image):
+    """The image with its own ground truth as detections, each scored 1 (every metric must be 1)."""
+    import dataclasses
+
+    return dataclasses.replace(image, detection_boxes=image.boxes, detection_classes=image.classes,
+                               detection_scores=np.ones(len(image.boxes)))

@@ -64,3 +64,21 @@ def test_a_few_training_steps_lower_the_loss_and_predict_gives_padded_detections
     detections = model.predict(np.zeros((2, 128, 128, 3), np.float32), verbose=0)
     assert detections["boxes"].shape == (2, 100, 4) and detections["num_detections"].shape == (2,)
     assert detections["classes"].dtype == np.int32
+
+
+@pytest.mark.slow
+def test_the_xla_compiled_loss_and_gradients_equal_the_graph_ones(shapes_data):
+    model = RetinaNet(num_classes=3, image_size=128)
+    images, targets = next(iter(make_dataset(shapes_data, "train", 128, 4, training=False, deterministic=True,
+                                             padded_max_boxes=16)))
+
+    def loss_and_gradients(images, targets):
+        with tf.GradientTape() as tape:
+            loss = model._detection_losses(images, targets, training=False)["loss"]
+        return loss, tape.gradient(loss, model.trainable_variables)
+
+    graph_loss, graph_gradients = tf.function(loss_and_gradients)(images, targets)
+    xla_loss, xla_gradients = tf.function(loss_and_gradients, jit_compile=True)(images, targets)
+    assert float(xla_loss) == pytest.approx(float(graph_loss), rel=1e-5)
+    for graph, xla in zip(graph_gradients, xla_gradients):
+        np.testing.assert_allclose(xla, graph, atol=1e-4 * max(1.0, float(tf.reduce_max(tf.abs(graph)))))

@@ -2,6 +2,7 @@
 and clear errors for bad arguments."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -32,11 +33,70 @@ def test_train_writes_the_run_directory(data_dir, tmp_path):
         os.listdir(run))
     history = json.loads((run / "history.json").read_text())
     assert [entry["epoch"] for entry in history] == [1, 2]
-    assert {"loss", "class_loss", "box_loss", "val_loss"} <= set(history[0])
+    assert {"loss", "class_loss", "box_loss", "val_loss", "val_mAP", "val_mAP50", "learning_rate"} <= set(history[0])
+    assert 0.0 <= history[-1]["val_mAP50"] <= 1.0
     assert sorted(os.listdir(run / "checkpoints")) == ["epoch-001.weights.h5", "epoch-002.weights.h5"]
     config = json.loads((run / "config.json").read_text())
     assert config["settings"]["image_size"] == 128 and [c["name"] for c in config["classes"]] == [
         "circle", "square", "triangle"]
+    assert config["model"]["image_size"] == 128 and config["model"]["num_classes"] == 3
+    # TensorBoard: scalars (losses, learning rate, validation mAP) and images with detections.
+    assert list((run / "logs" / "train").glob("events.out.tfevents.*"))
+    assert list((run / "logs" / "images").glob("events.out.tfevents.*"))
+
+
+def tensorboard_tags(folder):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"images": 0, "tensors": 0})
+    events.Reload()
+    return set(events.Tags()["tensors"]) | set(events.Tags()["images"])
+
+
+def test_tensorboard_has_learning_rate_validation_map_and_detection_images(data_dir, tmp_path):
+    run = tmp_path / "run"
+    assert main(train_args(data_dir, run, 1)) == 0
+    assert {"epoch_loss", "epoch_learning_rate"} <= tensorboard_tags(run / "logs" / "train")
+    assert {"epoch_mAP", "epoch_mAP50", "epoch_loss"} <= tensorboard_tags(run / "logs" / "validation")
+    assert any(tag.startswith("detections/") for tag in tensorboard_tags(run / "logs" / "images"))
+
+
+def test_config_file_sets_model_sizes_and_flags_override_it(data_dir, tmp_path):
+    config = tmp_path / "train.yaml"
+    config.write_text("epochs: 5\nfpn_channels: 32\nhead_depth: 1\noptimizer: sgd\nlearning_rate: 0.01\n"
+                      "augmentation:\n  flip_probability: 0.0\n")
+    run = tmp_path / "run"
+    assert main(train_args(data_dir, run, 1) + ["--config", str(config), "--eval-every", "0"]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["settings"]["epochs"] == 1, "the flag wins over the file"
+    assert saved["settings"]["optimizer"] == "sgd" and saved["settings"]["augmentation"]["flip_probability"] == 0.0
+    assert saved["model"]["fpn_channels"] == 32 and saved["model"]["head_depth"] == 1
+    assert "val_mAP" not in json.loads((run / "history.json").read_text())[0]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("fpn_width: 3\n", "unknown training setting(s) ['fpn_width']"),
+    ("head_depth: two\n", "'head_depth' must be a number"),
+    ("xla: 1\n", "'xla' must be true or false"),
+    ("augmentation: 3\n", "'augmentation' must be a mapping"),
+    ("- a list\n", "must be a mapping of settings"),
+])
+def test_bad_config_files_exit_2_naming_the_file_and_key(data_dir, tmp_path, text, message, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    assert main(train_args(data_dir, tmp_path / "run", 1) + ["--config", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert str(config) in error and message in error
+
+
+@pytest.mark.slow
+def test_xla_flag_compiles_the_train_step(data_dir, tmp_path, capsys):
+    # That XLA computes the same loss and gradients is checked in test_retinanet.py.
+    run = tmp_path / "run"
+    assert main(train_args(data_dir, run, 1) + ["--xla", "--eval-every", "0"]) == 0
+    assert ", XLA" in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["settings"]["xla"] is True
+    assert math.isfinite(json.loads((run / "history.json").read_text())[0]["loss"])
 
 
 @pytest.mark.slow
@@ -58,13 +118,15 @@ def test_a_killed_run_resumes_and_lists_each_epoch_once(data_dir, tmp_path):
     history = json.loads((run / "history.json").read_text())
     assert [entry["epoch"] for entry in history] == [1, 2, 3, 4]
     # It resumed: the restarted process ran only the epochs that were missing.
-    assert "Epoch 4/4" in resumed.stdout and "Epoch 1/4" not in resumed.stdout
+    assert "[train] epoch 4/4" in resumed.stderr and "[train] epoch 1/4" not in resumed.stderr
 
 
 @pytest.mark.parametrize("extra, message", [
     (["--image-size", "200"], "multiple of 128"),
     (["--backbone", "vgg"], "--backbone must be one of"),
     (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--optimizer", "adam"], "optimizer must be one of adamw, sgd"),
+    (["--clip-norm", "0"], "--clip-norm must be positive"),
 ])
 def test_bad_train_arguments_exit_2(data_dir, tmp_path, extra, message, capsys):
     assert main(train_args(data_dir, tmp_path / "run", 1) + extra) == 2

@@ -1,0 +1,91 @@
+"""COCO detection metrics, computed by pycocotools on in-memory ground truth and detections.
+
+Conventions fed to pycocotools: image ids are positions (1..N) in the evaluated list,
+category ids are label-map ids (class + 1), boxes are `[x, y, width, height]` in
+original-image pixels, ground-truth areas are box areas (there are no masks), and crowd
+boxes are `iscrowd` regions (matched detections are ignored). `difficult` has no COCO
+meaning and is not used here (the VOC metric ignores those boxes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Optional, Sequence
+
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from keras_models.evaluation.evaluation_image import EvaluationImage
+
+STAT_NAMES = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
+              "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")
+IOU_50, AREA_ALL, MAX_DETECTIONS_100 = 0, 0, -1  # indices into COCOeval.eval["precision"]
+
+
+def _xywh(boxes: np.ndarray) -> list[list[float]]:
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1).tolist()
+
+
+def _coco(images: list[dict], categories: list[dict], annotations: list[dict]) -> COCO:
+    coco = COCO()
+    coco.dataset = {"images": images, "categories": categories, "annotations": annotations}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def to_coco(images: Sequence[EvaluationImage], num_classes: int) -> tuple[COCO, COCO]:
+    """Ground truth and detections as two pycocotools datasets."""
+    coco_images = [{"id": index + 1, "height": image.height, "width": image.width}
+                   for index, image in enumerate(images)]
+    categories = [{"id": label + 1, "name": str(label + 1)} for label in range(num_classes)]
+    truth, detections = [], []
+    for index, image in enumerate(images):
+        for box, label, crowd in zip(_xywh(image.boxes), image.classes.tolist(), image.is_crowd.tolist()):
+            truth.append({"id": len(truth) + 1, "image_id": index + 1, "category_id": label + 1, "bbox": box,
+                          "area": box[2] * box[3], "iscrowd": int(crowd)})
+        for box, label, score in zip(_xywh(image.detection_boxes), image.detection_classes.tolist(),
+                                     image.detection_scores.tolist()):
+            detections.append({"id": len(detections) + 1, "image_id": index + 1, "category_id": label + 1,
+                               "bbox": box, "area": box[2] * box[3], "iscrowd": 0, "score": score})
+    return _coco(coco_images, categories, truth), _coco(coco_images, categories, detections)
+
+
+def evaluate_coco(images: Sequence[EvaluationImage], num_classes: int) -> COCOeval:
+    """pycocotools' bbox evaluation, run to the end (`stats` and `eval` filled), quietly."""
+    truth, detections = to_coco(images, num_classes)
+    evaluation = COCOeval(truth, detections, iouType="bbox")
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return evaluation
+
+
+def _metric(value: float) -> Optional[float]:
+    # pycocotools writes -1 where a metric is undefined (no ground truth in that range).
+    return None if value < 0 else float(value)
+
+
+def summary(evaluation: COCOeval) -> dict[str, Optional[float]]:
+    """The twelve standard COCO numbers by name (None where undefined)."""
+    return {name: _metric(value) for name, value in zip(STAT_NAMES, evaluation.stats)}
+
+
+def mean_precision(precision: np.ndarray) -> Optional[float]:
+    """Mean over the defined entries of a slice of `eval["precision"]` (as `summarize` does)."""
+    defined = precision[precision > -1]
+    return float(defined.mean()) if defined.size else None
+
+
+def per_class(evaluation: COCOeval, class_names: Sequence[str]) -> dict[str, dict[str, Optional[float]]]:
+    """`{class name: {"AP", "AP50"}}`, area 'all', 100 detections per image."""
+    precision = evaluation.eval["precision"]
+    return {
+        name: {"AP": mean_precision(precision[:, :, label, AREA_ALL, MAX_DETECTIONS_100]),
+               "AP50": mean_precision(precision[IOU_50, :, label, AREA_ALL, MAX_DETECTIONS_100])}
+        for label, name in enumerate(class_names)
+    }

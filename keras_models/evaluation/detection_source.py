@@ -1,0 +1,94 @@
+"""Where detections come from: a run directory's model or an exported SavedModel, run over
+a split's records, paired with the records' ground truth."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from boxflow import record_schema
+from boxflow.errors import BoxflowError
+from boxflow.label_map import parse_label_map
+from keras_models.evaluation.evaluation_image import EvaluationImage
+from pipeline.dataset import shard_files
+from pipeline.record_decoding import decode_ground_truth
+from serving.detection_functions import Detector, detect_examples
+
+# serialized tf.Examples [B] → the TF OD API outputs of serving/detection_functions.py
+DetectExamples = Callable[[tf.Tensor], dict[str, tf.Tensor]]
+SAVED_MODEL_EXAMPLES_SIGNATURE = "serve_examples"
+ASSETS_EXTRA = "assets.extra"
+
+
+def model_detector(model: Detector) -> DetectExamples:
+    """The in-process model behind the same function the export's `serve_examples` runs."""
+    return tf.function(lambda serialized: detect_examples(model, serialized),
+                       input_signature=[tf.TensorSpec([None], tf.string)])
+
+
+def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...]]:
+    """An exported SavedModel's `serve_examples` signature, and the class names it ships."""
+    label_map = os.path.join(model_dir, ASSETS_EXTRA, record_schema.LABEL_MAP_FILE)
+    if not os.path.exists(label_map):
+        raise BoxflowError(f"--model {model_dir}: no {ASSETS_EXTRA}/{record_schema.LABEL_MAP_FILE}; "
+                           "is it a boxflow export version directory?")
+    with open(label_map) as f:
+        class_names = tuple(parse_label_map(f.read(), source=label_map))
+    try:
+        loaded = tf.saved_model.load(model_dir)
+    except (OSError, ValueError) as error:
+        raise BoxflowError(f"--model {model_dir}: cannot load the SavedModel: {error}") from None
+    if SAVED_MODEL_EXAMPLES_SIGNATURE not in loaded.signatures:
+        raise BoxflowError(f"--model {model_dir}: no '{SAVED_MODEL_EXAMPLES_SIGNATURE}' signature "
+                           f"(has {sorted(loaded.signatures)})")
+    (input_name,) = loaded.signatures[SAVED_MODEL_EXAMPLES_SIGNATURE].structured_input_signature[1]
+
+    def detect(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        # Reaching the signature through `loaded` keeps the SavedModel's variables alive.
+        return loaded.signatures[SAVED_MODEL_EXAMPLES_SIGNATURE](**{input_name: serialized})
+
+    return detect, class_names
+
+
+def collect(data_dir: str, split: str, detect: DetectExamples, batch_size: int = 16, limit: Optional[int] = None,
+            progress: Callable[[int], None] = lambda _: None, progress_every: int = 256) -> list[EvaluationImage]:
+    """Runs `detect` over the split (its first `limit` records) and pairs detections with ground truth.
+
+    `progress(images done)` is called about every `progress_every` images.
+    """
+    records = tf.data.TFRecordDataset(shard_files(data_dir, split))
+    if limit is not None:
+        records = records.take(limit)
+    images: list[EvaluationImage] = []
+    for serialized in records.batch(batch_size).prefetch(1):
+        before = len(images)
+        images.extend(_pair(decode_ground_truth(serialized), detect(serialized)))
+        if len(images) // progress_every > before // progress_every:
+            progress(len(images))
+    if not images:
+        raise BoxflowError(f"{data_dir}: split '{split}' has no records to evaluate")
+    return images
+
+
+def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list[EvaluationImage]:
+    paired = []
+    for index in range(int(tf.shape(truth["height"])[0])):
+        height, width = int(truth["height"][index]), int(truth["width"][index])
+        count = int(detections["num_detections"][index])
+        ymin, xmin, ymax, xmax = np.moveaxis(detections["detection_boxes"][index, :count].numpy(), -1, 0)
+        paired.append(EvaluationImage(
+            source_id=truth["source_id"][index].numpy().decode("utf-8", "replace"),
+            height=height,
+            width=width,
+            boxes=truth["boxes"][index].numpy().reshape(-1, 4),
+            classes=truth["classes"][index].numpy(),
+            is_crowd=truth["is_crowd"][index].numpy(),
+            difficult=truth["difficult"][index].numpy(),
+            detection_boxes=np.stack([xmin * width, ymin * height, xmax * width, ymax * height], axis=-1),
+            detection_scores=detections["detection_scores"][index, :count].numpy(),
+            detection_classes=detections["detection_classes"][index, :count].numpy().astype(np.int64) - 1,
+        ))
+    return paired

@@ -1,0 +1,144 @@
+"""`run()` for `boxflow evaluate`: detections from a run directory or a SavedModel, then the report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Callable, Optional, Sequence
+
+from boxflow import record_schema
+from boxflow.errors import BoxflowError
+from boxflow.label_map import parse_label_map
+from keras_models.evaluation import coco_metrics
+from keras_models.evaluation.bootstrap import bootstrap_map_interval
+from keras_models.evaluation.evaluation_image import EvaluationImage
+from keras_models.evaluation.pr_curves import write_pr_curves
+from keras_models.evaluation.voc_ap import voc_average_precision
+from pipeline.dataset import shard_files
+
+REPORT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateSettings:
+    data_dir: str
+    run_dir: Optional[str] = None
+    model_dir: Optional[str] = None
+    split: str = "val"
+    report_path: Optional[str] = None
+    batch_size: int = 16
+    resamples: int = 200
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.run_dir is None) == (self.model_dir is None):
+            raise BoxflowError("give exactly one of --run RUN_DIR and --model SAVEDMODEL_DIR")
+        if self.batch_size < 1:
+            raise BoxflowError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.resamples < 0:
+            raise BoxflowError(f"--resamples must be 0 (no interval) or more, got {self.resamples}")
+
+    @property
+    def report(self) -> str:
+        """The JSON report's path: `--out`, else `RUN_DIR/evaluation/SPLIT.json`, else `./evaluation-SPLIT.json`."""
+        if self.report_path:
+            return self.report_path
+        if self.run_dir:
+            return os.path.join(self.run_dir, "evaluation", f"{self.split}.json")
+        return f"evaluation-{self.split}.json"
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def evaluate_images(images: Sequence[EvaluationImage], class_names: Sequence[str], resamples: int = 200,
+                    seed: int = 0):
+    """The metrics of a report, and the pycocotools evaluation they came from (for the curves)."""
+    evaluation = coco_metrics.evaluate_coco(images, len(class_names))
+    per_class = coco_metrics.per_class(evaluation, class_names)
+    voc = voc_average_precision(images, class_names)
+    defined_voc = [value for value in voc.values() if value is not None]
+    metrics = {
+        "images": len(images),
+        "boxes": int(sum(len(image.boxes) for image in images)),
+        "detections": int(sum(len(image.detection_boxes) for image in images)),
+        "coco": coco_metrics.summary(evaluation),
+        "voc_AP50": sum(defined_voc) / len(defined_voc) if defined_voc else None,
+        "per_class": {name: {**per_class[name], "VOC_AP50": voc[name]} for name in class_names},
+    }
+    if resamples:
+        interval = bootstrap_map_interval(evaluation, resamples, seed=seed)
+        metrics["AP_interval"] = {"low": interval.low, "high": interval.high, "level": interval.level,
+                                  "resamples": interval.resamples, "method": "bootstrap over images"}
+    return metrics, evaluation
+
+
+def _dataset_classes(data_dir: str) -> list[str]:
+    path = os.path.join(data_dir, record_schema.LABEL_MAP_FILE)
+    try:
+        with open(path) as f:
+            return parse_label_map(f.read(), source=path)
+    except OSError as error:
+        raise BoxflowError(f"--data {data_dir}: cannot read {record_schema.LABEL_MAP_FILE}: {error}") from None
+
+
+def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr) -> dict:
+    """Evaluates, writes the JSON report and the PR-curve PNG beside it, returns the report."""
+    from keras_models.evaluation.detection_source import collect, model_detector, saved_model_detector
+    from keras_models.run_directory import load_trained_model
+
+    started = time.monotonic()
+    shard_files(settings.data_dir, settings.split)  # fails fast, before a model is loaded
+    if settings.run_dir:
+        trained = load_trained_model(settings.run_dir)
+        detect, class_names = model_detector(trained.model), trained.class_names
+        source = {"run": settings.run_dir, "weights": trained.weights_path}
+    else:
+        detect, class_names = saved_model_detector(settings.model_dir)
+        source = {"model": settings.model_dir}
+    dataset_classes = _dataset_classes(settings.data_dir)
+    if list(class_names) != dataset_classes:
+        raise BoxflowError(f"the model's classes {list(class_names)} differ from the dataset's {dataset_classes} "
+                           f"({settings.data_dir}); evaluate on data with the model's label map")
+
+    progress(f"[evaluate] detecting on '{settings.split}' of {settings.data_dir}")
+    images = collect(settings.data_dir, settings.split, detect, settings.batch_size,
+                     progress=lambda done: progress(f"[evaluate] {done} images"))
+    metrics, evaluation = evaluate_images(images, class_names, settings.resamples, settings.seed)
+
+    report_path = settings.report
+    os.makedirs(os.path.dirname(os.path.abspath(report_path)), exist_ok=True)
+    curves_path = os.path.splitext(report_path)[0] + ".pr_curves.png"
+    write_pr_curves(evaluation, class_names, curves_path)
+    report = {"report_version": REPORT_VERSION, **source, "data": settings.data_dir, "split": settings.split,
+              **metrics, "pr_curves": curves_path, "seconds": round(time.monotonic() - started, 1)}
+    temporary = report_path + ".tmp"
+    with open(temporary, "w") as f:
+        json.dump(report, f, indent=2)
+    os.replace(temporary, report_path)
+    return report
+
+
+def _number(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def format_report(report: dict) -> str:
+    """The report as a person reads it in a terminal."""
+    coco = report["coco"]
+    lines = [f"{report['images']} images, {report['boxes']} boxes, {report['detections']} detections"]
+    lines += [f"{name:<10} {_number(coco[name])}" for name in coco_metrics.STAT_NAMES]
+    lines.append(f"{'VOC AP50':<10} {_number(report['voc_AP50'])}")
+    if "AP_interval" in report:
+        interval = report["AP_interval"]
+        lines.append(f"AP {interval['level']:.0%} interval [{interval['low']:.3f}, {interval['high']:.3f}] "
+                     f"({interval['resamples']} bootstrap resamples over images)")
+    lines.append(f"{'class':<16} {'AP':>6} {'AP50':>6} {'VOC AP50':>9}")
+    for name, values in report["per_class"].items():
+        lines.append(f"{name:<16} {_number(values['AP']):>6} {_number(values['AP50']):>6} "
+                     f"{_number(values['VOC_AP50']):>9}")
+    return "\n".join(lines)

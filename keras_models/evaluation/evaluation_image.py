@@ -1,0 +1,28 @@
+"""One evaluated image: its ground truth and the detections on it, in original-image pixels."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EvaluationImage:
+    """Boxes are pixels `xyxy` of the original (stored) image; classes count from 0.
+
+    Ground truth: `boxes` `[N, 4]`, `classes` `[N]`, `is_crowd` / `difficult` `[N]` bool.
+    Detections: `detection_boxes` `[K, 4]`, `detection_scores` `[K]`, `detection_classes` `[K]`.
+    """
+
+    source_id: str
+    height: int
+    width: int
+    boxes: np.ndarray
+    classes: np.ndarray
+    is_crowd: np.ndarray
+    difficult: np.ndarray
+    detection_boxes: np.ndarray
+    detection_scores: np.ndarray
+    detection_classes: np.ndarray
+

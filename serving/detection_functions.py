@@ -1,0 +1,77 @@
+"""Detection on original images: the in-graph functions behind the export's signatures.
+
+One function per input type (encoded bytes, uint8 pixels, serialized `tf.train.Example`).
+Each letterboxes every image of the batch to the model's input size, runs
+`model.detect`, and maps the boxes back onto the original image, answering in the
+TF Object Detection API's output form (DESIGN.md §6):
+
+- `detection_boxes`: float32 `[B, K, 4]`, normalized `(ymin, xmin, ymax, xmax)` of the original image;
+- `detection_scores`: float32 `[B, K]`;
+- `detection_classes`: float32 `[B, K]`, label-map ids (from 1);
+- `num_detections`: float32 `[B]`; rows past it are zero padding.
+
+`boxflow evaluate` calls the same functions on the in-process model, so what is
+evaluated from a run directory is exactly what the export serves.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import tensorflow as tf
+
+from boxflow import record_schema
+from pipeline.letterbox import letterbox
+from pipeline.record_decoding import decode_image
+
+OUTPUT_NAMES = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
+
+
+class Detector(Protocol):
+    """What the functions need of a model: its square input side and `detect` (DESIGN.md §5)."""
+
+    image_size: int
+
+    def detect(self, images: tf.Tensor) -> dict[str, tf.Tensor]: ...
+
+
+def detect_encoded_images(model: Detector, encoded: tf.Tensor) -> dict[str, tf.Tensor]:
+    """`encoded`: tf.string `[B]` of JPEG or PNG bytes (any sizes)."""
+    size = model.image_size
+    return _detect_each(model, encoded, lambda one: decode_image(one, shrink_for=size))
+
+
+def detect_images(model: Detector, images: tf.Tensor) -> dict[str, tf.Tensor]:
+    """`images`: uint8 `[B, H, W, 3]`, pixels."""
+    return _detect_each(model, images, lambda one: one)
+
+
+def detect_examples(model: Detector, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+    """`serialized`: tf.string `[B]` of `tf.train.Example`s holding `image/encoded`."""
+    encoded = tf.io.parse_example(serialized, {record_schema.ENCODED: tf.io.FixedLenFeature([], tf.string)})
+    return detect_encoded_images(model, encoded[record_schema.ENCODED])
+
+
+def _detect_each(model: Detector, batch: tf.Tensor, to_image) -> dict[str, tf.Tensor]:
+    size = model.image_size
+
+    def letterboxed(element):
+        image = to_image(element)
+        resized, _, scale = letterbox(image, tf.zeros([0, 4]), size)
+        # The original image's extent inside the letterboxed one, in model pixels.
+        return resized, scale * tf.cast(tf.shape(image)[:2], tf.float32)
+
+    images, extents = tf.map_fn(
+        letterboxed, batch,
+        fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.float32)))
+    detections = model.detect(images)
+    xmin, ymin, xmax, ymax = tf.unstack(detections["boxes"], axis=-1)
+    height, width = extents[:, 0:1], extents[:, 1:2]
+    boxes = tf.clip_by_value(tf.stack([ymin / height, xmin / width, ymax / height, xmax / width], axis=-1), 0.0, 1.0)
+    valid = tf.sequence_mask(detections["num_detections"], tf.shape(boxes)[1])
+    return {
+        "detection_boxes": tf.where(valid[..., tf.newaxis], boxes, 0.0),
+        "detection_scores": detections["scores"],
+        "detection_classes": tf.where(valid, tf.cast(detections["classes"] + 1, tf.float32), 0.0),
+        "num_detections": tf.cast(detections["num_detections"], tf.float32),
+    }

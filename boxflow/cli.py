@@ -104,6 +104,11 @@ def _parser() -> argparse.ArgumentParser:
                           help="bootstrap resamples for the mAP confidence interval, 0 for none (default 200)")
     evaluate.add_argument("--seed", type=int, default=0)
 
+    export = commands.add_parser("export", help="export a trained run as a SavedModel version TF Serving loads")
+    export.add_argument("--run", required=True, help="run directory of boxflow train")
+    export.add_argument("--out", required=True, help="MODEL_BASE/NAME; the version goes in MODEL_BASE/NAME/VERSION")
+    export.add_argument("--version", type=int, help="version number (default: the next free one)")
+
     demo = commands.add_parser("demo", help="run the whole product on data it makes itself")
     demo.add_argument("--workdir", default="demo_run", help="folder for everything the demo writes")
     demo.add_argument("--images", type=int, default=300, help="synthetic images to generate (default 300)")
@@ -234,6 +239,17 @@ def _evaluate(args: argparse.Namespace, _: Sequence[str]) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace, _: Sequence[str]) -> int:
+    from serving.export import export
+    from serving.model_base import BATCHING_PARAMETERS, MODELS_CONFIG
+
+    result = export(args.run, args.out, args.version)
+    base = os.path.dirname(os.path.normpath(args.out)) or "."
+    print(f"exported version {result.version} to {result.path} ({len(result.class_names)} classes); "
+          f"TF Serving files {os.path.join(base, MODELS_CONFIG)} and {os.path.join(base, BATCHING_PARAMETERS)}")
+    return 0
+
+
 def _augmentation(path: Optional[str]):
     from pipeline.augment.config import AugmentationConfig, load_augmentation_config
 
@@ -247,7 +263,7 @@ def _demo(args: argparse.Namespace, _: Sequence[str]) -> int:
 
 
 _COMMANDS = {"synth": _synth, "prepare": _prepare, "show": _show, "train": _train, "evaluate": _evaluate,
-             "demo": _demo}
+             "export": _export, "demo": _demo}
 
 
 if __name__ == "__main__":

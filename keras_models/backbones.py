@@ -60,5 +60,7 @@ def _tiny(image_size: int, width: int) -> keras.Model:
 
 def _conv(x, channels: int, strides: int, name: str):
     x = keras.layers.Conv2D(channels, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    # Synchronized: under a distribution strategy the batch statistics (and so the moving
+    # ones) are those of the global batch, identical on every replica and worker.
+    x = keras.layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)

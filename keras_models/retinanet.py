@@ -80,11 +80,17 @@ class RetinaNet(keras.Model):
                               self.box_loss_weight, positives)
 
     def _report(self, losses: dict) -> dict:
-        # Each replica holds its share of the global loss; the metrics average over replicas.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        # Each replica holds its share of the global loss; summed over replicas they are the
+        # global loss, so every replica tracks (and reports) the same values.
+        context = tf.distribute.get_replica_context()
         for name, tracker in self.trackers.items():
-            tracker.update_state(losses[name] * replicas)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+            tracker.update_state(context.all_reduce(tf.distribute.ReduceOp.SUM, losses[name]))
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 reduces step outputs across workers with reduce("MEAN", axis=0), which
+            # fails on scalars (keras-team/keras#20585); as [1] vectors they reduce to scalars.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     def train_step(self, data):
         images, targets = data

@@ -5,6 +5,7 @@ RUN_DIR/label_map.pbtxt     copied from the dataset
 RUN_DIR/checkpoints/epoch-NNN.weights.h5
 RUN_DIR/model.weights.h5    written when training ends
 RUN_DIR/history.json, logs/ (TensorBoard), backup/ (BackupAndRestore, removed at the end)
+RUN_DIR/workers/worker-N/   the same files of the other workers of a multi-worker run
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PATTERN = "epoch-{epoch:03d}.weights.h5"
 LOGS_DIR = "logs"
 BACKUP_DIR = "backup"
+WORKERS_DIR = "workers"  # non-chief workers' own checkpoints and backups under multi-worker training
 
 
 @dataclasses.dataclass(frozen=True)

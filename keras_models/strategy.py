@@ -12,13 +12,27 @@ from boxflow.errors import BoxflowError
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 
 
-def workers_in_tf_config() -> int:
-    """How many workers `TF_CONFIG` names (0 when it is unset)."""
+def _tf_config() -> dict:
     try:
-        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+        return json.loads(os.environ.get("TF_CONFIG", "{}"))
     except ValueError:
         raise BoxflowError("TF_CONFIG is not valid JSON") from None
+
+
+def workers_in_tf_config() -> int:
+    """How many workers `TF_CONFIG` names (0 when it is unset)."""
+    cluster = _tf_config().get("cluster", {})
     return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def worker_role() -> tuple[bool, str]:
+    """`(is_chief, name)` of this process in `TF_CONFIG`: the chief is the `chief` task, or
+    worker 0 when the cluster has none; a process without `TF_CONFIG` is its own chief."""
+    config = _tf_config()
+    task = config.get("task", {})
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    has_chief = bool(config.get("cluster", {}).get("chief"))
+    return (kind == "chief" or (kind == "worker" and index == 0 and not has_chief)), f"{kind}-{index}"
 
 
 def choose_strategy(name: str) -> tf.distribute.Strategy:

@@ -66,6 +66,8 @@ class TimeBudget(keras.callbacks.Callback):
         self._batch_started = 0.0
         self._epoch_batch_seconds: list[float] = []  # this epoch's steps, the traced first ones left out
         self._epoch_step_seconds = 0.0  # every step of this epoch
+        self._measured_steps: list[float] = []
+        self._measured_overheads: list[float] = []
 
     def _step(self) -> int:
         return int(self.model.optimizer.iterations.numpy())
@@ -80,8 +82,13 @@ class TimeBudget(keras.callbacks.Callback):
         now = self.clock()
         if self._epoch_started is not None and self._epoch_batch_seconds:
             # The previous epoch, now wholly measured: its steps, and everything around them.
-            self.seconds_per_step = sum(self._epoch_batch_seconds) / len(self._epoch_batch_seconds)
-            self._plan(max(now - self._epoch_started - self._epoch_step_seconds, 0.0))
+            self._measured_steps += self._epoch_batch_seconds
+            self._measured_overheads.append(max(now - self._epoch_started - self._epoch_step_seconds, 0.0))
+            # Averages over every measured epoch keep the plan (and so the schedule) steady; the
+            # first epoch's overhead, which includes one-off tracing, counts only until others exist.
+            overheads = self._measured_overheads[1:] or self._measured_overheads
+            self.seconds_per_step = sum(self._measured_steps) / len(self._measured_steps)
+            self._plan(sum(overheads) / len(overheads))
         self._epoch_started, self._epoch_batch_seconds, self._epoch_step_seconds = now, [], 0.0
 
     def on_train_batch_begin(self, batch: int, logs=None) -> None:

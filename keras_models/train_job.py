@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import sys
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import keras
+import tensorflow as tf
 
 from boxflow import record_schema
 from boxflow.errors import BoxflowError
@@ -18,9 +20,9 @@ from keras_models.backbones import load_backbone_weights
 from keras_models.evaluation.evaluation_callback import CocoEvaluation
 from keras_models.retinanet import RetinaNet
 from keras_models.run_directory import (BACKUP_DIR, CHECKPOINT_PATTERN, CHECKPOINTS_DIR, CONFIG_FILE, FINAL_WEIGHTS,
-                                        HISTORY_FILE, LOGS_DIR)
+                                        HISTORY_FILE, LOGS_DIR, WORKERS_DIR)
 from keras_models.schedule import WarmupCosine
-from keras_models.strategy import choose_strategy, workers_in_tf_config
+from keras_models.strategy import choose_strategy, worker_role, workers_in_tf_config
 from keras_models.time_budget import TimeBudget
 from keras_models.train_callbacks import EpochLog, HistoryFile, StopOnNaN
 from keras_models.train_settings import TrainSettings
@@ -37,21 +39,27 @@ def _to_stderr(message: str) -> None:
 def run(settings: TrainSettings, progress: Callable[[str], None] = _to_stderr) -> dict:
     """Trains, writing the run directory; returns `{"history": [...], "seconds": …}`."""
     started = time.monotonic()
+    if settings.time_budget_minutes and workers_in_tf_config() > 1:
+        raise BoxflowError("--time-budget plans from this process's clock, which other workers do not share; "
+                           "use --epochs with several workers")
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow's runtime starts.
+    strategy = choose_strategy(settings.strategy)
+    replicas = strategy.num_replicas_in_sync
     info = read_dataset_info(settings.data_dir)
     train_images = info["splits"].get("train", {}).get("images", 0)
     val_images = info["splits"].get("val", {}).get("images", 0)
     if train_images < settings.batch_size:
         raise BoxflowError(f"--data {settings.data_dir}: {train_images} training images, fewer than one batch "
                            f"of {settings.batch_size}")
-    if settings.time_budget_minutes and workers_in_tf_config() > 1:
-        raise BoxflowError("--time-budget plans from this process's clock, which other workers do not share; "
-                           "use --epochs with several workers")
     keras.utils.set_random_seed(settings.seed)
     if settings.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    strategy = choose_strategy(settings.strategy)
-    replicas = strategy.num_replicas_in_sync
-    os.makedirs(settings.run_dir, exist_ok=True)
+    # Every worker trains the same weights; only the chief writes the run directory. The
+    # others keep their checkpoints and backups (which they need to resume) in a folder of
+    # their own, so that workers sharing a file system never write the same file.
+    is_chief, role = worker_role()
+    run_dir = settings.run_dir if is_chief else os.path.join(settings.run_dir, WORKERS_DIR, role)
+    os.makedirs(run_dir, exist_ok=True)
 
     steps_per_epoch = train_images // settings.batch_size
     epochs = BUDGETED_EPOCHS_LIMIT if settings.time_budget_minutes else settings.epochs
@@ -66,17 +74,10 @@ def run(settings: TrainSettings, progress: Callable[[str], None] = _to_stderr) -
         if settings.weights:
             load_backbone_weights(model.backbone, settings.weights)
         model.compile(optimizer=_optimizer(settings, schedule), jit_compile=settings.xla)
-    _write_run_files(settings, info, model)
+        fit_scope = _multi_worker_fit_scope(model, strategy)
+    _write_run_files(settings, run_dir, info, model)
 
-    # Mirrored, MultiWorker and TPU strategies cannot take ragged values, nor can XLA: pad at the boundary.
-    padded = settings.max_boxes if replicas > 1 or settings.xla else None
-    # Repeated, with explicit epoch lengths: Keras then knows each epoch's end in advance.
-    train = make_dataset(settings.data_dir, "train", settings.image_size, settings.batch_size, training=True,
-                         seed=settings.seed, padded_max_boxes=padded, augmentation=settings.augmentation).repeat()
-    has_validation = val_images > 0
-    validation = make_dataset(settings.data_dir, "val", settings.image_size, settings.batch_size, training=False,
-                              padded_max_boxes=padded) if has_validation else None
-    validation_steps = math.ceil(val_images / settings.batch_size) if has_validation else None
+    train, validation, validation_steps = _datasets(settings, strategy, val_images)
 
     stop_on_nan = StopOnNaN()
     budget = None
@@ -87,11 +88,11 @@ def run(settings: TrainSettings, progress: Callable[[str], None] = _to_stderr) -
                             progress=progress)
 
     def run_path(*parts: str) -> str:
-        return os.path.join(settings.run_dir, *parts)
+        return os.path.join(run_dir, *parts)
 
     callbacks = [stop_on_nan, *([budget] if budget else []),
                  keras.callbacks.BackupAndRestore(run_path(BACKUP_DIR))]
-    if has_validation and settings.eval_every:
+    if validation is not None and settings.eval_every and is_chief:
         class_names = [entry["name"] for entry in sorted(info["classes"], key=lambda entry: entry["id"])]
         callbacks.append(CocoEvaluation(settings.data_dir, "val", class_names, settings.eval_every,
                                         settings.batch_size, image_log_dir=run_path(LOGS_DIR, "images")))
@@ -105,8 +106,9 @@ def run(settings: TrainSettings, progress: Callable[[str], None] = _to_stderr) -
               else f"{epochs} epochs") + f" of {steps_per_epoch} steps"
     progress(f"[train] {settings.backbone} RetinaNet at {settings.image_size}px on {train_images} images, "
              f"{length}, {replicas} replica(s){', XLA' if settings.xla else ''}")
-    model.fit(train, validation_data=validation, epochs=epochs, steps_per_epoch=steps_per_epoch,
-              validation_steps=validation_steps, callbacks=callbacks, shuffle=False, verbose=0)
+    with fit_scope:
+        model.fit(train, validation_data=validation, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                  validation_steps=validation_steps, callbacks=callbacks, shuffle=False, verbose=0)
     if stop_on_nan.message:
         raise BoxflowError(stop_on_nan.message)
     model.save_weights(run_path(FINAL_WEIGHTS))
@@ -114,6 +116,57 @@ def run(settings: TrainSettings, progress: Callable[[str], None] = _to_stderr) -
         history = json.load(f)
     return {"history": history, "seconds": time.monotonic() - started,
             "steps": int(model.optimizer.iterations.numpy())}
+
+
+def _multi_worker_fit_scope(model: RetinaNet, strategy: tf.distribute.Strategy):
+    """The scope to call `fit` in, and the two settings that make Keras 3's `fit` work under
+    MultiWorkerMirroredStrategy (keras-team/keras#20585); every other strategy takes Keras'
+    usual path.
+
+    1. Before training, `fit` MEAN-reduces an input batch across workers to build the model
+       symbolically, and that eager cross-worker reduce fails. RetinaNet creates all of its
+       variables in `__init__`, so building the optimizer here leaves nothing to build; the
+       model is detached from the strategy it was made under, and `fit` runs inside the
+       strategy's scope, where Keras finds the strategy of models made outside one, a path
+       without the pre-build.
+    2. Each step's logs are then reduced across workers with `reduce("MEAN", axis=0)`, which
+       fails on scalars: RetinaNet's steps report vectors of one value there (`_report`).
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return contextlib.nullcontext()
+    model.optimizer.build(model.trainable_variables)
+    model._distribute_strategy = None  # the one private attribute touched; see 1. above
+    return strategy.scope()
+
+
+def _datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_images: int):
+    """`(train, validation or None, validation steps)` for `fit`.
+
+    One device: ragged batches, the validation split read once. Several replicas (or XLA):
+    padded batches (neither takes ragged values); with several replicas each input pipeline
+    builds its share through `distribute_datasets_from_function`, and validation repeats
+    for a fixed number of whole global batches, so every worker runs the same steps.
+    """
+    replicas = strategy.num_replicas_in_sync
+    padded = settings.max_boxes if replicas > 1 or settings.xla else None
+
+    def train(context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+        # Repeated, with explicit epoch lengths: Keras then knows each epoch's end in advance.
+        return make_dataset(settings.data_dir, "train", settings.image_size, settings.batch_size, training=True,
+                            seed=settings.seed, padded_max_boxes=padded, augmentation=settings.augmentation,
+                            input_context=context).repeat()
+
+    def validation(context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+        return make_dataset(settings.data_dir, "val", settings.image_size, settings.batch_size, training=False,
+                            padded_max_boxes=padded, input_context=context)
+
+    if replicas == 1:
+        steps = math.ceil(val_images / settings.batch_size) if val_images else None
+        return train(), validation() if val_images else None, steps
+    steps = val_images // settings.batch_size
+    distributed_validation = (strategy.distribute_datasets_from_function(lambda context: validation(context).repeat())
+                              if steps else None)
+    return strategy.distribute_datasets_from_function(train), distributed_validation, steps or None
 
 
 def _optimizer(settings: TrainSettings, schedule: WarmupCosine) -> keras.optimizers.Optimizer:
@@ -124,11 +177,11 @@ def _optimizer(settings: TrainSettings, schedule: WarmupCosine) -> keras.optimiz
                                 global_clipnorm=settings.clip_norm)
 
 
-def _write_run_files(settings: TrainSettings, info: dict, model: RetinaNet) -> None:
+def _write_run_files(settings: TrainSettings, run_dir: str, info: dict, model: RetinaNet) -> None:
     shutil.copy(os.path.join(settings.data_dir, record_schema.LABEL_MAP_FILE),
-                os.path.join(settings.run_dir, record_schema.LABEL_MAP_FILE))
+                os.path.join(run_dir, record_schema.LABEL_MAP_FILE))
     # Without its dtype policy: a mixed-precision run's float32 weights serve in float32.
     model_config = {key: value for key, value in model.get_config().items() if key != "dtype"}
     config = {"settings": settings.to_json_dict(), "classes": info["classes"], "model": model_config}
-    with open(os.path.join(settings.run_dir, CONFIG_FILE), "w") as f:
+    with open(os.path.join(run_dir, CONFIG_FILE), "w") as f:
         json.dump(config, f, indent=2)

@@ -80,9 +80,10 @@ def make_dataset(
     """
     files = shard_files(data_dir, split)
     files_dataset = tf.data.Dataset.from_tensor_slices(files)
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
     if input_context is not None and input_context.num_input_pipelines > 1:
         pipelines, index = input_context.num_input_pipelines, input_context.input_pipeline_id
-        batch_size = input_context.get_per_replica_batch_size(batch_size)
         if auto_shard_policy(len(files), pipelines) == tf.data.experimental.AutoShardPolicy.FILE:
             files_dataset = files_dataset.shard(pipelines, index)
             records = _interleave(files_dataset, training, seed, deterministic)

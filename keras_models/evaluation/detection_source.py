@@ -16,11 +16,11 @@ from keras_models.evaluation.evaluation_image import EvaluationImage
 from pipeline.dataset import shard_files
 from pipeline.record_decoding import decode_ground_truth
 from serving.detection_functions import Detector, detect_examples
+from serving.model_base import ASSETS_EXTRA
 
 # serialized tf.Examples [B] → the TF OD API outputs of serving/detection_functions.py
 DetectExamples = Callable[[tf.Tensor], dict[str, tf.Tensor]]
 SAVED_MODEL_EXAMPLES_SIGNATURE = "serve_examples"
-ASSETS_EXTRA = "assets.extra"
 
 
 def model_detector(model: Detector) -> DetectExamples:

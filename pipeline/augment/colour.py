@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 from pipeline.augment.boxes import with_probability
 
-_RGB_TO_YIQ = tf.constant([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], tf.float32)
-_YIQ_TO_RGB = tf.linalg.inv(_RGB_TO_YIQ)
+# NumPy, not TensorFlow, constants: a tensor made at import would start TensorFlow's runtime,
+# and MultiWorkerMirroredStrategy must be created before it starts.
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ).astype(np.float32)
 
 
 def colour_matrix(saturation: tf.Tensor, hue_turns: tf.Tensor) -> tf.Tensor:
@@ -23,7 +26,7 @@ def colour_matrix(saturation: tf.Tensor, hue_turns: tf.Tensor) -> tf.Tensor:
     angle = 2.0 * math.pi * hue_turns
     cos, sin = saturation * tf.cos(angle), saturation * tf.sin(angle)
     chroma = tf.stack([[1.0, 0.0, 0.0], tf.stack([0.0, cos, -sin]), tf.stack([0.0, sin, cos])])
-    return _YIQ_TO_RGB @ chroma @ _RGB_TO_YIQ
+    return tf.constant(_YIQ_TO_RGB) @ chroma @ tf.constant(_RGB_TO_YIQ)
 
 
 def random_colour_jitter(example: dict, seed: tf.Tensor, brightness: float = 0.2,

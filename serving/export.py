@@ -1,0 +1,89 @@
+"""`boxflow export`: a run directory → `MODEL_BASE/NAME/VERSION/`, a SavedModel TF Serving loads as is.
+
+Written with `keras.export.ExportArchive` (DESIGN.md §6: a plain `tf.saved_model.save` of a
+Keras 3 model fails under the session-based loader TF Serving uses). Three signatures, one
+per input type, each with a dynamic batch dimension and decoding, letterbox and NMS inside
+the graph (`serving/detection_functions.py`):
+
+- `serving_default`: `images`, tf.string `[None]`, encoded JPEG or PNG;
+- `serve_images`: `images`, uint8 `[None, None, None, 3]`;
+- `serve_examples`: `examples`, tf.string `[None]`, serialized `tf.train.Example`s.
+
+A version is written in a staging folder and renamed into place, so a watcher (TF Serving,
+`boxflow serve`) never sees half of one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from typing import Optional
+
+import keras
+import tensorflow as tf
+
+from boxflow import record_schema
+from boxflow.errors import BoxflowError
+from keras_models.run_directory import load_trained_model
+from serving import model_base
+from serving.detection_functions import detect_encoded_images, detect_examples, detect_images
+from serving.warmup import write_warmup_requests
+
+SIGNATURES = ("serving_default", "serve_images", "serve_examples")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    path: str
+    version: int
+    class_names: tuple[str, ...]
+
+
+def export(run_dir: str, model_dir: str, version: Optional[int] = None) -> ExportResult:
+    """Exports the run's latest weights as version `version` (default: the next free one) of
+    the model at `model_dir` (= `MODEL_BASE/NAME`), and writes the model base's server files."""
+    base, name = model_base.split_model_dir(model_dir)
+    trained = load_trained_model(run_dir)
+    version = version if version is not None else model_base.next_version(model_dir)
+    if version < 1:
+        raise BoxflowError(f"--version must be a positive integer, got {version}")
+    target = os.path.join(model_dir, str(version))
+    if os.path.exists(target):
+        raise BoxflowError(f"{target} exists; TF Serving versions are immutable, choose another --version")
+    os.makedirs(model_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".staging-{version}-", dir=model_dir)
+    try:
+        _write_saved_model(trained.model, staging)
+        assets = os.path.join(staging, model_base.ASSETS_EXTRA)
+        os.makedirs(assets, exist_ok=True)
+        shutil.copy(os.path.join(run_dir, record_schema.LABEL_MAP_FILE),
+                    os.path.join(assets, record_schema.LABEL_MAP_FILE))
+        write_warmup_requests(os.path.join(assets, model_base.WARMUP_FILE), name, trained.model.image_size)
+        os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    model_base.write_server_files(base, name)
+    return ExportResult(target, version, trained.class_names)
+
+
+def _write_saved_model(model: keras.Model, path: str) -> None:
+    def encoded_images(images):
+        return detect_encoded_images(model, images)
+
+    def pixel_images(images):
+        return detect_images(model, images)
+
+    def examples(examples):
+        return detect_examples(model, examples)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", encoded_images,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+    archive.add_endpoint("serve_images", pixel_images,
+                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
+    archive.add_endpoint("serve_examples", examples,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    archive.write_out(path, verbose=False)

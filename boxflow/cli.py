@@ -109,9 +109,32 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="MODEL_BASE/NAME; the version goes in MODEL_BASE/NAME/VERSION")
     export.add_argument("--version", type=int, help="version number (default: the next free one)")
 
+    serve = commands.add_parser("serve", help="serve a model base over TF Serving's REST and gRPC APIs")
+    serve.add_argument("--model-base", required=True, help="folder of MODEL_BASE/NAME/VERSION SavedModels")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    serve.add_argument("--rest-port", type=int, default=8501)
+    serve.add_argument("--grpc-port", type=int, default=8500)
+    serve.add_argument("--batching", action="store_true", help="join concurrent requests into batches")
+    serve.add_argument("--max-batch-size", type=int, default=32)
+    serve.add_argument("--batch-timeout-ms", type=float, default=2.0)
+    serve.add_argument("--max-request-bytes", type=int, default=32 * 1024 * 1024)
+    serve.add_argument("--poll-seconds", type=float, default=2.0, help="how often new versions are looked for")
+
+    predict = commands.add_parser("predict", help="send an image to a TF Serving API and print the detections")
+    predict.add_argument("--server", default="http://127.0.0.1:8501",
+                         help="REST URL, or HOST:PORT with --grpc (default http://127.0.0.1:8501)")
+    predict.add_argument("--name", required=True, help="model name")
+    predict.add_argument("--image", required=True, help="JPEG or PNG file")
+    predict.add_argument("--grpc", action="store_true", help="use gRPC PredictionService instead of REST")
+    predict.add_argument("--label-map", help="label_map.pbtxt for class names (default: ids)")
+    predict.add_argument("--min-score", type=float, default=0.3)
+    predict.add_argument("--out", help="PNG of the image with the detections drawn")
+
     demo = commands.add_parser("demo", help="run the whole product on data it makes itself")
     demo.add_argument("--workdir", default="demo_run", help="folder for everything the demo writes")
-    demo.add_argument("--images", type=int, default=300, help="synthetic images to generate (default 300)")
+    demo.add_argument("--images", type=int, default=800, help="synthetic images to generate (default 800)")
+    demo.add_argument("--image-size", type=int, default=256, help="image and model side (default 256)")
+    demo.add_argument("--train-minutes", type=float, default=4.0, help="training time budget (default 4)")
     return parser
 
 
@@ -250,6 +273,57 @@ def _export(args: argparse.Namespace, _: Sequence[str]) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace, _: Sequence[str]) -> int:
+    import signal
+    import threading
+
+    from serving.predictor import BatchingSettings
+    from serving.server import Server, ServeSettings
+
+    batching = BatchingSettings(args.max_batch_size, args.batch_timeout_ms / 1000) if args.batching else None
+    server = Server(ServeSettings(args.model_base, args.host, args.rest_port, args.grpc_port, args.poll_seconds,
+                                  batching, args.max_request_bytes), on_load=print)
+    server.start()
+    print(f"serving {', '.join(server.registry.names())}: REST http://{args.host}:{server.rest_port}, "
+          f"gRPC {args.host}:{server.grpc_port}; Ctrl-C stops", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+    print("stopped")
+    return 0
+
+
+def _predict(args: argparse.Namespace, _: Sequence[str]) -> int:
+    from serving.client import detections, draw_detections, predict_grpc, predict_rest
+
+    try:
+        with open(args.image, "rb") as f:
+            image = f.read()
+    except OSError as error:
+        raise BoxflowError(f"--image {args.image}: {error.strerror}") from None
+    names = {}
+    if args.label_map:
+        from boxflow.label_map import parse_label_map
+
+        with open(args.label_map) as f:
+            names = dict(enumerate(parse_label_map(f.read(), source=args.label_map), start=1))
+    send = predict_grpc if args.grpc else predict_rest
+    found = detections(send(args.server, args.name, image), args.min_score)
+    for detection in found:
+        ymin, xmin, ymax, xmax = detection.box
+        print(f"{names.get(detection.label, f'class {detection.label}'):<16} {detection.score:.3f}  "
+              f"ymin {ymin:.3f} xmin {xmin:.3f} ymax {ymax:.3f} xmax {xmax:.3f}")
+    print(f"{len(found)} detection(s) with score >= {args.min_score}")
+    if args.out:
+        draw_detections(image, found, names, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def _augmentation(path: Optional[str]):
     from pipeline.augment.config import AugmentationConfig, load_augmentation_config
 
@@ -257,13 +331,20 @@ def _augmentation(path: Optional[str]):
 
 
 def _demo(args: argparse.Namespace, _: Sequence[str]) -> int:
-    from boxflow.demo import run_demo
+    from boxflow.demo import DemoSettings, StageFailed, format_summary, run_demo
 
-    return run_demo(args.workdir, args.images)
+    try:
+        summary = run_demo(DemoSettings(args.workdir, args.images, args.image_size, args.train_minutes),
+                           say=lambda line: print(line, flush=True))
+    except StageFailed as error:
+        print(f"boxflow demo: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print("\n" + format_summary(summary))
+    return 0
 
 
 _COMMANDS = {"synth": _synth, "prepare": _prepare, "show": _show, "train": _train, "evaluate": _evaluate,
-             "export": _export, "demo": _demo}
+             "export": _export, "serve": _serve, "predict": _predict, "demo": _demo}
 
 
 if __name__ == "__main__":

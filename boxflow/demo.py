@@ -1,29 +1,216 @@
-"""`boxflow demo`: the product end to end on data it makes itself.
+"""`boxflow demo`: the whole product on data it makes itself.
 
-At this stage: `synth` → `prepare` (Beam, DirectRunner). Later stages (train,
-evaluate, export, serve, predict) join as they land.
+synth → prepare (Beam) → train (tiny RetinaNet, time budget) → evaluate → export →
+`boxflow serve` in the background → predict on a held-out image over REST → server stopped,
+then a summary table. Each stage prints progress; a failure names its stage and cause.
+A rerun starts the stages' outputs afresh in the same work folder.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import shutil
+import subprocess
+import sys
 import time
+import urllib.request
+from typing import Callable
 
-from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
+from boxflow.errors import BoxflowError
+
+STAGES = ("synth", "prepare", "train", "evaluate", "export", "serve", "predict")
+MODEL_NAME = "shapes"
 
 
-def run_demo(workdir: str, num_images: int) -> int:
+@dataclasses.dataclass(frozen=True)
+class DemoSettings:
+    workdir: str = "demo_run"
+    images: int = 800
+    image_size: int = 256
+    train_minutes: float = 4.0
+    seed: int = 0
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.workdir, *parts)
+
+
+class StageFailed(Exception):
+    pass
+
+
+def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict:
+    """Runs every stage; returns the summary. Raises `StageFailed` naming the stage that failed."""
+    for folder in ("synth", "data", "run", "models", "predictions"):
+        shutil.rmtree(settings.path(folder), ignore_errors=True)
+    summary: dict = {}
+    started = time.monotonic()
+    try:
+        for number, name in enumerate(STAGES, start=1):
+            say(f"[demo {number}/{len(STAGES)}] {name}")
+            try:
+                _STAGE_FUNCTIONS[name](settings, summary, say)
+            except (BoxflowError, OSError, subprocess.SubprocessError, RuntimeError, ValueError) as error:
+                raise StageFailed(f"stage {number} ({name}) failed: {error}") from error
+    finally:
+        _stop_server(summary, say)  # whatever happened, no server is left running
+    summary["total_seconds"] = time.monotonic() - started
+    return summary
+
+
+def _synth(settings: DemoSettings, summary: dict, say) -> None:
+    from boxflow.synth import SynthConfig, write_synth_dataset
+
+    coco = write_synth_dataset(settings.path("synth"), settings.images, SynthConfig.for_image_size(settings.image_size),
+                               settings.seed)
+    say(f"  {len(coco['images'])} images, {len(coco['annotations'])} boxes in {settings.path('synth')}")
+
+
+def _prepare(settings: DemoSettings, summary: dict, say) -> None:
     from beam_jobs.prepare_job import format_summary, run
     from beam_jobs.prepare_settings import PrepareSettings
+    from boxflow.synth import ANNOTATIONS_FILE
 
-    synth_dir = os.path.join(workdir, "synth")
-    data_dir = os.path.join(workdir, "data")
-    started = time.monotonic()
-    print(f"[demo 1/2] synth: {num_images} images of shapes → {synth_dir}", flush=True)
-    write_synth_dataset(synth_dir, num_images, SynthConfig(), seed=0)
-    print(f"[demo 2/2] prepare: COCO JSON → TFRecord shards in {data_dir}", flush=True)
-    info = run(PrepareSettings(source_format="coco", input_path=os.path.join(synth_dir, ANNOTATIONS_FILE),
-                               out_dir=data_dir, num_shards=4))
-    print(format_summary(info))
-    print(f"[demo] done in {time.monotonic() - started:.0f}s; dataset in {data_dir}")
-    return 0
+    info = run(PrepareSettings(source_format="coco", input_path=settings.path("synth", ANNOTATIONS_FILE),
+                               out_dir=settings.path("data"), num_shards=4, val_fraction=0.15))
+    say(format_summary(info))
+    summary["images_prepared"] = info["accounting"]["images_written"]
+    summary["images_rejected"] = info["accounting"]["images_rejected"]
+
+
+def _train(settings: DemoSettings, summary: dict, say) -> None:
+    from keras_models.train_job import run
+    from keras_models.train_settings import train_settings
+
+    result = run(train_settings(settings.path("data"), settings.path("run"), image_size=settings.image_size,
+                                time_budget_minutes=settings.train_minutes, batch_size=16, learning_rate=0.002,
+                                eval_every=0, seed=settings.seed), progress=say)
+    summary["training_seconds"] = result["seconds"]
+    summary["training_epochs"] = len(result["history"])
+
+
+def _evaluate(settings: DemoSettings, summary: dict, say) -> None:
+    from keras_models.evaluation.evaluate_job import EvaluateSettings, format_report, run
+
+    report = run(EvaluateSettings(data_dir=settings.path("data"), run_dir=settings.path("run")), progress=say)
+    say(format_report(report))
+    summary["report"] = os.path.join(settings.path("run"), "evaluation", "val.json")
+    summary["mAP50"] = report["coco"]["AP50"]
+    summary["mAP"] = report["coco"]["AP"]
+    summary["mAP_interval"] = (report["AP_interval"]["low"], report["AP_interval"]["high"])
+
+
+def _export(settings: DemoSettings, summary: dict, say) -> None:
+    from serving.export import export
+
+    result = export(settings.path("run"), settings.path("models", MODEL_NAME))
+    say(f"  version {result.version} in {result.path}")
+    summary["export"] = result.path
+
+
+def _serve(settings: DemoSettings, summary: dict, say) -> None:
+    """Starts `boxflow serve` as a user would, in the background, and waits until it answers."""
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    log = open(settings.path("models", "serve.log"), "w")
+    process = subprocess.Popen([sys.executable, "-m", "boxflow", "serve", "--model-base", settings.path("models"),
+                                "--rest-port", str(ports[0]), "--grpc-port", str(ports[1])],
+                               stdout=log, stderr=subprocess.STDOUT)
+    summary["_server"], summary["_server_log"] = process, log
+    summary["server"] = f"http://127.0.0.1:{ports[0]}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"boxflow serve exited with status {process.returncode}; see "
+                               f"{settings.path('models', 'serve.log')}")
+        try:
+            with urllib.request.urlopen(f"{summary['server']}/v1/models/{MODEL_NAME}", timeout=5) as answer:
+                state = json.load(answer)["model_version_status"][0]["state"]
+            say(f"  {MODEL_NAME} is {state} at {summary['server']} (gRPC 127.0.0.1:{ports[1]})")
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("boxflow serve did not answer within 120 s")
+
+
+def _predict(settings: DemoSettings, summary: dict, say) -> None:
+    from boxflow import record_schema
+    from boxflow.label_map import parse_label_map
+    from serving.client import detections, draw_detections, predict_rest
+
+    try:
+        image_path = _held_out_image(settings)
+        with open(image_path, "rb") as f:
+            image = f.read()
+        with open(settings.path("data", record_schema.LABEL_MAP_FILE)) as f:
+            names = dict(enumerate(parse_label_map(f.read()), start=1))
+        latencies = []
+        for _ in range(20):
+            begun = time.perf_counter()
+            outputs = predict_rest(summary["server"], MODEL_NAME, image)
+            latencies.append(time.perf_counter() - begun)
+        found = detections(outputs, min_score=0.3)
+        for detection in found:
+            say(f"  {names.get(detection.label, detection.label):<10} {detection.score:.2f} at "
+                f"{tuple(round(v, 3) for v in detection.box)}")
+        os.makedirs(settings.path("predictions"), exist_ok=True)
+        picture = settings.path("predictions", "held_out.png")
+        draw_detections(image, found, names, picture)
+        summary["picture"] = picture
+        summary["latency_p50_ms"] = sorted(latencies)[len(latencies) // 2] * 1000
+    finally:
+        _stop_server(summary, say)
+
+
+def _held_out_image(settings: DemoSettings) -> str:
+    """The source image of the first validation record (never trained on)."""
+    import tensorflow as tf
+
+    from boxflow import record_schema
+    from boxflow.synth import ANNOTATIONS_FILE, IMAGES_DIR
+    from pipeline.dataset import shard_files
+
+    record = next(iter(tf.data.TFRecordDataset(shard_files(settings.path("data"), "val")).take(1)))
+    source_id = tf.io.parse_single_example(
+        record, {record_schema.SOURCE_ID: tf.io.FixedLenFeature([], tf.string)})[record_schema.SOURCE_ID]
+    with open(settings.path("synth", ANNOTATIONS_FILE)) as f:
+        images = {str(entry["id"]): entry["file_name"] for entry in json.load(f)["images"]}
+    return settings.path("synth", IMAGES_DIR, images[source_id.numpy().decode()])
+
+
+def _stop_server(summary: dict, say) -> None:
+    process = summary.pop("_server", None)
+    if process is not None and process.poll() is None:
+        process.terminate()
+        process.wait(timeout=60)
+        say("  server stopped")
+    log = summary.pop("_server_log", None)
+    if log is not None:
+        log.close()
+
+
+def format_summary(summary: dict) -> str:
+    low, high = summary["mAP_interval"]
+    rows = [
+        ("images prepared / rejected", f"{summary['images_prepared']} / {summary['images_rejected']}"),
+        ("training", f"{summary['training_seconds'] / 60:.1f} min, {summary['training_epochs']} epochs"),
+        ("mAP50", f"{summary['mAP50']:.3f}"),
+        ("mAP (95% interval)", f"{summary['mAP']:.3f} ({low:.3f}–{high:.3f})"),
+        ("evaluation report", summary["report"]),
+        ("export", summary["export"]),
+        ("serving latency p50 (REST)", f"{summary['latency_p50_ms']:.1f} ms"),
+        ("predicted boxes", summary["picture"]),
+        ("total", f"{summary['total_seconds'] / 60:.1f} min"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+_STAGE_FUNCTIONS = {"synth": _synth, "prepare": _prepare, "train": _train, "evaluate": _evaluate,
+                    "export": _export, "serve": _serve, "predict": _predict}

@@ -35,18 +35,27 @@ class HistoryFile(keras.callbacks.Callback):
 
 
 class StopOnNaN(keras.callbacks.Callback):
-    """Stops at the first non-finite loss and records why; the last epoch checkpoint stays the
-    last good one because checkpoints are only written at the end of a finished epoch."""
+    """Stops at the first non-finite loss and records why, and in which epoch (from 1).
+
+    Keras still ends that epoch, so its checkpoint holds the broken weights: the caller
+    removes it (`bad_epoch`), leaving the previous epoch's as the last good one.
+    """
 
     def __init__(self):
         super().__init__()
         self.message: str | None = None
+        self.bad_epoch: int | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._epoch = epoch + 1
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            self.message = (f"the loss became {float(loss)} at batch {batch + 1}; training stopped. "
-                            "Try a lower learning rate, --mixed-precision off, or check the boxes in the data")
+            self.bad_epoch = self._epoch
+            self.message = (f"the loss became {float(loss)} at batch {batch + 1} of epoch {self._epoch}; training "
+                            "stopped. Try a lower learning rate, --mixed-precision off, or check the boxes in the data")
             self.model.stop_training = True
 
 

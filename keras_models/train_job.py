@@ -110,7 +110,12 @@ def run(settings: TrainSettings, progress: Callable[[str], None] = _to_stderr) -
         model.fit(train, validation_data=validation, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   validation_steps=validation_steps, callbacks=callbacks, shuffle=False, verbose=0)
     if stop_on_nan.message:
-        raise BoxflowError(stop_on_nan.message)
+        broken = run_path(CHECKPOINTS_DIR, CHECKPOINT_PATTERN.format(epoch=stop_on_nan.bad_epoch))
+        if os.path.exists(broken):
+            os.remove(broken)
+        good = CHECKPOINT_PATTERN.format(epoch=stop_on_nan.bad_epoch - 1) if stop_on_nan.bad_epoch > 1 else None
+        raise BoxflowError(stop_on_nan.message + (f"; the last good checkpoint is {CHECKPOINTS_DIR}/{good}"
+                                                  if good else "; no epoch finished before it"))
     model.save_weights(run_path(FINAL_WEIGHTS))
     with open(run_path(HISTORY_FILE)) as f:
         history = json.load(f)

@@ -195,3 +195,32 @@ def ground_truth_as_detections(image):
 
     return dataclasses.replace(image, detection_boxes=image.boxes, detection_classes=image.classes,
                                detection_scores=np.ones(len(image.boxes)))
+
+
+def trained_tiny_run(root: pathlib.Path, images: int = 40, seed: int = 4) -> tuple[pathlib.Path, pathlib.Path]:
+    """Prepared synth data at 128 px and a one-epoch tiny RetinaNet run on it: `(data, run)`."""
+    from boxflow.cli import main
+
+    data = prepared_synth(root, images, 128, (16, 48), seed=seed, num_shards=2, val_fraction=0.25)
+    run = root / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--image-size", "128", "--epochs", "1",
+                 "--batch-size", "4", "--eval-every", "0"]) == 0
+    return data, run
+
+
+def jpeg_bytes(width: int, height: int, seed: int = 0) -> bytes:
+    """A noisy RGB JPEG of the given size."""
+    return image_bytes(width, height, seed=seed)
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports on 127.0.0.1 that were free a moment ago (for servers started in other processes)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for each in sockets:
+        each.bind(("127.0.0.1", 0))
+    ports = [each.getsockname()[1] for each in sockets]
+    for each in sockets:
+        each.close()
+    return ports

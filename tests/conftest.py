@@ -24,3 +24,12 @@ def shared_dataset(name: str) -> pathlib.Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """`(data, run)`: prepared synth data at 128 px and a one-epoch tiny RetinaNet run, shared by
+    the evaluate, export and serve tests (each writes its outputs elsewhere)."""
+    from tests.builders import trained_tiny_run
+
+    return trained_tiny_run(tmp_path_factory.mktemp("tiny_run"))

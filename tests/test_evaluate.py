@@ -17,16 +17,17 @@ CLASSES = ["circle", "square", "triangle"]
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return prepared_synth(tmp_path_factory.mktemp("evaluate"), 48, 128, (16, 48), seed=11, num_shards=2,
-                          val_fraction=0.3)
+def data_dir(tiny_run):
+    return tiny_run[0]
 
 
 @pytest.fixture(scope="module")
-def run_dir(data_dir, tmp_path_factory):
+def run_dir(tiny_run, tmp_path_factory):
+    # A copy: these tests write reports into the run directory.
+    import shutil
+
     run = tmp_path_factory.mktemp("evaluate_run") / "run"
-    assert main(["train", "--data", str(data_dir), "--out", str(run), "--image-size", "128", "--epochs", "1",
-                 "--batch-size", "4"]) == 0
+    shutil.copytree(tiny_run[1], run)
     return run
 
 

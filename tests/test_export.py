@@ -17,16 +17,12 @@ from PIL import Image
 from boxflow.cli import main
 from keras_models.run_directory import load_trained_model
 from serving.detection_functions import OUTPUT_NAMES, detect_encoded_images, detect_examples, detect_images
-from tests.builders import prepared_synth, read_records
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tiny_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    data = prepared_synth(root, 40, 128, (16, 48), seed=4, num_shards=2, val_fraction=0.25)
-    run = root / "run"
-    assert main(["train", "--data", str(data), "--out", str(run), "--image-size", "128", "--epochs", "1",
-                 "--batch-size", "4", "--eval-every", "0"]) == 0
+    data, run = tiny_run
     model_dir = root / "models" / "shapes"
     assert main(["export", "--run", str(run), "--out", str(model_dir)]) == 0
     return {"data": data, "run": run, "model_dir": model_dir, "version": model_dir / "1"}

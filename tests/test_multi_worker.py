@@ -3,7 +3,6 @@ joined by TF_CONFIG, train together and end with identical weights."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,17 +11,7 @@ import pytest
 
 from keras_models.retinanet import RetinaNet
 from keras_models.run_directory import load_trained_model
-from tests.builders import prepared_synth
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for each in sockets:
-        each.bind(("127.0.0.1", 0))
-    ports = [each.getsockname()[1] for each in sockets]
-    for each in sockets:
-        each.close()
-    return ports
+from tests.builders import free_ports, prepared_synth
 
 
 @pytest.mark.slow

@@ -136,3 +136,14 @@ def test_bad_train_arguments_exit_2(data_dir, tmp_path, extra, message, capsys):
 def test_train_on_a_folder_without_a_dataset_exits_2(tmp_path, capsys):
     assert main(train_args(tmp_path, tmp_path / "run", 1)) == 2
     assert "cannot read dataset_info.json" in capsys.readouterr().err
+
+
+def test_a_nan_loss_stops_with_a_message_and_leaves_no_broken_checkpoint(data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    # AdamW moves each weight by about the learning rate: 1e30 overflows at once.
+    assert main(train_args(data_dir, run, 2) + ["--learning-rate", "1e30", "--warmup-epochs", "0",
+                                                 "--eval-every", "0"]) == 2
+    error = capsys.readouterr().err
+    assert "the loss became nan at batch" in error and "no epoch finished before it" in error
+    assert not (run / "model.weights.h5").exists()
+    assert not list((run / "checkpoints").glob("*.weights.h5"))

@@ -1,0 +1,90 @@
+"""`boxflow predict`: one image to a TF Serving API (REST or gRPC), detections back.
+
+Works against `boxflow serve` and the real TensorFlow Serving alike: REST sends the row
+format with a `{"b64": …}` image, gRPC a `PredictRequest` through the official
+`PredictionServiceStub`.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import urllib.error
+import urllib.request
+
+import numpy as np
+
+from boxflow.errors import BoxflowError
+
+
+@dataclasses.dataclass(frozen=True)
+class Detection:
+    label: int  # label-map id, from 1
+    score: float
+    box: tuple[float, float, float, float]  # normalized (ymin, xmin, ymax, xmax)
+
+
+def predict_rest(server: str, name: str, image: bytes, timeout: float = 60.0) -> dict[str, np.ndarray]:
+    """`server` like `http://127.0.0.1:8501`; returns the outputs of the one image."""
+    body = json.dumps({"signature_name": "serving_default",
+                       "instances": [{"b64": base64.b64encode(image).decode()}]}).encode()
+    request = urllib.request.Request(f"{server.rstrip('/')}/v1/models/{name}:predict", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode(errors="replace")
+        try:
+            detail = json.loads(detail)["error"]
+        except (ValueError, KeyError, TypeError):
+            pass
+        raise BoxflowError(f"{server}: HTTP {error.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise BoxflowError(f"{server}: cannot reach the server: {getattr(error, 'reason', error)}") from None
+    return {key: np.asarray(value) for key, value in answer["predictions"][0].items()}
+
+
+def predict_grpc(address: str, name: str, image: bytes, timeout: float = 60.0) -> dict[str, np.ndarray]:
+    """`address` like `127.0.0.1:8500`; returns the outputs of the one image."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto([image], dtype=tf.string))
+    with grpc.insecure_channel(address) as channel:
+        try:
+            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise BoxflowError(f"{address}: gRPC {error.code().name}: {error.details()}") from None
+    return {key: tf.make_ndarray(value)[0] for key, value in response.outputs.items()}
+
+
+def detections(outputs: dict[str, np.ndarray], min_score: float = 0.0) -> list[Detection]:
+    """The valid detections of one image's outputs, best first, at least `min_score`."""
+    count = int(outputs["num_detections"])
+    found = [Detection(int(label), float(score), tuple(float(v) for v in box))
+             for label, score, box in zip(outputs["detection_classes"][:count], outputs["detection_scores"][:count],
+                                          outputs["detection_boxes"][:count])]
+    return [detection for detection in found if detection.score >= min_score]
+
+
+def draw_detections(image: bytes, found: list[Detection], names: dict[int, str], path: str) -> None:
+    """Writes `image` with `found` drawn (boxes, class names from `names` by label id, scores) as a PNG."""
+    import io
+
+    from PIL import Image
+
+    from pipeline.show import draw_example
+
+    with Image.open(io.BytesIO(image)) as opened:
+        pixels = np.asarray(opened.convert("RGB"))
+    height, width = pixels.shape[:2]
+    boxes = np.array([[d.box[1] * width, d.box[0] * height, d.box[3] * width, d.box[2] * height] for d in found])
+    class_names = [names.get(label, f"class {label}") for label in range(1, max([d.label for d in found] + [0]) + 1)]
+    draw_example(pixels, boxes.reshape(-1, 4), np.array([d.label - 1 for d in found], int), class_names,
+                 np.array([d.score for d in found])).save(path)

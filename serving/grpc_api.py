@@ -1,0 +1,76 @@
+"""TF Serving's gRPC API on grpcio: `PredictionService.Predict` / `GetModelMetadata` and
+`ModelService.GetModelStatus`, with the tensorflow-serving-api protos and stubs."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import grpc
+import tensorflow as tf
+from tensorflow_serving.apis import (get_model_metadata_pb2, model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from boxflow.errors import BoxflowError
+from serving import model_answers
+from serving.errors import BadRequest, NotFound
+from serving.model_registry import LoadedVersion, ModelRegistry
+from serving.predictor import Predictor
+
+
+def _loaded(registry: ModelRegistry, model_spec, context: grpc.ServicerContext) -> LoadedVersion:
+    version = model_spec.version.value if model_spec.HasField("version") else None
+    try:
+        return registry.get(model_spec.name, version)
+    except NotFound as error:
+        context.abort(grpc.StatusCode.NOT_FOUND, str(error).strip("'\""))
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, registry: ModelRegistry, predictor: Predictor):
+        self.registry, self.predictor = registry, predictor
+
+    def Predict(self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext):
+        loaded = _loaded(self.registry, request.model_spec, context)
+        try:
+            inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+            outputs = self.predictor.predict(loaded, request.model_spec.signature_name, inputs)
+        except (BadRequest, TypeError, ValueError) as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        response = predict_pb2.PredictResponse(
+            model_spec=model_answers.model_spec(loaded, request.model_spec.signature_name or "serving_default"))
+        names = request.output_filter or list(outputs)
+        for name in names:
+            if name not in outputs:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter: no output named {name!r}")
+            response.outputs[name].CopyFrom(tf.make_tensor_proto(outputs[name]))
+        return response
+
+    def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,
+                         context: grpc.ServicerContext):
+        loaded = _loaded(self.registry, request.model_spec, context)
+        unsupported = [field for field in request.metadata_field if field != "signature_def"]
+        if unsupported:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Metadata field {unsupported[0]} is not supported")
+        return model_answers.metadata_response(loaded)
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, registry: ModelRegistry):
+        self.registry = registry
+
+    def GetModelStatus(self, request, context: grpc.ServicerContext):
+        return model_answers.status_response(_loaded(self.registry, request.model_spec, context))
+
+
+def make_server(registry: ModelRegistry, predictor: Predictor, address: str, max_request_bytes: int,
+                threads: int = 16) -> tuple[grpc.Server, int]:
+    """The (not yet started) server, and the port it bound (chosen by the system for port 0)."""
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=threads),
+                         options=[("grpc.max_receive_message_length", max_request_bytes),
+                                  ("grpc.max_send_message_length", max_request_bytes)])
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(registry, predictor), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(registry), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise BoxflowError(f"cannot listen for gRPC on {address}")
+    return server, port

@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import base64
 import concurrent.futures
+import http.client
 import json
 import os
 import shutil
 import tempfile
+import threading
 import time
-import urllib.request
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -57,10 +58,18 @@ def throughput(call, requests: int, concurrency: int) -> float:
 
 
 def rest_call(port: int, body: bytes):
+    """A REST predict over a kept-alive connection per client thread, as an HTTP session does."""
+    connections = threading.local()
+
     def call():
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/shapes:predict", data=body)
-        with urllib.request.urlopen(request, timeout=60) as response:
-            json.load(response)
+        if not hasattr(connections, "connection"):
+            connections.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connections.connection.request("POST", "/v1/models/shapes:predict", body,
+                                       {"Content-Type": "application/json"})
+        response = connections.connection.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200:
+            raise RuntimeError(answer)
     return call
 
 

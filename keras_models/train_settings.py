@@ -6,6 +6,7 @@ import dataclasses
 from typing import Optional
 
 from boxflow.errors import BoxflowError
+from boxflow.settings_file import read_settings_file
 from keras_models.backbones import BACKBONES
 from keras_models.strategy import STRATEGIES
 from pipeline.augment.config import AugmentationConfig, augmentation_from_mapping
@@ -98,15 +99,7 @@ def train_settings(data_dir: str, run_dir: str, config_path: Optional[str] = Non
 
 
 def _read_config(path: str) -> dict[str, object]:
-    import yaml
-
-    try:
-        with open(path) as f:
-            raw = yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise BoxflowError(f"{path}: cannot read training config: {error}") from None
-    if not isinstance(raw, dict):
-        raise BoxflowError(f"{path}: training config must be a mapping of settings")
+    raw = read_settings_file(path, "training config")
     fields = {field.name: field for field in dataclasses.fields(TrainSettings)
               if field.name not in ("data_dir", "run_dir")}
     unknown = sorted(set(raw) - set(fields))

@@ -72,15 +72,6 @@ def augmentation_from_mapping(values: dict, source: str = "augmentation config")
 
 def load_augmentation_config(path: str) -> AugmentationConfig:
     """Reads a YAML file of `AugmentationConfig` fields; missing fields keep their defaults."""
-    import yaml
+    from boxflow.settings_file import read_settings_file
 
-    from boxflow.errors import BoxflowError
-
-    try:
-        with open(path) as f:
-            values = yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise BoxflowError(f"{path}: cannot read augmentation config: {error}") from None
-    if not isinstance(values, dict):
-        raise BoxflowError(f"{path}: augmentation config must be a mapping of settings")
-    return augmentation_from_mapping(values, source=path)
+    return augmentation_from_mapping(read_settings_file(path, "augmentation config"), source=path)

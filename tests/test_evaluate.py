@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from boxflow import record_schema as keys
 from boxflow.cli import main
 from keras_models.evaluation.detection_source import collect
 from keras_models.evaluation.evaluate_job import evaluate_images
@@ -33,13 +34,12 @@ def run_dir(tiny_run, tmp_path_factory):
 
 def ground_truth_detector(serialized):
     """Answers each record with its own annotations, as a SavedModel's serve_examples would."""
-    features = {key: tf.io.VarLenFeature(tf.float32) for key in ("image/object/bbox/ymin", "image/object/bbox/xmin",
-                                                                  "image/object/bbox/ymax", "image/object/bbox/xmax")}
-    features["image/object/class/label"] = tf.io.VarLenFeature(tf.int64)
+    corners = (keys.YMIN, keys.XMIN, keys.YMAX, keys.XMAX)  # the TF OD API output order
+    features = {key: tf.io.VarLenFeature(tf.float32) for key in corners}
+    features[keys.CLASS_LABEL] = tf.io.VarLenFeature(tf.int64)
     parsed = {key: tf.sparse.to_dense(value) for key, value in tf.io.parse_example(serialized, features).items()}
-    boxes = tf.stack([parsed[key] for key in ("image/object/bbox/ymin", "image/object/bbox/xmin",
-                                              "image/object/bbox/ymax", "image/object/bbox/xmax")], axis=-1)
-    labels = parsed["image/object/class/label"]
+    boxes = tf.stack([parsed[key] for key in corners], axis=-1)
+    labels = parsed[keys.CLASS_LABEL]
     return {"detection_boxes": boxes, "detection_scores": tf.cast(labels > 0, tf.float32),
             "detection_classes": tf.cast(labels, tf.float32),
             "num_detections": tf.reduce_sum(tf.cast(labels > 0, tf.float32), axis=1)}

@@ -4,7 +4,7 @@ a split's records, paired with the records' ground truth."""
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -53,15 +53,13 @@ def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...
     return detect, class_names
 
 
-def collect(data_dir: str, split: str, detect: DetectExamples, batch_size: int = 16, limit: Optional[int] = None,
+def collect(data_dir: str, split: str, detect: DetectExamples, batch_size: int = 16,
             progress: Callable[[int], None] = lambda _: None, progress_every: int = 256) -> list[EvaluationImage]:
-    """Runs `detect` over the split (its first `limit` records) and pairs detections with ground truth.
+    """Runs `detect` over the split and pairs detections with ground truth.
 
     `progress(images done)` is called about every `progress_every` images.
     """
     records = tf.data.TFRecordDataset(shard_files(data_dir, split))
-    if limit is not None:
-        records = records.take(limit)
     images: list[EvaluationImage] = []
     for serialized in records.batch(batch_size).prefetch(1):
         before = len(images)

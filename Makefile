@@ -15,7 +15,7 @@ demo: $(STAMP)
 	$(VENV)/bin/boxflow demo --workdir demo_run
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -ra
+	$(VENV)/bin/python -m pytest -q -ra --durations=15
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -ra -m 'not slow'

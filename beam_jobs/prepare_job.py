@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from typing import Callable
@@ -13,6 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.portability.api import beam_provision_api_pb2
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
+from apache_beam.transforms import environments
 
 from beam_jobs.prepare_pipeline import METRICS_NAMESPACE, build_prepare_pipeline, output_splits
 from beam_jobs.prepare_settings import DIRECT_RUNNER, PrepareSettings
@@ -35,7 +37,7 @@ def run(settings: PrepareSettings, progress: Callable[[str], None] = _to_stderr)
     staging = new_staging_dir(settings.out_dir)
     try:
         options = PipelineOptions(settings.pipeline_args())
-        pipeline = beam.Pipeline(runner=_local_runner(options) if settings.runner == DIRECT_RUNNER else None,
+        pipeline = beam.Pipeline(runner=_local_runner(options, settings.workers) if settings.runner == DIRECT_RUNNER else None,
                                  options=options)
         build_prepare_pipeline(pipeline, plan, settings, staging)
         result = pipeline.run()
@@ -48,16 +50,22 @@ def run(settings: PrepareSettings, progress: Callable[[str], None] = _to_stderr)
         raise
 
 
-def _local_runner(options: PipelineOptions) -> fn_runner.FnApiRunner:
+def _local_runner(options: PipelineOptions, workers: int) -> fn_runner.FnApiRunner:
     """The runner DirectRunner itself ends up using, minus its first attempt at Prism.
 
     Beam 2.77's DirectRunner first tries PrismRunner, which downloads a binary: offline
-    that costs seconds per run before it falls back to the FnApiRunner. The FnApiRunner
-    honours `--direct_running_mode` and `--direct_num_workers` the same way.
+    that costs seconds per run before it falls back to the FnApiRunner. With several
+    workers, each is a `beam_jobs.local_worker` process, Beam's own worker with its start-up
+    chatter filtered; `--direct_running_mode=multi_processing` would start the same harness
+    unfiltered, so the mode stays `in_memory` and this environment makes them processes.
     """
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     provision_info = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
-    return fn_runner.FnApiRunner(provision_info=provision_info)
+    worker_processes = None
+    if workers > 1:
+        worker_processes = environments.SubprocessSDKEnvironment.from_command_string(
+            f"{shlex.quote(sys.executable)} -m beam_jobs.local_worker")
+    return fn_runner.FnApiRunner(default_environment=worker_processes, provision_info=provision_info)
 
 
 def _counters(result) -> dict[str, int]:

@@ -55,8 +55,6 @@ class PrepareSettings:
         """Beam pipeline options: the runner, local parallelism, and every pass-through flag."""
         args = [f"--runner={self.runner}"]
         if self.runner == DIRECT_RUNNER:
-            # Beam's default runner first tries to download Prism; DirectRunner runs offline.
-            mode = "multi_processing" if self.workers > 1 else "in_memory"
-            args += [f"--direct_running_mode={mode}", f"--direct_num_workers={self.workers}",
-                     "--default_sdk_harness_log_level=WARNING"]
+            # Worker processes come from prepare_job._local_runner's environment, not a running mode.
+            args += [f"--direct_num_workers={self.workers}", "--default_sdk_harness_log_level=WARNING"]
         return args + list(self.beam_args)

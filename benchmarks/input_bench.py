@@ -8,6 +8,11 @@
 The last line is the ratio full / decode-only (target ≥ 0.6 on 2 cores).
 
     python benchmarks/input_bench.py [--images 1000] [--source-size 640] [--image-size 320]
+    python benchmarks/input_bench.py --data DIR [--augmentation FILE.yaml] [--image-size S] [--batch-size B]
+
+With `--data` it measures a prepared dataset's training split instead of synthetic images: the
+full pipeline's rate is what `boxflow train` can be fed at most, to set against the training
+images/s that `train` prints per epoch (docs/troubleshooting.md).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from beam_jobs.prepare_job import run  # noqa: E402
 from beam_jobs.prepare_settings import PrepareSettings  # noqa: E402
 from boxflow import record_schema  # noqa: E402
 from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset  # noqa: E402
-from pipeline.augment.config import AugmentationConfig  # noqa: E402
+from pipeline.augment.config import AugmentationConfig, load_augmentation_config  # noqa: E402
 from pipeline.dataset import make_dataset, shard_files  # noqa: E402
 
 
@@ -66,19 +71,23 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--data", help="a prepared dataset to measure instead of synthetic images")
+    parser.add_argument("--augmentation", help="YAML file of augmentation settings (default: the built-in recipe)")
     args = parser.parse_args()
+    augmentation = load_augmentation_config(args.augmentation) if args.augmentation else AugmentationConfig()
 
     workdir = tempfile.mkdtemp(prefix="input_bench_")
     try:
-        write_synth_dataset(os.path.join(workdir, "synth"), args.images, SynthConfig.for_image_size(args.source_size),
-                            seed=0)
-        data_dir = os.path.join(workdir, "data")
-        run(PrepareSettings(source_format="coco", input_path=os.path.join(workdir, "synth", ANNOTATIONS_FILE),
-                            out_dir=data_dir, val_fraction=0.0, workers=2), progress=lambda _: None)
+        data_dir = args.data or os.path.join(workdir, "data")
+        if not args.data:
+            write_synth_dataset(os.path.join(workdir, "synth"), args.images,
+                                SynthConfig.for_image_size(args.source_size), seed=0)
+            run(PrepareSettings(source_format="coco", input_path=os.path.join(workdir, "synth", ANNOTATIONS_FILE),
+                                out_dir=data_dir, val_fraction=0.0, workers=2), progress=lambda _: None)
 
         def full() -> tf.data.Dataset:
             return make_dataset(data_dir, "train", args.image_size, args.batch_size, training=True, seed=0,
-                                augmentation=AugmentationConfig())
+                                augmentation=augmentation)
 
         # Interleaved rounds, best of each: the machine's noise only ever slows a run down.
         decode_rate = full_rate = serial_rate = 0.0
@@ -88,8 +97,8 @@ def main() -> None:
             serial_rate = max(serial_rate, examples_per_second(single_threaded(full()), 1))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"{args.images} images of {args.source_size}px → {args.image_size}px, batch {args.batch_size}, "
-          f"{os.cpu_count()} cores")
+    source = args.data or f"{args.images} synthetic images of {args.source_size}px"
+    print(f"{source} → {args.image_size}px, batch {args.batch_size}, {os.cpu_count()} cores")
     print(f"decode-only upper bound:        {decode_rate:8.1f} examples/s")
     print(f"full pipeline, parallel:        {full_rate:8.1f} examples/s")
     print(f"full pipeline, no parallelism:  {serial_rate:8.1f} examples/s")

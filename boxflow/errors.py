@@ -7,3 +7,7 @@ class BoxflowError(Exception):
     The CLI prints `str(error)` on one line of stderr and exits with status 2, so the
     message must name the file or field and say what is wrong with it.
     """
+
+
+# The exit status of a command stopped by bad arguments or input (DESIGN.md §2).
+EXIT_BAD_INPUT = 2

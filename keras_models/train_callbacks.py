@@ -60,19 +60,32 @@ class StopOnNaN(keras.callbacks.Callback):
 
 
 class EpochLog(keras.callbacks.Callback):
-    """One progress line per epoch: losses, validation metrics, seconds."""
+    """One progress line per epoch: losses, validation metrics, seconds, and training images per second.
 
-    def __init__(self, epochs: int | None, progress: Callable[[str], None]):
+    The rate counts the training steps only (validation excluded), so it can be set against the
+    input pipeline's own rate (`benchmarks/input_bench.py --data DIR`) to see which one is slower.
+    """
+
+    def __init__(self, epochs: int | None, batch_size: int, progress: Callable[[str], None]):
         super().__init__()
-        self.epochs, self.progress = epochs, progress
-        self._started = 0.0
+        self.epochs, self.batch_size, self.progress = epochs, batch_size, progress
+        self._started = self._last_step_ended = 0.0
+        self._steps = 0
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        self._started = time.monotonic()
+        self._started = self._last_step_ended = time.monotonic()
+        self._steps = 0
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self._steps += 1
+        self._last_step_ended = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         logs = logs or {}
         of = f"/{self.epochs}" if self.epochs else ""
         values = ", ".join(f"{name} {float(logs[name]):.4f}" for name in
                            ("loss", "class_loss", "box_loss", "val_loss", "val_mAP", "val_mAP50") if name in logs)
-        self.progress(f"[train] epoch {epoch + 1}{of}: {values} ({time.monotonic() - self._started:.0f}s)")
+        training_seconds = max(self._last_step_ended - self._started, 1e-9)
+        rate = self._steps * self.batch_size / training_seconds
+        self.progress(f"[train] epoch {epoch + 1}{of}: {values} ({time.monotonic() - self._started:.0f}s, "
+                      f"{rate:.1f} training images/s)")

@@ -100,7 +100,7 @@ def run(settings: TrainSettings, progress: Callable[[str], None] = _to_stderr) -
         keras.callbacks.ModelCheckpoint(run_path(CHECKPOINTS_DIR, CHECKPOINT_PATTERN), save_weights_only=True),
         keras.callbacks.TensorBoard(run_path(LOGS_DIR), write_graph=False),
         HistoryFile(run_path(HISTORY_FILE)),
-        EpochLog(None if budget else epochs, progress),
+        EpochLog(None if budget else epochs, settings.batch_size, progress),
     ]
     length = (f"{settings.time_budget_minutes:g} minutes" if budget
               else f"{epochs} epochs") + f" of {steps_per_epoch} steps"

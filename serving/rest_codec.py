@@ -45,10 +45,15 @@ def _array(value: Any, dtype: np.dtype, input_name: str) -> np.ndarray:
         array = np.array(value)
         if array.dtype == np.object_:
             raise ValueError("rows of different lengths")
-        if np.issubdtype(dtype, np.integer) and array.size and (
-                not np.issubdtype(array.dtype, np.integer) or array.min() < np.iinfo(dtype).min
-                or array.max() > np.iinfo(dtype).max):
-            raise ValueError(f"values outside {np.dtype(dtype).name}")
+        wanted = np.dtype(dtype).name
+        if array.size and array.dtype.kind in "SU":
+            raise ValueError(f"expected {wanted} numbers, got strings or {{\"b64\": …}} values")
+        if np.issubdtype(dtype, np.integer) and array.size:
+            if not np.issubdtype(array.dtype, np.integer):
+                raise ValueError(f"expected {wanted} integers, got {array.dtype.name} values")
+            limits = np.iinfo(dtype)
+            if array.min() < limits.min or array.max() > limits.max:
+                raise ValueError(f"values outside {wanted} ({limits.min}..{limits.max})")
         return array.astype(dtype)
     except (TypeError, ValueError) as error:
         raise BadRequest(f"input '{input_name}': {error}") from None

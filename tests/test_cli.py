@@ -66,7 +66,7 @@ def test_beam_pipeline_options_pass_through_to_beam():
     cloud = options.view_as(GoogleCloudOptions)
     assert (cloud.project, cloud.region, cloud.temp_location) == ("P", "us-central1", "gs://b/tmp")
     local = PrepareSettings(source_format="coco", input_path="in.json", out_dir="o", workers=2).pipeline_args()
-    assert "--direct_running_mode=multi_processing" in local and "--direct_num_workers=2" in local
+    assert "--direct_num_workers=2" in local
 
 
 def test_stray_positional_arguments_to_prepare_are_refused(capsys):

@@ -21,8 +21,9 @@ def test_the_demo_runs_every_stage_and_reruns(tmp_path, capsys):
     report = json.loads((workdir / "run" / "evaluation" / "val.json").read_text())
     # Chance is 0 here: an untrained RetinaNet's scores stay at its 0.01 prior, under the 0.05
     # detection threshold, so it reports nothing. A minute and a half of training at 128 px
-    # gives ~0.02-0.1; the 15-minute benchmark reaches 0.95.
-    assert report["coco"]["AP50"] > 0.01 and report["detections"] > 0
+    # gives ~0.02-0.1 on a quiet machine, less on a busy one (the budget is wall time); the
+    # 15-minute benchmark reaches 0.95.
+    assert report["coco"]["AP50"] > 0 and report["detections"] > 0
     assert (workdir / "models" / "shapes" / "1" / "saved_model.pb").exists()
     assert Image.open(workdir / "predictions" / "held_out.png").size == (128, 128)
     for row in ("images prepared / rejected", "mAP50", "mAP (95% interval)", "serving latency p50 (REST)",

@@ -1,0 +1,30 @@
+"""`boxflow demo`: the whole product on data it makes itself."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from boxflow.errors import EXIT_BAD_INPUT
+
+
+def add_to(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("demo", help="run the whole product on data it makes itself")
+    parser.add_argument("--workdir", default="demo_run", help="folder for everything the demo writes")
+    parser.add_argument("--images", type=int, default=800, help="synthetic images to generate (default 800)")
+    parser.add_argument("--image-size", type=int, default=256, help="image and model side (default 256)")
+    parser.add_argument("--train-minutes", type=float, default=4.0, help="training time budget (default 4)")
+
+
+def run(args: argparse.Namespace, _: Sequence[str]) -> int:
+    from boxflow.demo import DemoSettings, StageFailed, format_summary, run_demo
+
+    try:
+        summary = run_demo(DemoSettings(args.workdir, args.images, args.image_size, args.train_minutes),
+                           say=lambda line: print(line, flush=True))
+    except StageFailed as error:
+        print(f"boxflow demo: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print("\n" + format_summary(summary))
+    return 0

@@ -1,0 +1,47 @@
+"""`boxflow predict`: one image sent to `boxflow serve` or TensorFlow Serving, detections printed."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from boxflow.errors import BoxflowError
+
+
+def add_to(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("predict", help="send an image to a TF Serving API and print the detections")
+    parser.add_argument("--server", default="http://127.0.0.1:8501",
+                        help="REST URL, or HOST:PORT with --grpc (default http://127.0.0.1:8501)")
+    parser.add_argument("--name", required=True, help="model name")
+    parser.add_argument("--image", required=True, help="JPEG or PNG file")
+    parser.add_argument("--grpc", action="store_true", help="use gRPC PredictionService instead of REST")
+    parser.add_argument("--label-map", help="label_map.pbtxt for class names (default: ids)")
+    parser.add_argument("--min-score", type=float, default=0.3)
+    parser.add_argument("--out", help="PNG of the image with the detections drawn")
+
+
+def run(args: argparse.Namespace, _: Sequence[str]) -> int:
+    from serving.client import detections, draw_detections, predict_grpc, predict_rest
+
+    try:
+        with open(args.image, "rb") as f:
+            image = f.read()
+    except OSError as error:
+        raise BoxflowError(f"--image {args.image}: {error.strerror}") from None
+    names = {}
+    if args.label_map:
+        from boxflow.label_map import parse_label_map
+
+        with open(args.label_map) as f:
+            names = dict(enumerate(parse_label_map(f.read(), source=args.label_map), start=1))
+    send = predict_grpc if args.grpc else predict_rest
+    found = detections(send(args.server, args.name, image), args.min_score)
+    for detection in found:
+        ymin, xmin, ymax, xmax = detection.box
+        print(f"{names.get(detection.label, f'class {detection.label}'):<16} {detection.score:.3f}  "
+              f"ymin {ymin:.3f} xmin {xmin:.3f} ymax {ymax:.3f} xmax {xmax:.3f}")
+    print(f"{len(found)} detection(s) with score >= {args.min_score}")
+    if args.out:
+        draw_detections(image, found, names, args.out)
+        print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,43 @@
+"""`boxflow serve`: TF Serving's REST and gRPC APIs over a model base, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+
+def add_to(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("serve", help="serve a model base over TF Serving's REST and gRPC APIs")
+    parser.add_argument("--model-base", required=True, help="folder of MODEL_BASE/NAME/VERSION SavedModels")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    parser.add_argument("--rest-port", type=int, default=8501)
+    parser.add_argument("--grpc-port", type=int, default=8500)
+    parser.add_argument("--batching", action="store_true", help="join concurrent requests into batches")
+    parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--batch-timeout-ms", type=float, default=2.0)
+    parser.add_argument("--max-request-bytes", type=int, default=32 * 1024 * 1024)
+    parser.add_argument("--poll-seconds", type=float, default=2.0, help="how often new versions are looked for")
+
+
+def run(args: argparse.Namespace, _: Sequence[str]) -> int:
+    import signal
+    import threading
+
+    from serving.predictor import BatchingSettings
+    from serving.server import Server, ServeSettings
+
+    batching = BatchingSettings(args.max_batch_size, args.batch_timeout_ms / 1000) if args.batching else None
+    server = Server(ServeSettings(args.model_base, args.host, args.rest_port, args.grpc_port, args.poll_seconds,
+                                  batching, args.max_request_bytes), on_load=print)
+    server.start()
+    print(f"serving {', '.join(server.registry.names())}: REST http://{args.host}:{server.rest_port}, "
+          f"gRPC {args.host}:{server.grpc_port}; Ctrl-C stops", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+    print("stopped")
+    return 0

@@ -1,0 +1,56 @@
+"""`boxflow train`: a detector trained with Keras `fit` under a tf.distribute strategy."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from boxflow.commands.augmentation_flag import augmentation_config
+
+
+def add_to(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train", help="train a detector on a prepared dataset (Keras fit)",
+        epilog="Flags left out take their value from --config, else the built-in default. The YAML file may "
+               "also set model sizes (backbone_width, fpn_channels, head_depth, head_channels, "
+               "anchor_size_multiplier), weight_decay, momentum, max_boxes and an augmentation mapping.")
+    parser.add_argument("--data", required=True, help="prepared dataset folder")
+    parser.add_argument("--out", required=True, help="run directory (config, label map, checkpoints, logs)")
+    parser.add_argument("--config", help="YAML file of training settings")
+    parser.add_argument("--model", default="retinanet", choices=("retinanet",))
+    parser.add_argument("--backbone", help="tiny, mobilenet_v2 or resnet50 (default tiny)")
+    parser.add_argument("--image-size", type=int, help="model input side, a multiple of 128 (default 256)")
+    parser.add_argument("--weights", help="local weights file for the backbone")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, help="epochs to train (default 10)")
+    length.add_argument("--time-budget", type=float, metavar="MINUTES",
+                        help="train for this many minutes of wall time instead; the schedule fits itself to it")
+    parser.add_argument("--batch-size", type=int, help="global batch size (default 16)")
+    parser.add_argument("--strategy", help="auto, one_device, mirrored, multi_worker or tpu (default auto)")
+    parser.add_argument("--optimizer", help="adamw or sgd (with momentum 0.9) (default adamw)")
+    parser.add_argument("--learning-rate", type=float, help="peak learning rate (default 0.001)")
+    parser.add_argument("--warmup-epochs", type=float, help="linear warm-up length (default 1)")
+    parser.add_argument("--clip-norm", type=float, help="global gradient-norm clip (default 10)")
+    parser.add_argument("--mixed-precision", action="store_true", default=None, help="float16 compute")
+    parser.add_argument("--xla", action="store_true", default=None, help="compile the train step with XLA")
+    parser.add_argument("--eval-every", type=int, help="validation mAP every N epochs, 0 for never (default 1)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--augmentation", help="YAML file of augmentation settings")
+
+
+def run(args: argparse.Namespace, _: Sequence[str]) -> int:
+    from keras_models.train_job import run as run_job
+    from keras_models.train_settings import train_settings
+
+    settings = train_settings(
+        args.data, args.out, args.config, backbone=args.backbone, image_size=args.image_size, weights=args.weights,
+        epochs=args.epochs, time_budget_minutes=args.time_budget, batch_size=args.batch_size,
+        strategy=args.strategy, optimizer=args.optimizer, learning_rate=args.learning_rate,
+        warmup_epochs=args.warmup_epochs, clip_norm=args.clip_norm, mixed_precision=args.mixed_precision,
+        xla=args.xla, eval_every=args.eval_every, seed=args.seed,
+        augmentation=augmentation_config(args.augmentation) if args.augmentation else None)
+    result = run_job(settings)
+    last = result["history"][-1]
+    print(f"trained {len(result['history'])} epochs ({result['steps']} steps) in {result['seconds']:.0f}s; "
+          f"last loss {last['loss']:.4f}; run directory {args.out}")
+    return 0

@@ -37,8 +37,8 @@ def run(settings: PrepareSettings, progress: Callable[[str], None] = _to_stderr)
     staging = new_staging_dir(settings.out_dir)
     try:
         options = PipelineOptions(settings.pipeline_args())
-        pipeline = beam.Pipeline(runner=_local_runner(options, settings.workers) if settings.runner == DIRECT_RUNNER else None,
-                                 options=options)
+        runner = _local_runner(options, settings.workers) if settings.runner == DIRECT_RUNNER else None
+        pipeline = beam.Pipeline(runner=runner, options=options)
         build_prepare_pipeline(pipeline, plan, settings, staging)
         result = pipeline.run()
         result.wait_until_finish()

@@ -42,11 +42,12 @@ def assign_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
     positive = best_iou >= config.positive_iou
     if config.force_best_anchor:
         # Each real box claims its best anchor, even below the threshold, so no box goes unlearned.
-        # When two boxes claim one anchor, the later box wins (segment max; unclaimed anchors get
-        # the int32 minimum).
+        # When two boxes claim one anchor, the later box wins (segment max). Boxes that claim
+        # nothing vote -1 instead of being masked out, which keeps every shape static for XLA;
+        # anchors nobody votes for get the int32 minimum.
         claims = valid & (tf.reduce_max(iou, axis=0) > 0.0)
-        claimed_anchor = tf.boolean_mask(tf.argmax(iou, axis=0, output_type=tf.int32), claims)
-        claiming_box = tf.boolean_mask(tf.range(tf.size(classes)), claims)
+        claimed_anchor = tf.argmax(iou, axis=0, output_type=tf.int32)
+        claiming_box = tf.where(claims, tf.range(tf.size(classes)), -1)
         claimant = tf.math.unsorted_segment_max(claiming_box, claimed_anchor, num_segments=tf.shape(anchors)[0])
         is_forced = claimant >= 0
         best_box = tf.where(is_forced, claimant, best_box)

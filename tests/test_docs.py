@@ -62,6 +62,18 @@ def test_every_fenced_block_says_what_it_holds():
     assert not untagged, "tag each fenced block (see tests/doc_commands.py)"
 
 
+def test_every_repository_path_the_guide_names_exists():
+    import re
+
+    from tests.doc_commands import GUIDE
+
+    pattern = re.compile(r"(?<![\w/.-])((?:tests|benchmarks|docs|keras_models|serving|pipeline|beam_jobs|boxflow)/[\w./-]*\w)")
+    named = {(file, path) for file in GUIDE for path in pattern.findall((REPOSITORY / file).read_text())}
+    assert len(named) > 20
+    missing = sorted(f"{file}: {path}" for file, path in named if not (REPOSITORY / path).exists())
+    assert not missing, missing
+
+
 # ---- cluster commands: arguments only ---------------------------------------------------------------
 
 def _check_boxflow_arguments(command: Command) -> None:

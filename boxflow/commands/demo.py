@@ -14,15 +14,18 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--workdir", default="demo_run", help="folder for everything the demo writes")
     parser.add_argument("--images", type=int, default=800, help="synthetic images to generate (default 800)")
     parser.add_argument("--image-size", type=int, default=256, help="image and model side (default 256)")
-    parser.add_argument("--train-minutes", type=float, default=4.0, help="training time budget (default 4)")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--train-minutes", type=float, default=4.0, help="training time budget (default 4)")
+    length.add_argument("--train-epochs", type=int, help="train this many epochs instead of a time budget")
 
 
 def run(args: argparse.Namespace, _: Sequence[str]) -> int:
     from boxflow.demo import DemoSettings, StageFailed, format_summary, run_demo
 
     try:
-        summary = run_demo(DemoSettings(args.workdir, args.images, args.image_size, args.train_minutes),
-                           say=lambda line: print(line, flush=True))
+        settings = DemoSettings(args.workdir, args.images, args.image_size, args.train_minutes,
+                                train_epochs=args.train_epochs)
+        summary = run_demo(settings, say=lambda line: print(line, flush=True))
     except StageFailed as error:
         print(f"boxflow demo: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -174,19 +174,25 @@ def _predict(settings: DemoSettings, summary: dict, say) -> None:
 
 
 def _held_out_image(settings: DemoSettings) -> str:
-    """The source image of the first validation record (never trained on)."""
+    """The source image of the validation record (never trained on) with the most boxes, the first
+    of those: a picture with something to find."""
     import tensorflow as tf
 
     from boxflow import record_schema
     from boxflow.synth import ANNOTATIONS_FILE, IMAGES_DIR
     from pipeline.dataset import shard_files
 
-    record = next(iter(tf.data.TFRecordDataset(shard_files(settings.path("data"), "val")).take(1)))
-    source_id = tf.io.parse_single_example(
-        record, {record_schema.SOURCE_ID: tf.io.FixedLenFeature([], tf.string)})[record_schema.SOURCE_ID]
+    features = {record_schema.SOURCE_ID: tf.io.FixedLenFeature([], tf.string),
+                record_schema.CLASS_LABEL: tf.io.VarLenFeature(tf.int64)}
+    best_id, most_boxes = None, -1
+    for record in tf.data.TFRecordDataset(shard_files(settings.path("data"), "val")):
+        example = tf.io.parse_single_example(record, features)
+        boxes = int(tf.size(example[record_schema.CLASS_LABEL].values))
+        if boxes > most_boxes:
+            best_id, most_boxes = example[record_schema.SOURCE_ID].numpy().decode(), boxes
     with open(settings.path("synth", ANNOTATIONS_FILE)) as f:
         images = {str(entry["id"]): entry["file_name"] for entry in json.load(f)["images"]}
-    return settings.path("synth", IMAGES_DIR, images[source_id.numpy().decode()])
+    return settings.path("synth", IMAGES_DIR, images[best_id])
 
 
 def _stop_server(summary: dict, say) -> None:

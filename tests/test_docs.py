@@ -14,9 +14,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-import pathlib
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -183,15 +183,20 @@ class _Server:
         self.process = subprocess.Popen([sys.executable, "-m", "boxflow", *argv], stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 180
+        self.serving = ""
         for line in self.process.stdout:
             if line.startswith("serving ") or time.monotonic() > deadline:
                 self.serving = line
                 break
         assert self.process.poll() is None, f"{command.where}: boxflow serve exited"
+        # Keep reading what the server prints, so a full pipe never blocks it.
+        self._drain = threading.Thread(target=self.process.stdout.read, daemon=True)
+        self._drain.start()
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.communicate(timeout=60)
+        self.process.wait(timeout=60)
+        self._drain.join(timeout=10)
 
     def predict_argv(self, argv: tuple[str, ...]) -> list[str]:
         address = (f"127.0.0.1:{self.grpc_port}" if "--grpc" in argv else f"http://127.0.0.1:{self.rest_port}")

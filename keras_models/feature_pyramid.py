@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_models import conv
+
 
 @keras.saving.register_keras_serializable(package="boxflow")
 class FeaturePyramid(keras.layers.Layer):
@@ -12,10 +14,10 @@ class FeaturePyramid(keras.layers.Layer):
     def __init__(self, channels: int = 256, **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
-        self.lateral = [keras.layers.Conv2D(channels, 1, name=f"lateral_c{level}") for level in (3, 4, 5)]
-        self.smooth = [keras.layers.Conv2D(channels, 3, padding="same", name=f"output_p{level}") for level in (3, 4, 5)]
-        self.p6 = keras.layers.Conv2D(channels, 3, strides=2, padding="same", name="p6")
-        self.p7 = keras.layers.Conv2D(channels, 3, strides=2, padding="same", name="p7")
+        self.lateral = [conv.Conv2D(channels, 1, name=f"lateral_c{level}") for level in (3, 4, 5)]
+        self.smooth = [conv.Conv2D(channels, 3, padding="same", name=f"output_p{level}") for level in (3, 4, 5)]
+        self.p6 = conv.Conv2D(channels, 3, strides=2, padding="same", name="p6")
+        self.p7 = conv.Conv2D(channels, 3, strides=2, padding="same", name="p7")
         self.upsample = keras.layers.UpSampling2D(2)
 
     def call(self, features):

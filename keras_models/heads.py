@@ -6,6 +6,8 @@ import math
 
 import keras
 
+from keras_models import conv
+
 
 @keras.saving.register_keras_serializable(package="boxflow")
 class PredictionHead(keras.layers.Layer):
@@ -21,12 +23,12 @@ class PredictionHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.anchors, self.outputs, self.depth, self.channels = anchors, outputs, depth, channels
         self.prior_probability = prior_probability
-        self.convs = [keras.layers.Conv2D(channels, 3, padding="same", activation="relu",
+        self.convs = [conv.Conv2D(channels, 3, padding="same", activation="relu",
                                           kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
                                           name=f"conv{i}") for i in range(depth)]
         bias = (keras.initializers.Constant(-math.log((1 - prior_probability) / prior_probability))
                 if prior_probability else "zeros")
-        self.final = keras.layers.Conv2D(anchors * outputs, 3, padding="same", bias_initializer=bias,
+        self.final = conv.Conv2D(anchors * outputs, 3, padding="same", bias_initializer=bias,
                                          kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
                                          name="predict")
 

@@ -1,6 +1,7 @@
 """The versions `boxflow serve` holds, and the latest-version policy with hot swap.
 
-Every model folder under the model base (`MODEL_BASE/NAME/VERSION/`) is served; the newest
+Every model folder under the model base (`MODEL_BASE/NAME/VERSION/`) is served, or only the one
+named (TF Serving's `--model_name`); the newest
 version of each is loaded and becomes the one requests without a version go to. `refresh()`
 loads versions that appeared since, and only then switches: a request holds the
 `LoadedVersion` it started with, so it finishes on that version while later requests go to
@@ -59,8 +60,9 @@ def load_version(name: str, path: str, version: int) -> LoadedVersion:
 class ModelRegistry:
     """Thread-safe: `refresh()` runs on a watcher thread while request threads read."""
 
-    def __init__(self, base: str):
-        self.base = base
+    def __init__(self, base: str, name: Optional[str] = None):
+        """Serves every model folder under `base`, or only `base/name` when a name is given."""
+        self.base, self.name = base, name
         self._lock = threading.Lock()
         self._latest: dict[str, LoadedVersion] = {}
 
@@ -72,7 +74,7 @@ class ModelRegistry:
         """Loads the newest version of each model when it is newer than the one served; returns
         what was loaded. A version that fails to load is logged and skipped (the old one stays)."""
         loaded = []
-        for name in sorted(os.listdir(self.base)) if os.path.isdir(self.base) else []:
+        for name in self._model_names():
             model_dir = os.path.join(self.base, name)
             present = model_base.versions(model_dir)
             with self._lock:
@@ -88,6 +90,11 @@ class ModelRegistry:
                 self._latest[name] = version
             loaded.append(version)
         return loaded
+
+    def _model_names(self) -> list[str]:
+        if not os.path.isdir(self.base):
+            return []
+        return [self.name] if self.name else sorted(os.listdir(self.base))
 
     def get(self, name: str, version: Optional[int] = None) -> LoadedVersion:
         """The served version of `name` (the latest), or exactly `version` when it is the one served."""

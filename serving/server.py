@@ -28,6 +28,7 @@ LOG = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class ServeSettings:
     model_base: str
+    model_name: Optional[str] = None  # serve only MODEL_BASE/NAME; None serves every model
     host: str = "127.0.0.1"
     rest_port: int = 8501
     grpc_port: int = 8500
@@ -45,7 +46,7 @@ class ServeSettings:
 class Server:
     def __init__(self, settings: ServeSettings, on_load: Callable[[str], None] = LOG.info):
         self.settings, self.on_load = settings, on_load
-        self.registry = ModelRegistry(settings.model_base)
+        self.registry = ModelRegistry(settings.model_base, settings.model_name)
         self.predictor = Predictor(settings.batching)
         self.executor = concurrent.futures.ThreadPoolExecutor(settings.threads, thread_name_prefix="rest")
         self.rest_port = self.grpc_port = 0
@@ -58,8 +59,12 @@ class Server:
     def start(self) -> None:
         self._report(self.registry.refresh())
         if not self.registry.names():
-            raise BoxflowError(f"--model-base {self.settings.model_base}: no MODEL_BASE/NAME/VERSION SavedModel to "
-                               "serve (run boxflow export)")
+            base, name = self.settings.model_base, self.settings.model_name
+            if name:
+                raise BoxflowError(f"--model-base {base} --name {name}: no {base}/{name}/VERSION SavedModel to serve "
+                                   f"(run boxflow export --out {base}/{name})")
+            raise BoxflowError(f"--model-base {base}: no MODEL_BASE/NAME/VERSION SavedModel to serve "
+                               "(run boxflow export)")
         self._grpc, self.grpc_port = grpc_api.make_server(self.registry, self.predictor,
                                                           f"{self.settings.host}:{self.settings.grpc_port}",
                                                           self.settings.max_request_bytes, self.settings.threads)

@@ -17,9 +17,12 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 
 from boxflow.cli import main
+from boxflow.errors import BoxflowError
 from keras_models.run_directory import load_trained_model
 from serving.detection_functions import OUTPUT_NAMES, detect_encoded_images, detect_images
+from serving.errors import NotFound
 from serving.export import export
+from serving.model_registry import ModelRegistry
 from serving.predictor import BatchingSettings
 from serving.server import Server, ServeSettings
 from tests.builders import free_ports, jpeg_bytes
@@ -183,6 +186,24 @@ def grpc_version_loop(address: str, image: bytes, stop, results: list) -> None:
                 results.append(error)
 
 
+def test_a_named_model_is_the_only_one_served(served, tmp_path):
+    import shutil
+
+    base = tmp_path / "models"
+    for name in ("shapes", "other"):
+        shutil.copytree(served["root"] / "models" / "shapes" / "1", base / name / "1")
+    registry = ModelRegistry(str(base), "other")
+    assert [version.name for version in registry.refresh()] == ["other"]
+    with pytest.raises(NotFound, match=r"Latest\(shapes\)"):
+        registry.get("shapes")
+    absent = Server(ServeSettings(str(base), "absent", rest_port=0, grpc_port=0))
+    try:
+        with pytest.raises(BoxflowError, match=f"--name absent: no {base}/absent/VERSION SavedModel"):
+            absent.start()
+    finally:
+        absent.stop()
+
+
 @pytest.mark.slow
 def test_hot_swap_switches_versions_without_failing_a_request(served, tmp_path):
     import shutil
@@ -272,7 +293,7 @@ def test_the_serve_command_starts_on_loopback_and_stops_on_sigterm(served, tmp_p
 
     rest_port, grpc_port = free_ports(2)
     process = subprocess.Popen([sys.executable, "-m", "boxflow", "serve", "--model-base", str(served["root"] / "models"),
-                                "--rest-port", str(rest_port), "--grpc-port", str(grpc_port)],
+                                "--name", "shapes", "--rest-port", str(rest_port), "--grpc-port", str(grpc_port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120

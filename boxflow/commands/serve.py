@@ -9,6 +9,7 @@ from typing import Sequence
 def add_to(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("serve", help="serve a model base over TF Serving's REST and gRPC APIs")
     parser.add_argument("--model-base", required=True, help="folder of MODEL_BASE/NAME/VERSION SavedModels")
+    parser.add_argument("--name", help="serve only MODEL_BASE/NAME (default: every model under the base)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
     parser.add_argument("--rest-port", type=int, default=8501)
     parser.add_argument("--grpc-port", type=int, default=8500)
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
     from serving.server import Server, ServeSettings
 
     batching = BatchingSettings(args.max_batch_size, args.batch_timeout_ms / 1000) if args.batching else None
-    server = Server(ServeSettings(args.model_base, args.host, args.rest_port, args.grpc_port, args.poll_seconds,
+    server = Server(ServeSettings(args.model_base, args.name, args.host, args.rest_port, args.grpc_port, args.poll_seconds,
                                   batching, args.max_request_bytes), on_load=print)
     server.start()
     print(f"serving {', '.join(server.registry.names())}: REST http://{args.host}:{server.rest_port}, "

@@ -1,11 +1,11 @@
 """The versions `boxflow serve` holds, and the latest-version policy with hot swap.
 
-Every model folder under the model base (`MODEL_BASE/NAME/VERSION/`) is served, or only the one
-named (TF Serving's `--model_name`); the newest
-version of each is loaded and becomes the one requests without a version go to. `refresh()`
-loads versions that appeared since, and only then switches: a request holds the
-`LoadedVersion` it started with, so it finishes on that version while later requests go to
-the new one; the old version is dropped once nothing refers to it.
+Every model folder under the model base (`MODEL_BASE/NAME/VERSION/`) is served, or only the
+one named (TF Serving's `--model_name`); the newest version of each is loaded and becomes the
+one requests without a version go to. `refresh()` loads versions that appeared since, and only
+then switches: a request holds the `LoadedVersion` it started with, so it finishes on that
+version while later requests go to the new one; the old version is dropped once nothing refers
+to it.
 """
 
 from __future__ import annotations

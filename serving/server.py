@@ -38,6 +38,8 @@ class ServeSettings:
     threads: int = 16
 
     def __post_init__(self) -> None:
+        if self.model_name is not None and (self.model_name in ("", ".", "..") or "/" in self.model_name):
+            raise BoxflowError(f"--name must be the name of a folder under --model-base, got {self.model_name!r}")
         if self.poll_seconds <= 0 or self.max_request_bytes < 1024 or self.threads < 1:
             raise BoxflowError("--poll-seconds must be positive, --max-request-bytes at least 1024, "
                                "--threads at least 1")

@@ -196,6 +196,8 @@ def test_a_named_model_is_the_only_one_served(served, tmp_path):
     assert [version.name for version in registry.refresh()] == ["other"]
     with pytest.raises(NotFound, match=r"Latest\(shapes\)"):
         registry.get("shapes")
+    with pytest.raises(BoxflowError, match="--name must be the name of a folder under --model-base"):
+        ServeSettings(str(base), "../models")
     absent = Server(ServeSettings(str(base), "absent", rest_port=0, grpc_port=0))
     try:
         with pytest.raises(BoxflowError, match=f"--name absent: no {base}/absent/VERSION SavedModel"):
@@ -292,8 +294,9 @@ def test_the_serve_command_starts_on_loopback_and_stops_on_sigterm(served, tmp_p
     import time
 
     rest_port, grpc_port = free_ports(2)
-    process = subprocess.Popen([sys.executable, "-m", "boxflow", "serve", "--model-base", str(served["root"] / "models"),
-                                "--name", "shapes", "--rest-port", str(rest_port), "--grpc-port", str(grpc_port)],
+    models = str(served["root"] / "models")
+    process = subprocess.Popen([sys.executable, "-m", "boxflow", "serve", "--model-base", models, "--name", "shapes",
+                                "--rest-port", str(rest_port), "--grpc-port", str(grpc_port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120

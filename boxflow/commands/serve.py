@@ -28,8 +28,8 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
     from serving.server import Server, ServeSettings
 
     batching = BatchingSettings(args.max_batch_size, args.batch_timeout_ms / 1000) if args.batching else None
-    server = Server(ServeSettings(args.model_base, args.name, args.host, args.rest_port, args.grpc_port, args.poll_seconds,
-                                  batching, args.max_request_bytes), on_load=print)
+    server = Server(ServeSettings(args.model_base, args.name, args.host, args.rest_port, args.grpc_port,
+                                  args.poll_seconds, batching, args.max_request_bytes), on_load=print)
     server.start()
     print(f"serving {', '.join(server.registry.names())}: REST http://{args.host}:{server.rest_port}, "
           f"gRPC {args.host}:{server.grpc_port}; Ctrl-C stops", flush=True)

@@ -1,11 +1,11 @@
 """A `keras.layers.Conv2D` whose bias add the TensorFlow graph optimizer can fuse.
 
-Keras 3 adds a convolution's bias as a broadcast `AddV2` of a reshaped vector. Grappler's
-remapper does not recognize that pattern, so on CPU every head and FPN convolution ran as a
-convolution, a separate add, a separate ReLU, and a broadcast-sum for the bias gradient.
-`tf.nn.bias_add` is the pattern it fuses (Conv2D + BiasAdd [+ Relu] into one oneDNN
-primitive, with `BiasAddGrad` on the way back). Same variables, same results: checkpoints and
-weight files of the plain layer load unchanged. `benchmarks/train_bench.py` measures the gain.
+Keras 3 adds a convolution's bias as a broadcast `AddV2` of a reshaped vector, which Grappler's
+remapper does not fuse, and its gradient is a broadcast-sum. `tf.nn.bias_add` is the pattern the
+remapper fuses (Conv2D + BiasAdd [+ Relu] into one oneDNN primitive, `BiasAddGrad` on the way
+back): measured on CPU, the RetinaNet heads train 5% faster and the whole ResNet-50 RetinaNet
+step 5–8% (README, train_bench). Same variables and results as the plain layer, so its
+checkpoints and weight files load unchanged.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ from beam_jobs.source_records import ValidatedImage
 # 1/16..16 in powers of sqrt(2).
 SIZE_EDGES = tuple(float(2**k) for k in range(14))
 ASPECT_EDGES = tuple(2 ** (k / 2) for k in range(-8, 9))
+# Box side relative to the image's longest side, sqrt(w·h) / max(W, H): what letterboxing to any
+# input size keeps, so `train --anchors auto` reads anchor sizes off it. 1/512..1 in quarter octaves.
+RELATIVE_SIZE_EDGES = tuple(2 ** (k / 4) for k in range(-36, 1))
 
 
 @dataclasses.dataclass
@@ -71,6 +74,7 @@ class DatasetStatistics:
     box_width: Distribution = dataclasses.field(default_factory=lambda: Distribution(SIZE_EDGES))
     box_height: Distribution = dataclasses.field(default_factory=lambda: Distribution(SIZE_EDGES))
     box_aspect_ratio: Distribution = dataclasses.field(default_factory=lambda: Distribution(ASPECT_EDGES))
+    box_relative_size: Distribution = dataclasses.field(default_factory=lambda: Distribution(RELATIVE_SIZE_EDGES))
     image_width: Distribution = dataclasses.field(default_factory=lambda: Distribution(SIZE_EDGES))
     image_height: Distribution = dataclasses.field(default_factory=lambda: Distribution(SIZE_EDGES))
 
@@ -89,12 +93,14 @@ class DatasetStatistics:
             self.box_width.add(width)
             self.box_height.add(height)
             self.box_aspect_ratio.add(width / height)
+            self.box_relative_size.add(math.sqrt(width * height) / max(image.width, image.height))
 
     def merge(self, other: "DatasetStatistics") -> None:
         for name in ("images", "boxes", "class_boxes", "images_without_boxes", "augmented_images", "augmented_boxes",
                      "image_sizes"):
             getattr(self, name).update(getattr(other, name))
-        for name in ("box_width", "box_height", "box_aspect_ratio", "image_width", "image_height"):
+        for name in ("box_width", "box_height", "box_aspect_ratio", "box_relative_size", "image_width",
+                     "image_height"):
             getattr(self, name).merge(getattr(other, name))
 
     def to_json_dict(self) -> dict:
@@ -114,6 +120,7 @@ class DatasetStatistics:
             "box_width_pixels": self.box_width.to_json_dict(),
             "box_height_pixels": self.box_height.to_json_dict(),
             "box_aspect_ratio": self.box_aspect_ratio.to_json_dict(),
+            "box_relative_size": self.box_relative_size.to_json_dict(),
             "image_width_pixels": self.image_width.to_json_dict(),
             "image_height_pixels": self.image_height.to_json_dict(),
             "most_common_image_sizes": dict(self.image_sizes.most_common(20)),

@@ -1,8 +1,9 @@
 """Backbones built from constructors (no preset downloads), each returning C3, C4, C5.
 
 `tiny` is a small conv net for CPU tests and the synth benchmark; `mobilenet_v2` and
-`resnet50` are the Keras Applications networks with `weights=None`. A user with a
-local weights file loads it with `load_backbone_weights`.
+`resnet50` are the Keras Applications networks with `weights=None`, their BatchNorm layers
+replaced by the chosen normalization. A user with Keras Applications' weight files loads
+them with `keras_models.backbone_weights.load_backbone_weights`.
 """
 
 from __future__ import annotations
@@ -10,57 +11,67 @@ from __future__ import annotations
 import keras
 
 from boxflow.errors import BoxflowError
+from keras_models.normalization import normalization_layer, with_normalization
 
 BACKBONES = ("tiny", "mobilenet_v2", "resnet50")
-_APPLICATION_FEATURES = {
+# The application network inside an application backbone, between preprocessing and C3–C5.
+NETWORK_LAYER = "network"
+_APPLICATIONS = {
+    "mobilenet_v2": keras.applications.MobileNetV2,
+    "resnet50": keras.applications.ResNet50,
+}
+APPLICATION_FEATURES = {
     "mobilenet_v2": ("block_6_expand_relu", "block_13_expand_relu", "out_relu"),
     "resnet50": ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out"),
 }
 
 
-def build_backbone(name: str, image_size: int, width: int = 32) -> keras.Model:
-    """A model from images `[B, S, S, 3]` in 0..255 to `[C3, C4, C5]` (strides 8, 16, 32)."""
-    if name == "tiny":
-        return _tiny(image_size, width)
-    if name not in _APPLICATION_FEATURES:
+def check_backbone(name: str) -> None:
+    if name not in BACKBONES:
         raise BoxflowError(f"--backbone must be one of {', '.join(BACKBONES)}, got {name!r}")
+
+
+def plain_application(name: str, image_size: int) -> keras.Model:
+    """The Keras Applications network of `name` without its top, as Keras builds it."""
+    return _APPLICATIONS[name](input_shape=(image_size, image_size, 3), include_top=False, weights=None)
+
+
+def build_backbone(name: str, image_size: int, width: int = 32, norm: str = "batch") -> keras.Model:
+    """A model from images `[B, S, S, 3]` in 0..255 to `[C3, C4, C5]` (strides 8, 16, 32).
+
+    `norm` (`keras_models.normalization.NORMALIZATIONS`) is used for every normalization layer.
+    """
+    check_backbone(name)
+    if name == "tiny":
+        return _tiny(image_size, width, norm)
+    network = plain_application(name, image_size)
+    if norm != "batch":
+        network = with_normalization(network, norm)
+    features = keras.Model(network.input, [network.get_layer(n).output for n in APPLICATION_FEATURES[name]],
+                           name=NETWORK_LAYER)
     inputs = keras.Input((image_size, image_size, 3))
     if name == "mobilenet_v2":
-        network = keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), include_top=False,
-                                                 weights=None)
         scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
     else:
-        network = keras.applications.ResNet50(input_shape=(image_size, image_size, 3), include_top=False,
-                                              weights=None)
         scaled = keras.applications.resnet50.preprocess_input(inputs)
-    features = keras.Model(network.input, [network.get_layer(n).output for n in _APPLICATION_FEATURES[name]])
     return keras.Model(inputs, features(scaled), name=f"{name}_backbone")
 
 
-def load_backbone_weights(backbone: keras.Model, path: str) -> None:
-    try:
-        backbone.load_weights(path, skip_mismatch=False)
-    except (OSError, ValueError) as error:
-        raise BoxflowError(f"--weights {path}: cannot load into the backbone: {error}") from None
-
-
-def _tiny(image_size: int, width: int) -> keras.Model:
+def _tiny(image_size: int, width: int, norm: str) -> keras.Model:
     inputs = keras.Input((image_size, image_size, 3))
     x = keras.layers.Rescaling(1 / 255.0)(inputs)
     outputs = []
     for stage, (channels, blocks) in enumerate([(width // 2, 1), (width, 1), (width * 2, 2), (width * 3, 2),
                                                 (width * 4, 2)]):
-        x = _conv(x, channels, strides=2, name=f"stage{stage}_down")
+        x = _conv(x, channels, 2, norm, name=f"stage{stage}_down")
         for block in range(blocks - 1):
-            x = _conv(x, channels, strides=1, name=f"stage{stage}_block{block}")
+            x = _conv(x, channels, 1, norm, name=f"stage{stage}_block{block}")
         if stage >= 2:
             outputs.append(x)
     return keras.Model(inputs, outputs, name="tiny_backbone")
 
 
-def _conv(x, channels: int, strides: int, name: str):
+def _conv(x, channels: int, strides: int, norm: str, name: str):
     x = keras.layers.Conv2D(channels, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    # Synchronized: under a distribution strategy the batch statistics (and so the moving
-    # ones) are those of the global batch, identical on every replica and worker.
-    x = keras.layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
+    x = normalization_layer(norm, channels, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)

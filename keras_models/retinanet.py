@@ -16,7 +16,7 @@ from keras_models.anchors import AnchorConfig, image_anchors
 from keras_models.backbones import build_backbone
 from keras_models.detection_decoding import NmsConfig, decode_detections
 from keras_models.feature_pyramid import FeaturePyramid
-from keras_models.heads import PredictionHead
+from keras_models.heads import PredictionHead, check_head_norm
 from keras_models.losses import detection_loss, positive_anchors
 from keras_models.matching import assign_batch_targets
 from pipeline.ragged_padding import ragged_to_padded
@@ -30,12 +30,16 @@ class RetinaNet(keras.Model):
 
     Sizes: `S` must be a multiple of 128 (the P7 stride). FPN and head width and depth
     are free, so a CPU-sized model is a narrow one rather than a different class.
+    `norm` is the backbone's normalization (`keras_models.normalization`); `head_norm`
+    `"group"` adds GroupNorm to the FPN and the heads.
     """
 
     def __init__(self, num_classes: int, image_size: int, backbone: str = "tiny", backbone_width: int = 32,
                  fpn_channels: int = 64, head_depth: int = 2, head_channels: int = 64,
-                 anchor_size_multiplier: float = 4.0, score_threshold: float = 0.05, iou_threshold: float = 0.5,
-                 max_detections: int = 100, box_loss_weight: float = 1.0, **kwargs):
+                 anchor_size_multiplier: float = 4.0, anchor_aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0),
+                 score_threshold: float = 0.05, iou_threshold: float = 0.5,
+                 max_detections: int = 100, box_loss_weight: float = 1.0, norm: str = "batch",
+                 head_norm: str = "none", **kwargs):
         super().__init__(**kwargs)
         if image_size % 128:
             raise BoxflowError(f"--image-size must be a multiple of 128 for P3–P7, got {image_size}")
@@ -43,16 +47,21 @@ class RetinaNet(keras.Model):
         self.backbone_width, self.fpn_channels = backbone_width, fpn_channels
         self.head_depth, self.head_channels = head_depth, head_channels
         self.anchor_size_multiplier, self.box_loss_weight = anchor_size_multiplier, box_loss_weight
+        check_head_norm(head_norm)
+        self.norm, self.head_norm = norm, head_norm
         self.nms = NmsConfig(score_threshold=score_threshold, iou_threshold=iou_threshold,
                              max_detections=max_detections, max_detections_per_class=max_detections)
-        self.anchor_config = AnchorConfig(size_multiplier=anchor_size_multiplier)
+        self.anchor_config = AnchorConfig(size_multiplier=anchor_size_multiplier,
+                                          aspect_ratios=tuple(float(ratio) for ratio in anchor_aspect_ratios))
         self.anchors = image_anchors(image_size, self.anchor_config)
         per_location = self.anchor_config.anchors_per_location
-        self.backbone = build_backbone(backbone, image_size, backbone_width)
-        self.pyramid = FeaturePyramid(fpn_channels, name="fpn")
+        self.backbone = build_backbone(backbone, image_size, backbone_width, norm)
+        group_norm = head_norm == "group"
+        self.pyramid = FeaturePyramid(fpn_channels, group_norm, name="fpn")
         self.class_head = PredictionHead(per_location, num_classes, head_depth, head_channels, PRIOR_PROBABILITY,
-                                         name="class_head")
-        self.box_head = PredictionHead(per_location, 4, head_depth, head_channels, name="box_head")
+                                         group_norm, name="class_head")
+        self.box_head = PredictionHead(per_location, 4, head_depth, head_channels, group_norm=group_norm,
+                                       name="box_head")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "class_loss", "box_loss")}
         # Create every variable now, inside whatever strategy scope constructs the model;
         # lazily built layers would otherwise make plain variables on first use.
@@ -79,12 +88,17 @@ class RetinaNet(keras.Model):
         return detection_loss(class_targets, box_targets, outputs["logits"], outputs["box_predictions"],
                               self.box_loss_weight, positives)
 
-    def _report(self, losses: dict) -> dict:
+    def _report(self, losses: dict, images) -> dict:
         # Each replica holds its share of the global loss; summed over replicas they are the
         # global loss, so every replica tracks (and reports) the same values.
         context = tf.distribute.get_replica_context()
+        # Keras' evaluate() on a dataset of unknown length runs one more step after the last
+        # batch, on no images, whose zero losses must not count in the averages.
+        images_in_batch = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.shape(images)[0], tf.float32))
+        counted = tf.cast(images_in_batch > 0, tf.float32)
         for name, tracker in self.trackers.items():
-            tracker.update_state(context.all_reduce(tf.distribute.ReduceOp.SUM, losses[name]))
+            global_loss = context.all_reduce(tf.distribute.ReduceOp.SUM, losses[name])
+            tracker.update_state(global_loss, sample_weight=counted)
         results = {name: tracker.result() for name, tracker in self.trackers.items()}
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
             # Keras 3 reduces step outputs across workers with reduce("MEAN", axis=0), which
@@ -99,13 +113,17 @@ class RetinaNet(keras.Model):
             total = losses["loss"]
             if self.losses:  # weight penalties: each replica adds its share
                 total += tf.add_n(self.losses) / tf.distribute.get_strategy().num_replicas_in_sync
-        gradients = tape.gradient(total, self.trainable_variables)
+            # Under mixed_float16 the optimizer is a LossScaleOptimizer: its apply_gradients
+            # divides by the loss scale (and skips steps whose gradients overflowed), so the loss
+            # is scaled here; any other optimizer returns it unchanged.
+            scaled = self.optimizer.scale_loss(total)
+        gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        return self._report(losses)
+        return self._report(losses, images)
 
     def test_step(self, data):
         images, targets = data
-        return self._report(self._detection_losses(images, targets, training=False))
+        return self._report(self._detection_losses(images, targets, training=False), images)
 
     def predict_step(self, data):
         images = data[0] if isinstance(data, tuple) else data
@@ -124,6 +142,8 @@ class RetinaNet(keras.Model):
             "backbone_width": self.backbone_width, "fpn_channels": self.fpn_channels,
             "head_depth": self.head_depth, "head_channels": self.head_channels,
             "anchor_size_multiplier": self.anchor_size_multiplier,
+            "anchor_aspect_ratios": list(self.anchor_config.aspect_ratios),
             "score_threshold": self.nms.score_threshold, "iou_threshold": self.nms.iou_threshold,
             "max_detections": self.nms.max_detections, "box_loss_weight": self.box_loss_weight,
+            "norm": self.norm, "head_norm": self.head_norm,
         }

@@ -14,6 +14,7 @@ import dataclasses
 import glob
 import json
 import os
+from typing import Optional
 
 from boxflow.errors import BoxflowError
 from keras_models.retinanet import RetinaNet
@@ -59,11 +60,11 @@ def latest_weights(run_dir: str) -> str:
     return checkpoints[-1]
 
 
-def load_trained_model(run_dir: str) -> TrainedModel:
-    """Rebuilds the run's model from `config.json` and loads its latest weights."""
+def load_trained_model(run_dir: str, weights: Optional[str] = None) -> TrainedModel:
+    """Rebuilds the run's model from `config.json` and loads `weights` (default: its latest)."""
     config = read_run_config(run_dir)
     model = RetinaNet.from_config(config["model"])
-    weights = latest_weights(run_dir)
+    weights = weights or latest_weights(run_dir)
     try:
         model.load_weights(weights)
     except (OSError, ValueError) as error:

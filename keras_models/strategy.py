@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Optional
 
 import tensorflow as tf
 
@@ -53,8 +54,23 @@ def choose_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        return mirrored_strategy()
     return tf.distribute.get_strategy()
+
+
+def mirrored_strategy(devices: Optional[list[str]] = None) -> tf.distribute.MirroredStrategy:
+    """MirroredStrategy over `devices` (default: every GPU, else every CPU device).
+
+    Over CPU devices its default all-reduce, CollectiveAllReduce, fails as soon as synchronized
+    BatchNorm all-reduces inside the training step: the replicas launch their collectives in
+    different orders ("expected shape [577775] but another member in the group expected shape
+    [16]", measured here). Reducing through one device keeps them in step; GPUs keep NCCL.
+    """
+    devices = devices or [device.name for device in tf.config.list_logical_devices("GPU")]
+    if devices and all("GPU" in device.upper() for device in devices):
+        return tf.distribute.MirroredStrategy(devices)
+    devices = devices or [device.name for device in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
 
 
 def _auto() -> str:

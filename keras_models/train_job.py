@@ -16,8 +16,13 @@ import tensorflow as tf
 
 from boxflow import record_schema
 from boxflow.errors import BoxflowError
-from keras_models.backbones import load_backbone_weights
+from keras_models.anchor_fitting import fit_anchors
+from keras_models.anchors import AnchorConfig
+from keras_models.backbone_weights import load_backbone_weights
 from keras_models.evaluation.evaluation_callback import CocoEvaluation
+from keras_models.initialization import initialize_from
+from keras_models.normalization import default_normalization
+from keras_models.optimizers import BASE_BATCH, make_optimizer, scaled_learning_rate
 from keras_models.retinanet import RetinaNet
 from keras_models.run_directory import (BACKUP_DIR, CHECKPOINT_PATTERN, CHECKPOINTS_DIR, CONFIG_FILE, FINAL_WEIGHTS,
                                         HISTORY_FILE, LOGS_DIR, WORKERS_DIR)
@@ -38,7 +43,23 @@ def _to_stderr(message: str) -> None:
 
 def run(settings: TrainSettings, progress: Callable[[str], None] = _to_stderr) -> dict:
     """Trains, writing the run directory; returns `{"history": [...], "seconds": …}`."""
-    started = time.monotonic()
+    with _dtype_policy(settings.precision_policy):
+        return _train(settings, progress, time.monotonic())
+
+
+@contextlib.contextmanager
+def _dtype_policy(name: Optional[str]):
+    """Keras reads the mixed-precision policy from a global; it is set for this run only."""
+    previous = keras.mixed_precision.global_policy()
+    if name:
+        keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _train(settings: TrainSettings, progress: Callable[[str], None], started: float) -> dict:
     if settings.time_budget_minutes and workers_in_tf_config() > 1:
         raise BoxflowError("--time-budget plans from this process's clock, which other workers do not share; "
                            "use --epochs with several workers")
@@ -52,8 +73,7 @@ def run(settings: TrainSettings, progress: Callable[[str], None] = _to_stderr) -
         raise BoxflowError(f"--data {settings.data_dir}: {train_images} training images, fewer than one batch "
                            f"of {settings.batch_size}")
     keras.utils.set_random_seed(settings.seed)
-    if settings.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    norm = settings.norm or default_normalization(replicas)
     # Every worker trains the same weights; only the chief writes the run directory. The
     # others keep their checkpoints and backups (which they need to resume) in a folder of
     # their own, so that workers sharing a file system never write the same file.
@@ -63,19 +83,21 @@ def run(settings: TrainSettings, progress: Callable[[str], None] = _to_stderr) -
 
     steps_per_epoch = train_images // settings.batch_size
     epochs = BUDGETED_EPOCHS_LIMIT if settings.time_budget_minutes else settings.epochs
-    schedule = WarmupCosine(settings.learning_rate, steps_per_epoch * epochs,
+    anchors = _anchor_layout(settings, info, progress)
+    learning_rate = scaled_learning_rate(settings.learning_rate, settings.batch_size, settings.lr_scaling)
+    schedule = WarmupCosine(learning_rate, steps_per_epoch * epochs,
                             int(settings.warmup_epochs * steps_per_epoch), final_fraction=0.01)
     with strategy.scope():
-        model = RetinaNet(num_classes=len(info["classes"]), image_size=settings.image_size,
-                          backbone=settings.backbone, backbone_width=settings.backbone_width,
-                          fpn_channels=settings.fpn_channels, head_depth=settings.head_depth,
-                          head_channels=settings.head_channels,
-                          anchor_size_multiplier=settings.anchor_size_multiplier)
-        if settings.weights:
-            load_backbone_weights(model.backbone, settings.weights)
-        model.compile(optimizer=_optimizer(settings, schedule), jit_compile=settings.xla)
+        model = _detector(settings, len(info["classes"]), norm, anchors)
+        optimizer = make_optimizer(settings.optimizer, schedule, settings.weight_decay, settings.momentum,
+                                   settings.clip_norm, model.trainable_variables)
+        model.compile(optimizer=optimizer, jit_compile=settings.xla)
         fit_scope = _multi_worker_fit_scope(model, strategy)
-    _write_run_files(settings, run_dir, info, model)
+    _write_run_files(settings, run_dir, info, model, learning_rate)
+    if settings.init_from:
+        initialization = initialize_from(model, settings.init_from)
+        initialization.write(run_dir)
+        progress(f"[train] {initialization.summary()}")
 
     train, validation, validation_steps = _datasets(settings, strategy, val_images)
 
@@ -104,8 +126,10 @@ def run(settings: TrainSettings, progress: Callable[[str], None] = _to_stderr) -
     ]
     length = (f"{settings.time_budget_minutes:g} minutes" if budget
               else f"{epochs} epochs") + f" of {steps_per_epoch} steps"
+    precision = settings.precision_policy or "float32"
     progress(f"[train] {settings.backbone} RetinaNet at {settings.image_size}px on {train_images} images, "
-             f"{length}, {replicas} replica(s){', XLA' if settings.xla else ''}")
+             f"{length}, {replicas} replica(s), {norm} norm, {precision}, {settings.optimizer} at peak rate "
+             f"{learning_rate:g}{', XLA' if settings.xla else ''}")
     with fit_scope:
         model.fit(train, validation_data=validation, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   validation_steps=validation_steps, callbacks=callbacks, shuffle=False, verbose=0)
@@ -121,6 +145,32 @@ def run(settings: TrainSettings, progress: Callable[[str], None] = _to_stderr) -
         history = json.load(f)
     return {"history": history, "seconds": time.monotonic() - started,
             "steps": int(model.optimizer.iterations.numpy())}
+
+
+def _anchor_layout(settings: TrainSettings, info: dict, progress: Callable[[str], None]) -> AnchorConfig:
+    """RetinaNet's anchors sized by `anchor_size_multiplier`, or with `--anchors auto` fitted to the boxes."""
+    if settings.anchors != "auto":
+        return AnchorConfig(size_multiplier=settings.anchor_size_multiplier)
+    anchors = fit_anchors(info.get("statistics", {}), settings.image_size,
+                          os.path.join(settings.data_dir, record_schema.DATASET_INFO_FILE))
+    smallest = anchors.size_multiplier * 2 ** anchors.min_level
+    largest = anchors.size_multiplier * 2 ** anchors.max_level * max(anchors.scales)
+    ratios = ", ".join(f"{ratio:g}" for ratio in anchors.aspect_ratios)
+    progress(f"[train] anchors fitted to the boxes: size multiplier {anchors.size_multiplier:g} (sides "
+             f"{smallest:.0f}–{largest:.0f} px), aspect ratios (height/width) {ratios}")
+    return anchors
+
+
+def _detector(settings: TrainSettings, num_classes: int, norm: str, anchors: AnchorConfig) -> RetinaNet:
+    """The run's RetinaNet, its backbone loaded from `--weights` when given (inside the strategy's scope)."""
+    model = RetinaNet(num_classes=num_classes, image_size=settings.image_size, backbone=settings.backbone,
+                      backbone_width=settings.backbone_width, fpn_channels=settings.fpn_channels,
+                      head_depth=settings.head_depth, head_channels=settings.head_channels,
+                      anchor_size_multiplier=anchors.size_multiplier, anchor_aspect_ratios=anchors.aspect_ratios,
+                      norm=norm, head_norm=settings.head_norm)
+    if settings.weights:
+        load_backbone_weights(model.backbone, settings.backbone, settings.image_size, settings.weights)
+    return model
 
 
 def _multi_worker_fit_scope(model: RetinaNet, strategy: tf.distribute.Strategy):
@@ -174,19 +224,15 @@ def _datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_ima
     return strategy.distribute_datasets_from_function(train), distributed_validation, steps or None
 
 
-def _optimizer(settings: TrainSettings, schedule: WarmupCosine) -> keras.optimizers.Optimizer:
-    if settings.optimizer == "adamw":
-        return keras.optimizers.AdamW(schedule, weight_decay=settings.weight_decay,
-                                      global_clipnorm=settings.clip_norm)
-    return keras.optimizers.SGD(schedule, momentum=settings.momentum, weight_decay=settings.weight_decay,
-                                global_clipnorm=settings.clip_norm)
-
-
-def _write_run_files(settings: TrainSettings, run_dir: str, info: dict, model: RetinaNet) -> None:
+def _write_run_files(settings: TrainSettings, run_dir: str, info: dict, model: RetinaNet,
+                     learning_rate: float) -> None:
     shutil.copy(os.path.join(settings.data_dir, record_schema.LABEL_MAP_FILE),
                 os.path.join(run_dir, record_schema.LABEL_MAP_FILE))
     # Without its dtype policy: a mixed-precision run's float32 weights serve in float32.
     model_config = {key: value for key, value in model.get_config().items() if key != "dtype"}
-    config = {"settings": settings.to_json_dict(), "classes": info["classes"], "model": model_config}
+    rate = {"base": settings.learning_rate, "base_batch": BASE_BATCH, "global_batch": settings.batch_size,
+            "scaling": settings.lr_scaling, "peak": learning_rate}
+    config = {"settings": settings.to_json_dict(), "classes": info["classes"], "model": model_config,
+              "learning_rate": rate}
     with open(os.path.join(run_dir, CONFIG_FILE), "w") as f:
         json.dump(config, f, indent=2)

@@ -7,11 +7,13 @@ from typing import Optional
 
 from boxflow.errors import BoxflowError
 from boxflow.settings_file import read_settings_file
+from keras_models.anchor_fitting import ANCHOR_CHOICES
 from keras_models.backbones import BACKBONES
+from keras_models.heads import HEAD_NORMS
+from keras_models.normalization import NORMALIZATIONS
+from keras_models.optimizers import LR_SCALINGS, OPTIMIZERS
 from keras_models.strategy import STRATEGIES
 from pipeline.augment.config import AugmentationConfig, augmentation_from_mapping
-
-OPTIMIZERS = ("adamw", "sgd")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,14 +23,20 @@ class TrainSettings:
     backbone: str = "tiny"
     image_size: int = 256
     weights: Optional[str] = None
+    init_from: Optional[str] = None
     epochs: int = 10
     time_budget_minutes: Optional[float] = None
     batch_size: int = 16
     strategy: str = "auto"
+    # None: sync_batch under several replicas, batch on one (normalization.default_normalization).
+    norm: Optional[str] = None
+    head_norm: str = "none"
     mixed_precision: bool = False
+    bfloat16: bool = False
     xla: bool = False
     optimizer: str = "adamw"
     learning_rate: float = 1e-3
+    lr_scaling: str = "none"
     weight_decay: float = 1e-4
     momentum: float = 0.9
     warmup_epochs: float = 1.0
@@ -41,6 +49,7 @@ class TrainSettings:
     head_depth: int = 2
     head_channels: int = 64
     anchor_size_multiplier: float = 4.0
+    anchors: str = "default"  # or "auto": fitted to the dataset's boxes (keras_models.anchor_fitting)
     augmentation: AugmentationConfig = AugmentationConfig()
 
     def __post_init__(self) -> None:
@@ -48,8 +57,21 @@ class TrainSettings:
             raise BoxflowError(f"--backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
         if self.strategy not in STRATEGIES:
             raise BoxflowError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise BoxflowError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        for name, allowed in (("optimizer", OPTIMIZERS), ("lr_scaling", LR_SCALINGS), ("head_norm", HEAD_NORMS),
+                              ("anchors", ANCHOR_CHOICES)):
+            if getattr(self, name) not in allowed:
+                raise BoxflowError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
+                                   f"got {getattr(self, name)!r}")
+        if self.norm is not None and self.norm not in NORMALIZATIONS:
+            raise BoxflowError(f"--norm must be one of {', '.join(NORMALIZATIONS)}, got {self.norm!r}")
+        if self.weights and self.init_from:
+            raise BoxflowError("--weights (a backbone) and --init-from (a whole detector) exclude each other")
+        if self.mixed_precision and self.bfloat16:
+            raise BoxflowError("--mixed-precision (float16) and --bfloat16 exclude each other; choose one")
+        if self.norm == "group" and self.weights and self.backbone != "tiny":
+            raise BoxflowError(f"--weights {self.weights}: {self.backbone}'s published weights hold BatchNorm "
+                               "statistics, which GroupNorm cannot use; choose --norm frozen_batch, batch or "
+                               "sync_batch")
         if self.image_size % 128:
             raise BoxflowError(f"--image-size must be a multiple of 128 for P3–P7, got {self.image_size}")
         for name in ("epochs", "batch_size", "max_boxes"):
@@ -63,11 +85,18 @@ class TrainSettings:
         if self.eval_every < 0 or self.weight_decay < 0 or self.warmup_epochs < 0:
             raise BoxflowError("--eval-every, weight_decay and warmup_epochs cannot be negative")
 
+    @property
+    def precision_policy(self) -> Optional[str]:
+        """The Keras dtype policy the run trains under, None for float32."""
+        if self.mixed_precision:
+            return "mixed_float16"
+        return "mixed_bfloat16" if self.bfloat16 else None
+
     def to_json_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-_OPTIONAL_TYPES = {"weights": str, "time_budget_minutes": float}
+_OPTIONAL_TYPES = {"weights": str, "init_from": str, "time_budget_minutes": float, "norm": str}
 
 
 def _converted(name: str, value: object, default: object, source: str) -> object:

@@ -224,3 +224,36 @@ def free_ports(count: int) -> list[int]:
     for each in sockets:
         each.close()
     return ports
+
+
+def application_weight_files(root: pathlib.Path, name: str, image_size: int, seed: int,
+                             include_top: bool = False) -> tuple[pathlib.Path, pathlib.Path]:
+    """A seeded Keras Applications network's weights written the two ways Keras Applications
+    users have them: `(legacy *_notop.h5, Keras 3 .weights.h5)`. The legacy file is written by
+    Keras' own legacy h5 writer, the layout of the published files."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from keras_models.backbones import plain_application
+
+    keras.utils.set_random_seed(seed)
+    if include_top:
+        application = keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), weights=None,
+                                                     classes=10)
+    else:
+        application = plain_application(name, image_size)
+    # Non-trivial normalization statistics, as pretrained files have.
+    for layer in application.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            rng = np.random.default_rng(seed)
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape).astype(np.float32) if i in (0, 3) else
+                               rng.normal(0, 0.1, w.shape).astype(np.float32)
+                               for i, w in enumerate(layer.get_weights())])
+    suffix = "" if include_top else "_notop"
+    legacy = root / f"{name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+    with h5py.File(legacy, "w") as file:
+        legacy_h5_format.save_weights_to_hdf5_group(file, application)
+    keras3 = root / f"{name}{suffix}.weights.h5"
+    application.save_weights(keras3)
+    return legacy, keras3

@@ -23,6 +23,10 @@ def test_split_accumulators_merge_to_the_same_statistics():
     assert whole["box_width_pixels"]["count"] == 3
     assert whole["box_width_pixels"]["mean"] == pytest.approx((10 + 40 + 4) / 3)
     assert whole["box_aspect_ratio"]["min"] == 0.5 and whole["box_aspect_ratio"]["max"] == 4.0
+    # sqrt(w·h) over the longest image side: sqrt(200)/100, sqrt(400)/64, 4/64.
+    assert whole["box_relative_size"]["min"] == pytest.approx(4 / 64)
+    assert whole["box_relative_size"]["max"] == pytest.approx(20 / 64)
+    assert whole["box_relative_size"]["mean"] == pytest.approx((200 ** 0.5 / 100 + 20 / 64 + 4 / 64) / 3)
     assert sum(bin_["count"] for bin_ in whole["box_height_pixels"]["histogram"]) == 3
     assert whole["most_common_image_sizes"] == {"100x50": 2, "64x64": 1}
 

@@ -34,12 +34,21 @@ def test_warmup_then_cosine():
     assert WarmupCosine(**schedule.get_config()).get_config() == schedule.get_config()
 
 
+@pytest.fixture(scope="module")
+def equivalence_data(tmp_path_factory):
+    return prepared_synth(tmp_path_factory.mktemp("mirrored"), 24, 128, (16, 48), seed=6, num_shards=2,
+                          val_fraction=0.0)
+
+
 @pytest.mark.slow
-def test_mirrored_over_two_cpus_matches_one_device(tmp_path):
-    data_dir = prepared_synth(tmp_path, 24, 128, (16, 48), seed=6, num_shards=2, val_fraction=0.0)
-    result = subprocess.run([sys.executable, "-m", "tests.helpers.strategy_equivalence", str(data_dir), "3"],
-                            capture_output=True, text=True, timeout=600)
+def test_mirrored_over_two_cpus_trains_like_one_device_with_synchronized_batch_norm(equivalence_data):
+    result = subprocess.run([sys.executable, "-m", "tests.helpers.strategy_equivalence", str(equivalence_data), "3",
+                             "tiny"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["max_change"] > 1e-4  # the weights did move
-    assert report["max_difference"] < 1e-6  # float rounding only; measured ~1e-9
+    # Backbone trainable, BatchNorm in training mode: synchronized statistics make the two
+    # replicas of 2 images train like one device with 4.
+    assert report["sync_batch_difference"] < 0.01 * report["max_change"], report
+    # Per-replica statistics differ from the global batch's: the test can fail.
+    assert report["batch_difference"] > 10 * report["sync_batch_difference"], report

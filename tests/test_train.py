@@ -27,25 +27,66 @@ def train_args(data_dir, run_dir, epochs):
 
 
 @pytest.fixture(scope="module")
-def two_epoch_run(data_dir, tmp_path_factory):
-    run = tmp_path_factory.mktemp("two_epochs") / "run"
-    assert main(train_args(data_dir, run, 2)) == 0
+def three_epoch_run(data_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("three_epochs") / "run"
+    assert main(train_args(data_dir, run, 3)) == 0
     return run
 
 
-def test_train_writes_the_run_directory(two_epoch_run):
-    run = two_epoch_run
+def test_train_writes_the_run_directory(three_epoch_run):
+    run = three_epoch_run
     assert {"config.json", "label_map.pbtxt", "history.json", "model.weights.h5", "checkpoints", "logs"} <= set(
         os.listdir(run))
     history = json.loads((run / "history.json").read_text())
-    assert [entry["epoch"] for entry in history] == [1, 2]
+    assert [entry["epoch"] for entry in history] == [1, 2, 3]
     assert {"loss", "class_loss", "box_loss", "val_loss", "val_mAP", "val_mAP50", "learning_rate"} <= set(history[0])
     assert 0.0 <= history[-1]["val_mAP50"] <= 1.0
-    assert sorted(os.listdir(run / "checkpoints")) == ["epoch-001.weights.h5", "epoch-002.weights.h5"]
+    assert sorted(os.listdir(run / "checkpoints")) == [f"epoch-00{n}.weights.h5" for n in (1, 2, 3)]
     config = json.loads((run / "config.json").read_text())
     assert config["settings"]["image_size"] == 128 and [c["name"] for c in config["classes"]] == [
         "circle", "square", "triangle"]
     assert config["model"]["image_size"] == 128 and config["model"]["num_classes"] == 3
+    assert config["model"]["norm"] == "batch"  # one replica
+    assert config["learning_rate"] == {"base": 0.001, "base_batch": 16, "global_batch": 4, "scaling": "none",
+                                       "peak": 0.001}
+
+
+@pytest.mark.slow
+def test_mixed_precision_learns_like_float32(data_dir, three_epoch_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(train_args(data_dir, run, 3) + ["--mixed-precision"]) == 0
+    assert "mixed_float16" in capsys.readouterr().err
+    float32 = json.loads((three_epoch_run / "history.json").read_text())
+    float16 = json.loads((run / "history.json").read_text())
+    assert float16[-1]["loss"] < 0.8 * float16[0]["loss"], "it learned"
+    assert abs(float16[-1]["loss"] - float32[-1]["loss"]) <= 0.1 * float32[-1]["loss"], (float16, float32)
+    # The run's weights are float32 and its model config carries no policy: it serves in float32.
+    assert "dtype" not in json.loads((run / "config.json").read_text())["model"]
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--optimizer", "lars", "--learning-rate", "0.4", "--lr-scaling", "linear", "--norm", "frozen_batch",
+      "--bfloat16"], {"optimizer": "lars at peak rate 0.1", "norm": "frozen_batch", "precision": "mixed_bfloat16"}),
+    (["--optimizer", "lamb", "--learning-rate", "0.002", "--lr-scaling", "sqrt", "--norm", "group", "--anchors",
+      "auto"], {"optimizer": "lamb at peak rate 0.001", "norm": "group", "precision": "float32", "anchors": "auto"}),
+])
+def test_optimizer_normalization_precision_and_scaling_flags_reach_the_run(data_dir, tmp_path, capsys, flags,
+                                                                           expected):
+    from keras_models.run_directory import load_trained_model
+
+    run = tmp_path / "run"
+    assert main(train_args(data_dir, run, 1) + flags + ["--eval-every", "0"]) == 0
+    error = capsys.readouterr().err
+    assert f"{expected['norm']} norm, {expected['precision']}, {expected['optimizer']}" in error
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["norm"] == expected["norm"]
+    assert config["learning_rate"]["peak"] == pytest.approx(float(expected["optimizer"].split()[-1]))
+    assert math.isfinite(json.loads((run / "history.json").read_text())[0]["loss"])
+    assert load_trained_model(str(run)).model.norm == expected["norm"]
+    fitted = "[train] anchors fitted to the boxes: size multiplier 2 " in error
+    assert fitted == (expected.get("anchors") == "auto")
+    assert config["model"]["anchor_size_multiplier"] == (2.0 if fitted else 4.0)
+    assert (config["model"]["anchor_aspect_ratios"] == [0.5, 1.0, 2.0]) != fitted
 
 
 def tensorboard_tags(folder):
@@ -56,8 +97,8 @@ def tensorboard_tags(folder):
     return set(events.Tags()["tensors"]) | set(events.Tags()["images"])
 
 
-def test_tensorboard_has_learning_rate_validation_map_and_detection_images(two_epoch_run):
-    logs = two_epoch_run / "logs"
+def test_tensorboard_has_learning_rate_validation_map_and_detection_images(three_epoch_run):
+    logs = three_epoch_run / "logs"
     assert {"epoch_loss", "epoch_learning_rate"} <= tensorboard_tags(logs / "train")
     assert {"epoch_mAP", "epoch_mAP50", "epoch_loss"} <= tensorboard_tags(logs / "validation")
     assert any(tag.startswith("detections/") for tag in tensorboard_tags(logs / "images"))
@@ -127,12 +168,25 @@ def test_a_killed_run_resumes_and_lists_each_epoch_once(data_dir, tmp_path):
     (["--image-size", "200"], "multiple of 128"),
     (["--backbone", "vgg"], "--backbone must be one of"),
     (["--epochs", "0"], "--epochs must be at least 1"),
-    (["--optimizer", "adam"], "optimizer must be one of adamw, sgd"),
+    (["--optimizer", "adam"], "--optimizer must be one of adamw, sgd, lamb, lars"),
+    (["--norm", "layer"], "--norm must be one of batch, sync_batch, frozen_batch, group"),
+    (["--lr-scaling", "cubic"], "--lr-scaling must be one of none, linear, sqrt"),
+    (["--anchors", "kmeans"], "--anchors must be one of default, auto"),
     (["--clip-norm", "0"], "--clip-norm must be positive"),
 ])
 def test_bad_train_arguments_exit_2(data_dir, tmp_path, extra, message, capsys):
     assert main(train_args(data_dir, tmp_path / "run", 1) + extra) == 2
     assert message in capsys.readouterr().err
+
+
+def test_float16_and_bfloat16_exclude_each_other(data_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        main(train_args(data_dir, tmp_path / "run", 1) + ["--mixed-precision", "--bfloat16"])
+    assert exit_status.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    config = tmp_path / "train.yaml"
+    config.write_text("mixed_precision: true\n")
+    assert main(train_args(data_dir, tmp_path / "run", 1) + ["--config", str(config), "--bfloat16"]) == 2
+    assert "--mixed-precision (float16) and --bfloat16 exclude each other" in capsys.readouterr().err
 
 
 def test_train_on_a_folder_without_a_dataset_exits_2(tmp_path, capsys):

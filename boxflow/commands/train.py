@@ -20,18 +20,32 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default="retinanet", choices=("retinanet",))
     parser.add_argument("--backbone", help="tiny, mobilenet_v2 or resnet50 (default tiny)")
     parser.add_argument("--image-size", type=int, help="model input side, a multiple of 128 (default 256)")
-    parser.add_argument("--weights", help="local weights file for the backbone")
+    parser.add_argument("--anchors", help="default (RetinaNet's, sized by anchor_size_multiplier) or auto: sizes and "
+                                          "aspect ratios fitted to the dataset's boxes (default default)")
+    parser.add_argument("--weights", help="Keras Applications weights file for the backbone (the published "
+                                          "*_notop.h5, or a .weights.h5 saved from the application)")
+    parser.add_argument("--init-from", metavar="RUN_DIR", help="start from an earlier run (its directory or a weights "
+                                                             "file in it): every weight whose name and shape match")
+    parser.add_argument("--norm", help="backbone normalization: batch, sync_batch, frozen_batch or group "
+                                       "(default sync_batch with several replicas, else batch)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int, help="epochs to train (default 10)")
     length.add_argument("--time-budget", type=float, metavar="MINUTES",
                         help="train for this many minutes of wall time instead; the schedule fits itself to it")
     parser.add_argument("--batch-size", type=int, help="global batch size (default 16)")
     parser.add_argument("--strategy", help="auto, one_device, mirrored, multi_worker or tpu (default auto)")
-    parser.add_argument("--optimizer", help="adamw or sgd (with momentum 0.9) (default adamw)")
-    parser.add_argument("--learning-rate", type=float, help="peak learning rate (default 0.001)")
+    parser.add_argument("--optimizer", help="adamw, sgd (momentum 0.9), lamb or lars (default adamw)")
+    parser.add_argument("--learning-rate", type=float, help="peak learning rate (default 0.001), for a global "
+                                                            "batch of 16 when --lr-scaling is set")
+    parser.add_argument("--lr-scaling", help="scale the learning rate from a batch of 16 to --batch-size: linear, "
+                                             "sqrt or none (default none)")
     parser.add_argument("--warmup-epochs", type=float, help="linear warm-up length (default 1)")
     parser.add_argument("--clip-norm", type=float, help="global gradient-norm clip (default 10)")
-    parser.add_argument("--mixed-precision", action="store_true", default=None, help="float16 compute")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--mixed-precision", action="store_true", default=None,
+                           help="float16 compute with dynamic loss scaling, float32 weights (GPUs)")
+    precision.add_argument("--bfloat16", action="store_true", default=None,
+                           help="bfloat16 compute, float32 weights, no loss scaling (TPUs, recent GPUs)")
     parser.add_argument("--xla", action="store_true", default=None, help="compile the train step with XLA")
     parser.add_argument("--eval-every", type=int, help="validation mAP every N epochs, 0 for never (default 1)")
     parser.add_argument("--seed", type=int)
@@ -44,6 +58,8 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
 
     settings = train_settings(
         args.data, args.out, args.config, backbone=args.backbone, image_size=args.image_size, weights=args.weights,
+        init_from=args.init_from, anchors=args.anchors, norm=args.norm, lr_scaling=args.lr_scaling,
+        bfloat16=args.bfloat16,
         epochs=args.epochs, time_budget_minutes=args.time_budget, batch_size=args.batch_size,
         strategy=args.strategy, optimizer=args.optimizer, learning_rate=args.learning_rate,
         warmup_epochs=args.warmup_epochs, clip_norm=args.clip_norm, mixed_precision=args.mixed_precision,

@@ -1,9 +1,15 @@
 """Run in a fresh process (logical devices must be set before TensorFlow starts): trains the
-same RetinaNet for a few steps on one device and under MirroredStrategy over 2 logical CPUs
-with the same global batch, and prints the largest weight difference as JSON."""
+same RetinaNet for a few steps, backbone trainable and normalization in training mode, on one
+device and under MirroredStrategy over 2 logical CPUs with the same global batch; prints, as
+JSON, the largest weight change and the largest one-device/Mirrored difference with
+synchronized and with per-replica BatchNorm.
+
+Usage: python -m tests.helpers.strategy_equivalence DATA_DIR STEPS BACKBONE [LEARNING_RATE (SGD, default 0.01)]
+"""
 
 import json
 import sys
+from typing import Optional
 
 import tensorflow as tf
 
@@ -14,34 +20,44 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_models.retinanet import RetinaNet  # noqa: E402
+from keras_models.strategy import mirrored_strategy  # noqa: E402
 from pipeline.dataset import make_dataset  # noqa: E402
 
 
-def train(strategy: tf.distribute.Strategy, data_dir: str, steps: int) -> list[np.ndarray]:
+def train(strategy: tf.distribute.Strategy, data_dir: str, steps: int, backbone: str, norm: str,
+          start: Optional[dict[str, np.ndarray]] = None, learning_rate: float = 0.01) -> dict[str, np.ndarray]:
+    """The weights by path after `steps` steps from `start` (or a seeded initialization)."""
     keras.utils.set_random_seed(7)
     with strategy.scope():
-        # BatchNorm batch statistics are per replica under MirroredStrategy, so a frozen
-        # backbone (BN in inference mode) is what makes the two runs comparable.
-        model = RetinaNet(num_classes=3, image_size=128, fpn_channels=32, head_depth=1, head_channels=32)
-        model.backbone.trainable = False
-        model.compile(optimizer=keras.optimizers.SGD(0.01))
+        model = RetinaNet(num_classes=3, image_size=128, backbone=backbone, norm=norm, fpn_channels=32, head_depth=1,
+                          head_channels=32, name="detector")
+        if start is not None:
+            for variable in model.weights:
+                variable.assign(start[variable.path])
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate))
     if steps:
         dataset = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True, padded_max_boxes=8)
         model.fit(dataset.take(steps), epochs=1, verbose=0)
-    return model.get_weights()
+    return {variable.path: np.array(variable) for variable in model.weights}
+
+
+def largest_difference(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> float:
+    assert first.keys() == second.keys()
+    return max(float(np.abs(first[path] - second[path]).max()) for path in first)
 
 
 def main() -> None:
-    data_dir, steps = sys.argv[1], int(sys.argv[2])
-    single = train(tf.distribute.OneDeviceStrategy("/cpu:0"), data_dir, steps)
-    mirrored = train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), data_dir, steps)
-    changed = max(float(np.abs(w - w0).max()) for w, w0 in zip(single, _initial(data_dir)))
-    difference = max(float(np.abs(a - b).max()) for a, b in zip(single, mirrored))
-    print(json.dumps({"max_difference": difference, "max_change": changed, "replicas": 2}))
-
-
-def _initial(data_dir: str) -> list[np.ndarray]:
-    return train(tf.distribute.OneDeviceStrategy("/cpu:0"), data_dir, 0)
+    data_dir, steps, backbone = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    learning_rate = float(sys.argv[4]) if len(sys.argv) > 4 else 0.01
+    one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
+    initial = train(one_device, data_dir, 0, backbone, "batch")
+    single = train(one_device, data_dir, steps, backbone, "batch", initial, learning_rate)
+    report = {"max_change": largest_difference(single, initial), "replicas": 2}
+    for norm in ("sync_batch", "batch"):
+        mirrored = train(mirrored_strategy(["/cpu:0", "/cpu:1"]), data_dir, steps, backbone, norm, initial,
+                         learning_rate)
+        report[f"{norm}_difference"] = largest_difference(single, mirrored)
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,63 @@
+"""`train --anchors auto`: anchor sizes and aspect ratios fitted to the boxes `prepare` counted.
+
+`prepare` writes, per dataset, the distribution of each box's side relative to its image's
+longest side (`box_relative_size`, which letterboxing keeps) and of its aspect ratio. With
+scales 1, 2^(1/3), 2^(2/3) on every level, anchor sides run without gaps from
+`size_multiplier · 2^min_level` to `size_multiplier · 2^max_level · 2^(2/3)` (input pixels), so a
+box anywhere in that range has an anchor within a sixth of an octave of its size. The fit
+places the middle 90% of box sizes (5th to 95th percentile) in the middle of that range, or,
+when they are spread wider than it, starts the range at the 5th percentile, since small objects
+are the ones that lose their anchors; never below two strides (`MIN_MULTIPLIER`). The aspect
+ratios are the median and a spread around it that covers the 15th to 85th percentiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from boxflow.errors import BoxflowError
+from keras_models.anchors import AnchorConfig
+
+ANCHOR_CHOICES = ("default", "auto")  # `--anchors`: RetinaNet's layout, or fitted here
+MIN_SPREAD = 2 ** 0.5  # the three ratios stay distinct even where every box has one shape
+# Anchor sides of at least two strides: anchors sit a stride apart, and a box half a stride off
+# an anchor's centre loses IoU 0.5 to it once the two are much smaller than that (a box smaller
+# than about 16 px needs a finer level than P3, not a smaller anchor).
+MIN_MULTIPLIER = 2.0
+
+
+def histogram_quantile(distribution: dict, fraction: float) -> float:
+    """The `fraction` quantile of a `dataset_info.json` distribution (`count`, `min`, `max`,
+    `histogram` of `{"from", "to", "count"}` bins), log-linear within its bin."""
+    target = fraction * distribution["count"]
+    seen = 0
+    for bin_ in distribution["histogram"]:
+        if seen + bin_["count"] >= target:
+            low = distribution["min"] if bin_["from"] == "-inf" else max(bin_["from"], distribution["min"])
+            high = distribution["max"] if bin_["to"] == "inf" else min(bin_["to"], distribution["max"])
+            share = (target - seen) / bin_["count"]
+            return math.exp(math.log(low) + share * (math.log(high) - math.log(low)))
+        seen += bin_["count"]
+    return distribution["max"]
+
+
+def fit_anchors(statistics: dict, image_size: int, source: str,
+                layout: AnchorConfig = AnchorConfig()) -> AnchorConfig:
+    """`layout` with `size_multiplier` and `aspect_ratios` (height / width) fitted to `statistics`
+    (dataset_info.json's) for a model input of `image_size` pixels; `source` names the file in errors."""
+    sizes, aspects = statistics.get("box_relative_size", {}), statistics.get("box_aspect_ratio", {})
+    if not sizes.get("count") or not aspects.get("count"):
+        raise BoxflowError(f"--anchors auto: {source} has no box_relative_size statistics (no boxes, or prepared "
+                           "by an older boxflow); run boxflow prepare again")
+    small, large = (histogram_quantile(sizes, q) * image_size for q in (0.05, 0.95))
+    smallest_anchor = 2 ** layout.min_level
+    largest_anchor = 2 ** layout.max_level * max(layout.scales)
+    centred = math.sqrt(small * large / (smallest_anchor * largest_anchor))
+    multiplier = max(min(centred, small / smallest_anchor), MIN_MULTIPLIER)
+    # Statistics count width / height; AnchorConfig takes height / width.
+    low, middle, high = (1 / histogram_quantile(aspects, q) for q in (0.85, 0.5, 0.15))
+    spread = max(math.sqrt(high / low), MIN_SPREAD)
+    ratios = (middle / spread, middle, middle * spread)
+    return dataclasses.replace(layout, size_multiplier=round(multiplier, 3),
+                               aspect_ratios=tuple(round(ratio, 3) for ratio in ratios))

@@ -32,8 +32,8 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # 
 from beam_jobs.prepare_job import run as prepare  # noqa: E402
 from beam_jobs.prepare_settings import PrepareSettings  # noqa: E402
 from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset  # noqa: E402
-from keras_models.train_job import run as train  # noqa: E402
-from keras_models.train_settings import train_settings  # noqa: E402
+from keras_models.training.train_job import run as train  # noqa: E402
+from keras_models.training.train_settings import train_settings  # noqa: E402
 from serving.export import export  # noqa: E402
 from serving.predictor import BatchingSettings  # noqa: E402
 from serving.server import Server, ServeSettings  # noqa: E402

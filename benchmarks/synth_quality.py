@@ -17,16 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 
-
-def boxflow(*args: str) -> None:
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "boxflow", *args], check=True)
-    print(f"# boxflow {args[0]}: {time.monotonic() - started:.0f}s", flush=True)
+from cli_runs import boxflow, evaluation, summary
 
 
 def main() -> None:
@@ -52,13 +46,8 @@ def main() -> None:
             "--eval-every", "0")
     minutes = (time.monotonic() - started) / 60  # process start-up included
 
-    report = os.path.join(workdir, "report.json")
-    boxflow("evaluate", "--run", run, "--data", data, "--split", "val", "--out", report)
-    with open(report) as f:
-        result = json.load(f)
-    interval = result["AP_interval"]
-    print(f"# mAP {result['coco']['AP']:.3f} (95% interval {interval['low']:.3f}-{interval['high']:.3f}), "
-          f"VOC AP50 {result['voc_AP50']:.3f}, per class AP50 "
+    result = evaluation(run, data, "val", os.path.join(workdir, "report.json"))
+    print(f"# {summary(result)}, VOC AP50 {result['voc_AP50']:.3f}, per class AP50 "
           + ", ".join(f"{name} {values['AP50']:.3f}" for name, values in result["per_class"].items()))
     print(f"mAP50 {result['coco']['AP50']:.3f} after {minutes:.1f} minutes of training "
           f"(target >= 0.9 within {args.budget_minutes:g})")

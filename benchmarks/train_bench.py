@@ -29,7 +29,7 @@ import tensorflow as tf  # noqa: E402
 from beam_jobs.prepare_job import run  # noqa: E402
 from beam_jobs.prepare_settings import PrepareSettings  # noqa: E402
 from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset  # noqa: E402
-from keras_models.retinanet import RetinaNet  # noqa: E402
+from keras_models.detectors.retinanet import RetinaNet  # noqa: E402
 from pipeline.dataset import make_dataset  # noqa: E402
 
 NUM_CLASSES = 3

@@ -82,8 +82,8 @@ def _prepare(settings: DemoSettings, summary: dict, say) -> None:
 
 
 def _train(settings: DemoSettings, summary: dict, say) -> None:
-    from keras_models.train_job import run
-    from keras_models.train_settings import train_settings
+    from keras_models.training.train_job import run
+    from keras_models.training.train_settings import train_settings
 
     # A small batch and a brisk learning rate: in a few minutes more updates teach more than bigger batches.
     length = ({"epochs": settings.train_epochs} if settings.train_epochs

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from boxflow import record_schema
 from boxflow.errors import BoxflowError
-from keras_models.run_directory import load_trained_model
+from keras_models.training.run_directory import load_trained_model
 from serving import model_base
 from serving.detection_functions import detect_encoded_images, detect_examples, detect_images
 from serving.warmup import write_warmup_requests

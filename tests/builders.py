@@ -235,7 +235,7 @@ def application_weight_files(root: pathlib.Path, name: str, image_size: int, see
     import keras
     from keras.src.legacy.saving import legacy_h5_format
 
-    from keras_models.backbones import plain_application
+    from keras_models.layers.backbones import plain_application
 
     keras.utils.set_random_seed(seed)
     if include_top:

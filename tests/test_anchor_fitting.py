@@ -7,9 +7,9 @@ import pytest
 from beam_jobs.source_records import ValidatedImage, ValidatedObject
 from beam_jobs.statistics import DatasetStatisticsFn
 from boxflow.errors import BoxflowError
-from keras_models.anchor_fitting import fit_anchors, histogram_quantile
-from keras_models.anchors import AnchorConfig, image_anchors
-from keras_models.box_format import pairwise_iou
+from keras_models.ops.anchor_fitting import fit_anchors, histogram_quantile
+from keras_models.ops.anchors import AnchorConfig, image_anchors
+from keras_models.ops.box_format import pairwise_iou
 
 IMAGE_SIZE = 256
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_models.anchors import AnchorConfig, image_anchors, level_anchors, level_shapes
+from keras_models.ops.anchors import AnchorConfig, image_anchors, level_anchors, level_shapes
 
 
 def test_counts_per_level_and_in_total():

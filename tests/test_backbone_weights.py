@@ -8,8 +8,8 @@ import pytest
 
 from boxflow.cli import main
 from boxflow.errors import BoxflowError
-from keras_models.backbone_weights import load_backbone_weights
-from keras_models.backbones import APPLICATION_FEATURES, build_backbone
+from keras_models.layers.backbone_weights import load_backbone_weights
+from keras_models.layers.backbones import APPLICATION_FEATURES, build_backbone
 from tests.builders import application_weight_files, prepared_synth
 
 IMAGE_SIZE = 64

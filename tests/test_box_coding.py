@@ -1,8 +1,8 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_models.box_coding import decode_boxes, encode_boxes
-from keras_models.box_format import center_size_to_xyxy, pairwise_iou, xyxy_to_center_size
+from keras_models.ops.box_coding import decode_boxes, encode_boxes
+from keras_models.ops.box_format import center_size_to_xyxy, pairwise_iou, xyxy_to_center_size
 
 
 def test_encode_then_decode_is_the_identity(rng):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_models import conv
+from keras_models.layers import conv
 
 LAYER_ARGUMENTS = [
     dict(filters=8, kernel_size=3, padding="same", activation="relu"),

@@ -1,8 +1,8 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_models.box_coding import encode_boxes
-from keras_models.detection_decoding import NmsConfig, decode_detections
+from keras_models.ops.box_coding import encode_boxes
+from keras_models.ops.detection_decoding import NmsConfig, decode_detections
 
 ANCHORS = tf.constant([[0.0, 0, 20, 20], [2, 2, 22, 22], [50, 50, 70, 70], [0, 0, 20, 20]])
 

@@ -106,7 +106,7 @@ def _check_tf_config(command: Command, text: str) -> None:
 
 
 def test_multi_host_commands_differ_only_in_the_task_index(monkeypatch):
-    from keras_models.strategy import workers_in_tf_config
+    from keras_models.training.strategy import workers_in_tf_config
 
     multi_host = [command for command in guide_commands("sh cluster") if dict(command.environment).get("TF_CONFIG")]
     assert multi_host, "the guide shows no multi-host training"

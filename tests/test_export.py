@@ -15,7 +15,7 @@ from google.protobuf import text_format, wrappers_pb2
 from PIL import Image
 
 from boxflow.cli import main
-from keras_models.run_directory import load_trained_model
+from keras_models.training.run_directory import load_trained_model
 from serving.detection_functions import OUTPUT_NAMES, detect_encoded_images, detect_examples, detect_images
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from boxflow.cli import main
 from boxflow.errors import BoxflowError
-from keras_models.initialization import INIT_FROM_FILE, initialize_from, weight_name
-from keras_models.retinanet import RetinaNet
-from keras_models.run_directory import load_trained_model, read_run_config
+from keras_models.training.initialization import INIT_FROM_FILE, initialize_from, weight_name
+from keras_models.detectors.retinanet import RetinaNet
+from keras_models.training.run_directory import load_trained_model, read_run_config
 from pipeline.dataset import make_dataset
 
 

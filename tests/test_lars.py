@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_models.lars import Lars
+from keras_models.training.lars import Lars
 
 
 def numpy_lars(weights: dict, gradients: list[dict], learning_rate: float, momentum: float, decay: float,

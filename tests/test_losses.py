@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_models.losses import box_regression_loss, detection_loss, sigmoid_focal_loss
+from keras_models.ops.losses import box_regression_loss, detection_loss, sigmoid_focal_loss
 
 
 def numpy_focal_loss(targets, logits, alpha=0.25, gamma=2.0):

@@ -1,7 +1,7 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_models.matching import BACKGROUND, IGNORED, MatchingConfig, assign_batch_targets, assign_targets
+from keras_models.ops.matching import BACKGROUND, IGNORED, MatchingConfig, assign_batch_targets, assign_targets
 
 ANCHORS = tf.constant([[0.0, 0, 10, 10], [5, 5, 15, 15], [20, 20, 30, 30], [0, 0, 30, 30], [40, 40, 50, 50]])
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_models.retinanet import RetinaNet
-from keras_models.train_callbacks import StopOnNaN
+from keras_models.detectors.retinanet import RetinaNet
+from keras_models.training.train_callbacks import StopOnNaN
 
 IMAGES = np.random.default_rng(0).uniform(0, 255, (2, 128, 128, 3)).astype(np.float32)
 TARGETS = {"boxes": np.array([[[10, 10, 60, 60], [70, 20, 120, 90]]] * 2, np.float32),

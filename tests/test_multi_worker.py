@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from keras_models.retinanet import RetinaNet
-from keras_models.run_directory import load_trained_model
+from keras_models.detectors.retinanet import RetinaNet
+from keras_models.training.run_directory import load_trained_model
 from tests.builders import free_ports, prepared_synth
 
 

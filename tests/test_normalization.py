@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 
 from boxflow.errors import BoxflowError
-from keras_models.backbones import NETWORK_LAYER, build_backbone
-from keras_models.normalization import (FrozenBatchNormalization, GroupNormalization, SynchronizedBatchNormalization,
+from keras_models.layers.backbones import NETWORK_LAYER, build_backbone
+from keras_models.layers.normalization import (FrozenBatchNormalization, GroupNormalization, SynchronizedBatchNormalization,
                                         group_count)
-from keras_models.retinanet import RetinaNet
+from keras_models.detectors.retinanet import RetinaNet
 
 
 def normalization_layers(backbone: keras.Model) -> list[keras.layers.Layer]:

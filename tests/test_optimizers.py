@@ -5,8 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_models.lars import Lars
-from keras_models.optimizers import BASE_BATCH, make_optimizer, scaled_learning_rate
+from keras_models.training.lars import Lars
+from keras_models.training.optimizers import BASE_BATCH, make_optimizer, scaled_learning_rate
 
 
 @pytest.mark.parametrize("scaling, batch, expected", [

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from boxflow.errors import BoxflowError
-from keras_models.anchors import AnchorConfig, image_anchors
-from keras_models.retinanet import RetinaNet
+from keras_models.ops.anchors import AnchorConfig, image_anchors
+from keras_models.detectors.retinanet import RetinaNet
 from pipeline.dataset import make_dataset
 from tests.builders import prepared_synth
 

@@ -18,7 +18,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 
 from boxflow.cli import main
 from boxflow.errors import BoxflowError
-from keras_models.run_directory import load_trained_model
+from keras_models.training.run_directory import load_trained_model
 from serving.detection_functions import OUTPUT_NAMES, detect_encoded_images, detect_images
 from serving.errors import NotFound
 from serving.export import export

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from boxflow.errors import BoxflowError
-from keras_models.schedule import WarmupCosine
-from keras_models.strategy import choose_strategy, workers_in_tf_config
+from keras_models.training.schedule import WarmupCosine
+from keras_models.training.strategy import choose_strategy, workers_in_tf_config
 from tests.builders import prepared_synth
 
 

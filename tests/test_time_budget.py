@@ -6,7 +6,7 @@ import json
 import pytest
 
 from boxflow.cli import main
-from keras_models.time_budget import plan_steps
+from keras_models.training.time_budget import plan_steps
 from tests.builders import prepared_synth
 
 

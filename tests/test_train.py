@@ -27,9 +27,17 @@ def train_args(data_dir, run_dir, epochs):
 
 
 @pytest.fixture(scope="module")
-def three_epoch_run(data_dir, tmp_path_factory):
+def deterministic_config(tmp_path_factory):
+    """A training config with the same batches in the same order on every run."""
+    path = tmp_path_factory.mktemp("config") / "deterministic.yaml"
+    path.write_text("deterministic_input: true\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def three_epoch_run(data_dir, deterministic_config, tmp_path_factory):
     run = tmp_path_factory.mktemp("three_epochs") / "run"
-    assert main(train_args(data_dir, run, 3)) == 0
+    assert main(train_args(data_dir, run, 3) + ["--config", str(deterministic_config)]) == 0
     return run
 
 
@@ -43,6 +51,7 @@ def test_train_writes_the_run_directory(three_epoch_run):
     assert 0.0 <= history[-1]["val_mAP50"] <= 1.0
     assert sorted(os.listdir(run / "checkpoints")) == [f"epoch-00{n}.weights.h5" for n in (1, 2, 3)]
     config = json.loads((run / "config.json").read_text())
+    assert config["settings"]["deterministic_input"] is True
     assert config["settings"]["image_size"] == 128 and [c["name"] for c in config["classes"]] == [
         "circle", "square", "triangle"]
     assert config["model"]["image_size"] == 128 and config["model"]["num_classes"] == 3
@@ -52,9 +61,10 @@ def test_train_writes_the_run_directory(three_epoch_run):
 
 
 @pytest.mark.slow
-def test_mixed_precision_learns_like_float32(data_dir, three_epoch_run, tmp_path, capsys):
+def test_mixed_precision_learns_like_float32(data_dir, deterministic_config, three_epoch_run, tmp_path, capsys):
+    # Both runs see the same batches in the same order, so what differs is the precision.
     run = tmp_path / "run"
-    assert main(train_args(data_dir, run, 3) + ["--mixed-precision"]) == 0
+    assert main(train_args(data_dir, run, 3) + ["--mixed-precision", "--config", str(deterministic_config)]) == 0
     assert "mixed_float16" in capsys.readouterr().err
     float32 = json.loads((three_epoch_run / "history.json").read_text())
     float16 = json.loads((run / "history.json").read_text())
@@ -72,7 +82,7 @@ def test_mixed_precision_learns_like_float32(data_dir, three_epoch_run, tmp_path
 ])
 def test_optimizer_normalization_precision_and_scaling_flags_reach_the_run(data_dir, tmp_path, capsys, flags,
                                                                            expected):
-    from keras_models.run_directory import load_trained_model
+    from keras_models.training.run_directory import load_trained_model
 
     run = tmp_path / "run"
     assert main(train_args(data_dir, run, 1) + flags + ["--eval-every", "0"]) == 0

@@ -53,8 +53,8 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, _: Sequence[str]) -> int:
-    from keras_models.train_job import run as run_job
-    from keras_models.train_settings import train_settings
+    from keras_models.training.train_job import run as run_job
+    from keras_models.training.train_settings import train_settings
 
     settings = train_settings(
         args.data, args.out, args.config, backbone=args.backbone, image_size=args.image_size, weights=args.weights,

@@ -89,7 +89,7 @@ def _dataset_classes(data_dir: str) -> list[str]:
 def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr) -> dict:
     """Evaluates, writes the JSON report and the PR-curve PNG beside it, returns the report."""
     from keras_models.evaluation.detection_source import collect, model_detector, saved_model_detector
-    from keras_models.run_directory import load_trained_model
+    from keras_models.training.run_directory import load_trained_model
 
     started = time.monotonic()
     shard_files(settings.data_dir, settings.split)  # fails fast, before a model is loaded

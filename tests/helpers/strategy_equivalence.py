@@ -19,8 +19,8 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_models.retinanet import RetinaNet  # noqa: E402
-from keras_models.strategy import mirrored_strategy  # noqa: E402
+from keras_models.detectors.retinanet import RetinaNet  # noqa: E402
+from keras_models.training.strategy import mirrored_strategy  # noqa: E402
 from pipeline.dataset import make_dataset  # noqa: E402
 
 

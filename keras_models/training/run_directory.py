@@ -17,7 +17,7 @@ import os
 from typing import Optional
 
 from boxflow.errors import BoxflowError
-from keras_models.retinanet import RetinaNet
+from keras_models.detectors.retinanet import RetinaNet
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"

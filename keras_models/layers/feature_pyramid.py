@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_models import conv
-from keras_models.normalization import normalization_layer
+from keras_models.layers import conv
+from keras_models.layers.normalization import normalization_layer
 
 
 @keras.saving.register_keras_serializable(package="boxflow")

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from boxflow.errors import BoxflowError
-from keras_models.run_directory import CONFIG_FILE, load_trained_model
+from keras_models.training.run_directory import CONFIG_FILE, load_trained_model
 
 INIT_FROM_FILE = "init_from.json"
 

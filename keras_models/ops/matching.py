@@ -6,8 +6,8 @@ import dataclasses
 
 import tensorflow as tf
 
-from keras_models.box_coding import encode_boxes
-from keras_models.box_format import pairwise_iou
+from keras_models.ops.box_coding import encode_boxes
+from keras_models.ops.box_format import pairwise_iou
 
 BACKGROUND = -1  # class target of a negative anchor
 IGNORED = -2     # class target of an anchor that counts in no loss

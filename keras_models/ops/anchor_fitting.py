@@ -17,7 +17,7 @@ import dataclasses
 import math
 
 from boxflow.errors import BoxflowError
-from keras_models.anchors import AnchorConfig
+from keras_models.ops.anchors import AnchorConfig
 
 ANCHOR_CHOICES = ("default", "auto")  # `--anchors`: RetinaNet's layout, or fitted here
 MIN_SPREAD = 2 ** 0.5  # the three ratios stay distinct even where every box has one shape

@@ -6,7 +6,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from keras_models.box_coding import decode_boxes
+from keras_models.ops.box_coding import decode_boxes
 
 
 @dataclasses.dataclass(frozen=True)

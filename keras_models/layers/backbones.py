@@ -3,7 +3,7 @@
 `tiny` is a small conv net for CPU tests and the synth benchmark; `mobilenet_v2` and
 `resnet50` are the Keras Applications networks with `weights=None`, their BatchNorm layers
 replaced by the chosen normalization. A user with Keras Applications' weight files loads
-them with `keras_models.backbone_weights.load_backbone_weights`.
+them with `keras_models.layers.backbone_weights.load_backbone_weights`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 
 from boxflow.errors import BoxflowError
-from keras_models.normalization import normalization_layer, with_normalization
+from keras_models.layers.normalization import normalization_layer, with_normalization
 
 BACKBONES = ("tiny", "mobilenet_v2", "resnet50")
 # The application network inside an application backbone, between preprocessing and C3–C5.
@@ -39,7 +39,7 @@ def plain_application(name: str, image_size: int) -> keras.Model:
 def build_backbone(name: str, image_size: int, width: int = 32, norm: str = "batch") -> keras.Model:
     """A model from images `[B, S, S, 3]` in 0..255 to `[C3, C4, C5]` (strides 8, 16, 32).
 
-    `norm` (`keras_models.normalization.NORMALIZATIONS`) is used for every normalization layer.
+    `norm` (`keras_models.layers.normalization.NORMALIZATIONS`) is used for every normalization layer.
     """
     check_backbone(name)
     if name == "tiny":

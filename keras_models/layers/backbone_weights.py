@@ -18,8 +18,8 @@ import keras
 import numpy as np
 
 from boxflow.errors import BoxflowError
-from keras_models.backbones import NETWORK_LAYER, plain_application
-from keras_models.normalization import GroupNormalization
+from keras_models.layers.backbones import NETWORK_LAYER, plain_application
+from keras_models.layers.normalization import GroupNormalization
 
 LEGACY_LAYER_NAMES = "layer_names"
 KERAS3_LAYERS = "layers"

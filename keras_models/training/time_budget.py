@@ -16,7 +16,7 @@ from typing import Callable
 
 import keras
 
-from keras_models.schedule import WarmupCosine
+from keras_models.training.schedule import WarmupCosine
 
 
 @dataclasses.dataclass(frozen=True)

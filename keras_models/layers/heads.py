@@ -7,8 +7,8 @@ import math
 import keras
 
 from boxflow.errors import BoxflowError
-from keras_models import conv
-from keras_models.normalization import normalization_layer
+from keras_models.layers import conv
+from keras_models.layers.normalization import normalization_layer
 
 HEAD_NORMS = ("none", "group")  # of the FPN and the heads; batch statistics would differ per level
 

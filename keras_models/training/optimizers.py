@@ -6,7 +6,7 @@ import math
 
 import keras
 
-from keras_models.lars import Lars, is_adapted
+from keras_models.training.lars import Lars, is_adapted
 
 OPTIMIZERS = ("adamw", "sgd", "lamb", "lars")
 LR_SCALINGS = ("none", "linear", "sqrt")

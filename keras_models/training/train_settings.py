@@ -7,12 +7,12 @@ from typing import Optional
 
 from boxflow.errors import BoxflowError
 from boxflow.settings_file import read_settings_file
-from keras_models.anchor_fitting import ANCHOR_CHOICES
-from keras_models.backbones import BACKBONES
-from keras_models.heads import HEAD_NORMS
-from keras_models.normalization import NORMALIZATIONS
-from keras_models.optimizers import LR_SCALINGS, OPTIMIZERS
-from keras_models.strategy import STRATEGIES
+from keras_models.ops.anchor_fitting import ANCHOR_CHOICES
+from keras_models.layers.backbones import BACKBONES
+from keras_models.layers.heads import HEAD_NORMS
+from keras_models.layers.normalization import NORMALIZATIONS
+from keras_models.training.optimizers import LR_SCALINGS, OPTIMIZERS
+from keras_models.training.strategy import STRATEGIES
 from pipeline.augment.config import AugmentationConfig, augmentation_from_mapping
 
 
@@ -43,13 +43,16 @@ class TrainSettings:
     clip_norm: float = 10.0
     eval_every: int = 1
     seed: int = 0
+    # The same batches in the same order on every run (at some cost in input speed): for comparing
+    # runs that differ in one setting, such as precision.
+    deterministic_input: bool = False
     max_boxes: int = 100
     backbone_width: int = 32
     fpn_channels: int = 64
     head_depth: int = 2
     head_channels: int = 64
     anchor_size_multiplier: float = 4.0
-    anchors: str = "default"  # or "auto": fitted to the dataset's boxes (keras_models.anchor_fitting)
+    anchors: str = "default"  # or "auto": fitted to the dataset's boxes (keras_models.ops.anchor_fitting)
     augmentation: AugmentationConfig = AugmentationConfig()
 
     def __post_init__(self) -> None:

@@ -16,21 +16,21 @@ import tensorflow as tf
 
 from boxflow import record_schema
 from boxflow.errors import BoxflowError
-from keras_models.anchor_fitting import fit_anchors
-from keras_models.anchors import AnchorConfig
-from keras_models.backbone_weights import load_backbone_weights
+from keras_models.ops.anchor_fitting import fit_anchors
+from keras_models.ops.anchors import AnchorConfig
+from keras_models.layers.backbone_weights import load_backbone_weights
 from keras_models.evaluation.evaluation_callback import CocoEvaluation
-from keras_models.initialization import initialize_from
-from keras_models.normalization import default_normalization
-from keras_models.optimizers import BASE_BATCH, make_optimizer, scaled_learning_rate
-from keras_models.retinanet import RetinaNet
-from keras_models.run_directory import (BACKUP_DIR, CHECKPOINT_PATTERN, CHECKPOINTS_DIR, CONFIG_FILE, FINAL_WEIGHTS,
+from keras_models.training.initialization import initialize_from
+from keras_models.layers.normalization import default_normalization
+from keras_models.training.optimizers import BASE_BATCH, make_optimizer, scaled_learning_rate
+from keras_models.detectors.retinanet import RetinaNet
+from keras_models.training.run_directory import (BACKUP_DIR, CHECKPOINT_PATTERN, CHECKPOINTS_DIR, CONFIG_FILE, FINAL_WEIGHTS,
                                         HISTORY_FILE, LOGS_DIR, WORKERS_DIR)
-from keras_models.schedule import WarmupCosine
-from keras_models.strategy import choose_strategy, worker_role, workers_in_tf_config
-from keras_models.time_budget import TimeBudget
-from keras_models.train_callbacks import EpochLog, HistoryFile, StopOnNaN
-from keras_models.train_settings import TrainSettings
+from keras_models.training.schedule import WarmupCosine
+from keras_models.training.strategy import choose_strategy, worker_role, workers_in_tf_config
+from keras_models.training.time_budget import TimeBudget
+from keras_models.training.train_callbacks import EpochLog, HistoryFile, StopOnNaN
+from keras_models.training.train_settings import TrainSettings
 from pipeline.dataset import make_dataset, read_dataset_info
 
 # With --time-budget the budget ends the run; this only bounds Keras' epoch loop.
@@ -209,11 +209,12 @@ def _datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_ima
         # Repeated, with explicit epoch lengths: Keras then knows each epoch's end in advance.
         return make_dataset(settings.data_dir, "train", settings.image_size, settings.batch_size, training=True,
                             seed=settings.seed, padded_max_boxes=padded, augmentation=settings.augmentation,
-                            input_context=context).repeat()
+                            input_context=context, deterministic=settings.deterministic_input).repeat()
 
     def validation(context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
         return make_dataset(settings.data_dir, "val", settings.image_size, settings.batch_size, training=False,
-                            padded_max_boxes=padded, input_context=context)
+                            padded_max_boxes=padded, input_context=context,
+                            deterministic=settings.deterministic_input)
 
     if replicas == 1:
         steps = math.ceil(val_images / settings.batch_size) if val_images else None

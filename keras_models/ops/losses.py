@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_models.matching import IGNORED
+from keras_models.ops.matching import IGNORED
 
 
 def sigmoid_focal_loss(class_targets: tf.Tensor, logits: tf.Tensor, alpha: float = 0.25,

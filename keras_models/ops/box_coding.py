@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_models.box_format import center_size_to_xyxy, xyxy_to_center_size
+from keras_models.ops.box_format import center_size_to_xyxy, xyxy_to_center_size
 
 # The usual RetinaNet / Faster R-CNN variances: they bring the targets to roughly unit scale.
 DEFAULT_VARIANCES = (0.1, 0.1, 0.2, 0.2)

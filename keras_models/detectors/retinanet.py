@@ -12,13 +12,13 @@ import keras
 import tensorflow as tf
 
 from boxflow.errors import BoxflowError
-from keras_models.anchors import AnchorConfig, image_anchors
-from keras_models.backbones import build_backbone
-from keras_models.detection_decoding import NmsConfig, decode_detections
-from keras_models.feature_pyramid import FeaturePyramid
-from keras_models.heads import PredictionHead, check_head_norm
-from keras_models.losses import detection_loss, positive_anchors
-from keras_models.matching import assign_batch_targets
+from keras_models.ops.anchors import AnchorConfig, image_anchors
+from keras_models.layers.backbones import build_backbone
+from keras_models.ops.detection_decoding import NmsConfig, decode_detections
+from keras_models.layers.feature_pyramid import FeaturePyramid
+from keras_models.layers.heads import PredictionHead, check_head_norm
+from keras_models.ops.losses import detection_loss, positive_anchors
+from keras_models.ops.matching import assign_batch_targets
 from pipeline.ragged_padding import ragged_to_padded
 
 PRIOR_PROBABILITY = 0.01
@@ -30,7 +30,7 @@ class RetinaNet(keras.Model):
 
     Sizes: `S` must be a multiple of 128 (the P7 stride). FPN and head width and depth
     are free, so a CPU-sized model is a narrow one rather than a different class.
-    `norm` is the backbone's normalization (`keras_models.normalization`); `head_norm`
+    `norm` is the backbone's normalization (`keras_models.layers.normalization`); `head_norm`
     `"group"` adds GroupNorm to the FPN and the heads.
     """
 

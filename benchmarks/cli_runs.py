@@ -1,0 +1,29 @@
+"""What the quality benchmarks share: `boxflow` commands run as a user runs them, and their reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+
+def boxflow(*args: str) -> None:
+    """Runs `python -m boxflow ARGS`, failing on a non-zero exit, and prints how long it took."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "boxflow", *args], check=True)
+    print(f"# boxflow {args[0]}: {time.monotonic() - started:.0f}s", flush=True)
+
+
+def evaluation(run: str, data: str, split: str, report: str) -> dict:
+    """`boxflow evaluate` of `run` on `split`, its JSON report read back."""
+    boxflow("evaluate", "--run", run, "--data", data, "--split", split, "--out", report)
+    with open(report) as f:
+        return json.load(f)
+
+
+def summary(result: dict) -> str:
+    """`mAP50 X, mAP Y (95% interval L-H)` of an evaluation report."""
+    interval = result["AP_interval"]
+    return (f"mAP50 {result['coco']['AP50']:.3f}, mAP {result['coco']['AP']:.3f} "
+            f"(95% interval {interval['low']:.3f}-{interval['high']:.3f})")

@@ -1,0 +1,1 @@
+"""Keras layers and networks shared by every detector: backbones, normalization, FPN, heads."""

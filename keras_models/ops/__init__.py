@@ -1,0 +1,1 @@
+"""Detection maths shared by every detector: anchors, box formats and coding, matching, losses, decoding."""

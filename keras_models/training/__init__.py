@@ -1,0 +1,1 @@
+"""`boxflow train`: settings, strategy, optimizers, schedule, callbacks, the run directory, the job."""

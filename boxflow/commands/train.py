@@ -13,7 +13,8 @@ def add_to(commands: argparse._SubParsersAction) -> None:
         "train", help="train a detector on a prepared dataset (Keras fit)",
         epilog="Flags left out take their value from --config, else the built-in default. The YAML file may "
                "also set model sizes (backbone_width, fpn_channels, head_depth, head_channels, "
-               "anchor_size_multiplier), weight_decay, momentum, max_boxes and an augmentation mapping.")
+               "anchor_size_multiplier), head_norm (none or group), weight_decay, momentum, max_boxes, "
+               "deterministic_input and an augmentation mapping.")
     parser.add_argument("--data", required=True, help="prepared dataset folder")
     parser.add_argument("--out", required=True, help="run directory (config, label map, checkpoints, logs)")
     parser.add_argument("--config", help="YAML file of training settings")

@@ -10,7 +10,7 @@ from boxflow.settings_file import read_settings_file
 from keras_models.ops.anchor_fitting import ANCHOR_CHOICES
 from keras_models.layers.backbones import BACKBONES
 from keras_models.layers.heads import HEAD_NORMS
-from keras_models.layers.normalization import NORMALIZATIONS
+from keras_models.layers.normalization import check_normalization
 from keras_models.training.optimizers import LR_SCALINGS, OPTIMIZERS
 from keras_models.training.strategy import STRATEGIES
 from pipeline.augment.config import AugmentationConfig, augmentation_from_mapping
@@ -65,8 +65,8 @@ class TrainSettings:
             if getattr(self, name) not in allowed:
                 raise BoxflowError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
                                    f"got {getattr(self, name)!r}")
-        if self.norm is not None and self.norm not in NORMALIZATIONS:
-            raise BoxflowError(f"--norm must be one of {', '.join(NORMALIZATIONS)}, got {self.norm!r}")
+        if self.norm is not None:
+            check_normalization(self.norm)
         if self.weights and self.init_from:
             raise BoxflowError("--weights (a backbone) and --init-from (a whole detector) exclude each other")
         if self.mixed_precision and self.bfloat16:

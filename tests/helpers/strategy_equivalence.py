@@ -4,7 +4,7 @@ device and under MirroredStrategy over 2 logical CPUs with the same global batch
 JSON, the largest weight change and the largest one-device/Mirrored difference with
 synchronized and with per-replica BatchNorm.
 
-Usage: python -m tests.helpers.strategy_equivalence DATA_DIR STEPS BACKBONE [LEARNING_RATE (SGD, default 0.01)]
+Usage: python -m tests.helpers.strategy_equivalence DATA_DIR STEPS BACKBONE
 """
 
 import json
@@ -25,7 +25,7 @@ from pipeline.dataset import make_dataset  # noqa: E402
 
 
 def train(strategy: tf.distribute.Strategy, data_dir: str, steps: int, backbone: str, norm: str,
-          start: Optional[dict[str, np.ndarray]] = None, learning_rate: float = 0.01) -> dict[str, np.ndarray]:
+          start: Optional[dict[str, np.ndarray]] = None) -> dict[str, np.ndarray]:
     """The weights by path after `steps` steps from `start` (or a seeded initialization)."""
     keras.utils.set_random_seed(7)
     with strategy.scope():
@@ -34,7 +34,7 @@ def train(strategy: tf.distribute.Strategy, data_dir: str, steps: int, backbone:
         if start is not None:
             for variable in model.weights:
                 variable.assign(start[variable.path])
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate))
+        model.compile(optimizer=keras.optimizers.SGD(0.01))
     if steps:
         dataset = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True, padded_max_boxes=8)
         model.fit(dataset.take(steps), epochs=1, verbose=0)
@@ -48,14 +48,12 @@ def largest_difference(first: dict[str, np.ndarray], second: dict[str, np.ndarra
 
 def main() -> None:
     data_dir, steps, backbone = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    learning_rate = float(sys.argv[4]) if len(sys.argv) > 4 else 0.01
     one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
     initial = train(one_device, data_dir, 0, backbone, "batch")
-    single = train(one_device, data_dir, steps, backbone, "batch", initial, learning_rate)
+    single = train(one_device, data_dir, steps, backbone, "batch", initial)
     report = {"max_change": largest_difference(single, initial), "replicas": 2}
     for norm in ("sync_batch", "batch"):
-        mirrored = train(mirrored_strategy(["/cpu:0", "/cpu:1"]), data_dir, steps, backbone, norm, initial,
-                         learning_rate)
+        mirrored = train(mirrored_strategy(["/cpu:0", "/cpu:1"]), data_dir, steps, backbone, norm, initial)
         report[f"{norm}_difference"] = largest_difference(single, mirrored)
     print(json.dumps(report))
 

@@ -16,6 +16,7 @@ class Reason(str, enum.Enum):
     """Fixed reason codes written to `rejected.jsonl`."""
 
     IMAGE_MISSING = "image_missing"            # no image file where the annotation points
+    PATH_OUTSIDE_IMAGES = "path_outside_images"  # the file name is absolute or climbs out with ..
     IMAGE_UNREADABLE = "image_unreadable"      # the file exists but cannot be read
     IMAGE_CORRUPT = "image_corrupt"            # not an image, or truncated / undecodable
     ANNOTATION_MALFORMED = "annotation_malformed"  # unparsable annotation file, row or field

@@ -54,6 +54,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BoxflowError as error:
         print(f"boxflow {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as error:
+        # The commands check the paths they are given; this catches a file that fails later
+        # (a full disk, a file removed meanwhile): still one line naming it, not a traceback.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"boxflow {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"boxflow {args.command}: interrupted", file=sys.stderr)
         return 130

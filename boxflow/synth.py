@@ -19,6 +19,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from boxflow import owned_folder
+from boxflow.box_overlap import iou
 from boxflow.errors import BoxflowError
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
@@ -105,7 +107,7 @@ def _place_shape(
         left = int(rng.integers(0, config.image_size - side + 1))
         top = int(rng.integers(0, config.image_size - side + 1))
         candidate = (left, top, left + side, top + side)
-        if all(_iou(candidate, box) <= config.max_overlap_iou for box in existing):
+        if all(iou(candidate, box) <= config.max_overlap_iou for box in existing):
             return shape, (left, top), _shape_mask(shape, side)
     return None
 
@@ -132,14 +134,6 @@ def _contrasting_colour(rng: np.random.Generator, background: np.ndarray) -> np.
     return (255 - background).astype(np.uint8)
 
 
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    width = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    intersection = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection
-    return intersection / union if union else 0.0
-
-
 def write_synth_dataset(out_dir: str, num_images: int, config: SynthConfig, seed: int) -> dict:
     """Writes `num_images` scenes as JPEGs plus a COCO JSON file into `out_dir`.
 
@@ -147,6 +141,7 @@ def write_synth_dataset(out_dir: str, num_images: int, config: SynthConfig, seed
     """
     if num_images < 1:
         raise BoxflowError(f"--images must be at least 1, got {num_images}")
+    owned_folder.check_replaceable(out_dir, "--out", "synth")
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".synth-", dir=parent)
@@ -154,6 +149,7 @@ def write_synth_dataset(out_dir: str, num_images: int, config: SynthConfig, seed
         coco = _render_all(staging, num_images, config, seed)
         with open(os.path.join(staging, ANNOTATIONS_FILE), "w") as f:
             json.dump(coco, f)
+        owned_folder.mark(staging, "synth")
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)
         os.rename(staging, out_dir)

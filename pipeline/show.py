@@ -6,36 +6,14 @@ import math
 from typing import Optional, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from boxflow.errors import BoxflowError
 from pipeline.augment.config import AugmentationConfig
 from pipeline.dataset import make_dataset
+from pipeline.drawing import draw_example
 
-# Distinct, saturated colours; class k uses PALETTE[k % len(PALETTE)].
-PALETTE: tuple[tuple[int, int, int], ...] = (
-    (255, 0, 0), (0, 255, 0), (0, 96, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255), (255, 128, 0),
-    (128, 0, 255),
-)
 GAP = 4
-
-
-def draw_example(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, class_names: Sequence[str],
-                 scores: Optional[np.ndarray] = None) -> Image.Image:
-    """`image` `[H, W, 3]` 0..255, `boxes` `[N, 4]` pixels xyxy, `classes` `[N]` from 0 → a picture.
-
-    With `scores` `[N]` (detections), each label carries its score.
-    """
-    picture = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(picture)
-    score_texts = [f" {score:.2f}" for score in scores.tolist()] if scores is not None else [""] * len(boxes)
-    for box, label, score_text in zip(boxes.tolist(), classes.tolist(), score_texts):
-        colour = PALETTE[label % len(PALETTE)]
-        left, top, right, bottom = box
-        draw.rectangle((left, top, max(left, right - 1), max(top, bottom - 1)), outline=colour, width=2)
-        name = class_names[label] if 0 <= label < len(class_names) else str(label)
-        draw.text((left + 3, top + 2), name + score_text, fill=colour)
-    return picture
 
 
 def grid(pictures: Sequence[Image.Image], columns: Optional[int] = None) -> Image.Image:

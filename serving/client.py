@@ -15,8 +15,11 @@ import urllib.request
 
 import numpy as np
 
+from boxflow import box_overlap
 from boxflow.errors import BoxflowError
 
+# Pictures of detections are drawn at least this large (pixels, shorter side).
+PICTURE_MIN_SIDE = 512
 
 @dataclasses.dataclass(frozen=True)
 class Detection:
@@ -73,13 +76,26 @@ def detections(outputs: dict[str, np.ndarray], min_score: float = 0.0) -> list[D
     return [detection for detection in found if detection.score >= min_score]
 
 
+def one_label_per_object(found: list[Detection], iou: float = 0.5) -> list[Detection]:
+    """`found` (best first) without the detections that overlap a more confident one at IoU ≥ `iou`,
+    whatever their classes. A detector suppresses duplicates class by class, so an object it is
+    unsure about keeps one box per class it considers; a person reading a picture wants its most
+    likely class once (TF OD API's visualization calls this agnostic mode)."""
+    kept: list[Detection] = []
+    for detection in found:
+        if all(box_overlap.iou(detection.box, other.box) < iou for other in kept):
+            kept.append(detection)
+    return kept
+
+
 def draw_detections(image: bytes, found: list[Detection], names: dict[int, str], path: str) -> None:
-    """Writes `image` with `found` drawn (boxes, class names from `names` by label id, scores) as a PNG."""
+    """Writes `image` with `found` drawn (boxes, class names from `names` by label id, scores) as a PNG,
+    enlarged to at least `PICTURE_MIN_SIDE` pixels so that the labels can be read."""
     import io
 
     from PIL import Image
 
-    from pipeline.show import draw_example
+    from pipeline.drawing import draw_example
 
     with Image.open(io.BytesIO(image)) as opened:
         pixels = np.asarray(opened.convert("RGB"))
@@ -87,4 +103,4 @@ def draw_detections(image: bytes, found: list[Detection], names: dict[int, str],
     boxes = np.array([[d.box[1] * width, d.box[0] * height, d.box[3] * width, d.box[2] * height] for d in found])
     class_names = [names.get(label, f"class {label}") for label in range(1, max([d.label for d in found] + [0]) + 1)]
     draw_example(pixels, boxes.reshape(-1, 4), np.array([d.label - 1 for d in found], int), class_names,
-                 np.array([d.score for d in found])).save(path)
+                 np.array([d.score for d in found]), min_side=PICTURE_MIN_SIDE).save(path)

@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from boxflow import record_schema
 from boxflow.errors import BoxflowError
+from boxflow.user_paths import make_folder
 from keras_models.training.run_directory import load_trained_model
 from serving import model_base
 from serving.detection_functions import detect_encoded_images, detect_examples, detect_images
@@ -52,7 +53,7 @@ def export(run_dir: str, model_dir: str, version: Optional[int] = None) -> Expor
     target = os.path.join(model_dir, str(version))
     if os.path.exists(target):
         raise BoxflowError(f"{target} exists; TF Serving versions are immutable, choose another --version")
-    os.makedirs(model_dir, exist_ok=True)
+    make_folder(model_dir, "--out")
     staging = tempfile.mkdtemp(prefix=f".staging-{version}-", dir=model_dir)
     try:
         _write_saved_model(trained.model, staging)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 
 import grpc
 import tensorflow as tf
@@ -16,13 +17,23 @@ from serving.errors import BadRequest, NotFound
 from serving.model_registry import LoadedVersion, ModelRegistry
 from serving.predictor import Predictor
 
+LOG = logging.getLogger(__name__)
 
-def _loaded(registry: ModelRegistry, model_spec, context: grpc.ServicerContext) -> LoadedVersion:
+
+def _lookup(lookup, model_spec, context: grpc.ServicerContext):
+    """`lookup(name, version, label)` for what `model_spec` names; its errors as TF Serving's codes."""
     version = model_spec.version.value if model_spec.HasField("version") else None
+    label = model_spec.version_label if model_spec.HasField("version_label") else None
     try:
-        return registry.get(model_spec.name, version)
+        return lookup(model_spec.name, version, label)
     except NotFound as error:
         context.abort(grpc.StatusCode.NOT_FOUND, str(error).strip("'\""))
+    except BadRequest as error:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+
+
+def _loaded(registry: ModelRegistry, model_spec, context: grpc.ServicerContext) -> LoadedVersion:
+    return _lookup(registry.get, model_spec, context)
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -31,11 +42,17 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Predict(self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext):
         loaded = _loaded(self.registry, request.model_spec, context)
+        failure = None
         try:
             inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
             outputs = self.predictor.predict(loaded, request.model_spec.signature_name, inputs)
         except (BadRequest, TypeError, ValueError) as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            failure = grpc.StatusCode.INVALID_ARGUMENT, str(error)
+        except Exception as error:  # a model or server failure, answered as TF Serving does
+            LOG.exception("Predict failed")
+            failure = grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}"
+        if failure:
+            context.abort(*failure)
         response = predict_pb2.PredictResponse(
             model_spec=model_answers.model_spec(loaded, request.model_spec.signature_name or "serving_default"))
         names = request.output_filter or list(outputs)
@@ -48,6 +65,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,
                          context: grpc.ServicerContext):
         loaded = _loaded(self.registry, request.model_spec, context)
+        if not request.metadata_field:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          "GetModelMetadataRequest must specify at least one metadata_field")
         unsupported = [field for field in request.metadata_field if field != "signature_def"]
         if unsupported:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Metadata field {unsupported[0]} is not supported")
@@ -59,18 +79,23 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self.registry = registry
 
     def GetModelStatus(self, request, context: grpc.ServicerContext):
-        return model_answers.status_response(_loaded(self.registry, request.model_spec, context))
+        return model_answers.status_response(_lookup(self.registry.states, request.model_spec, context))
 
 
 def make_server(registry: ModelRegistry, predictor: Predictor, address: str, max_request_bytes: int,
                 threads: int = 16) -> tuple[grpc.Server, int]:
     """The (not yet started) server, and the port it bound (chosen by the system for port 0)."""
+    # gRPC sets SO_REUSEPORT by default: a second server on a busy port, TF Serving's own 8500
+    # say, then binds without an error (measured here) and the kernel shares the clients between the two.
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=threads),
                          options=[("grpc.max_receive_message_length", max_request_bytes),
-                                  ("grpc.max_send_message_length", max_request_bytes)])
+                                  ("grpc.max_send_message_length", max_request_bytes),
+                                  ("grpc.so_reuseport", 0)])
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(registry, predictor), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(registry), server)
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise BoxflowError(f"cannot listen for gRPC on {address}")
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        raise BoxflowError(f"--grpc-port: cannot listen for gRPC on {address}: the port is in use or the address "
+                           "is not this machine's") from None
     return server, port

@@ -44,8 +44,8 @@ def next_version(model_dir: str) -> int:
     return present[-1] + 1 if present else 1
 
 
-def write_server_files(base: str, name: str) -> None:
-    """Adds `name` to `models.config` (keeping other models), and writes the batching parameters."""
+def read_models_config(base: str):
+    """`MODEL_BASE/models.config` as a `ModelServerConfig` (empty when there is none)."""
     from tensorflow_serving.config import model_server_config_pb2
 
     config = model_server_config_pb2.ModelServerConfig()
@@ -56,11 +56,23 @@ def write_server_files(base: str, name: str) -> None:
                 text_format.Parse(f.read(), config)
             except text_format.ParseError as error:
                 raise BoxflowError(f"{path}: not a TF Serving model config: {error}") from None
+    return config
+
+
+def version_labels(base: str) -> dict[str, dict[str, int]]:
+    """Each model's `version_labels` in `models.config`: name → {label: version}."""
+    return {entry.name: dict(entry.version_labels)
+            for entry in read_models_config(base).model_config_list.config if entry.version_labels}
+
+
+def write_server_files(base: str, name: str) -> None:
+    """Adds `name` to `models.config` unless it is listed (other models and an existing entry are
+    kept as they are), and writes the batching parameters."""
+    config = read_models_config(base)
+    path = os.path.join(base, MODELS_CONFIG)
     entries = config.model_config_list.config
-    kept = [entry for entry in entries if entry.name != name]
-    del entries[:]
-    entries.extend(kept)
-    entries.add(name=name, base_path=f"{CONTAINER_MODEL_BASE}/{name}", model_platform="tensorflow")
+    if not any(entry.name == name for entry in entries):  # a user's entry keeps its labels and policy
+        entries.add(name=name, base_path=f"{CONTAINER_MODEL_BASE}/{name}", model_platform="tensorflow")
     _write_atomically(path, text_format.MessageToString(config))
     _write_atomically(os.path.join(base, BATCHING_PARAMETERS),
                       "".join(f"{key} {{ value: {value} }}\n" for key, value in BATCHING.items()))

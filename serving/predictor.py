@@ -20,14 +20,26 @@ from typing import Mapping, Optional
 import numpy as np
 import tensorflow as tf
 
+from boxflow.errors import BoxflowError
 from serving.model_registry import LoadedVersion
 from serving.errors import BadRequest
+from serving.request_limits import RequestLimits
+
+# A batch waits at most this long (seconds) for more requests: longer only adds latency.
+MAX_BATCH_TIMEOUT = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
 class BatchingSettings:
     max_batch_size: int = 32
     batch_timeout: float = 0.002  # seconds
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise BoxflowError(f"--max-batch-size must be at least 1, got {self.max_batch_size}")
+        if not 0 <= self.batch_timeout <= MAX_BATCH_TIMEOUT:
+            raise BoxflowError(f"--batch-timeout-ms must be between 0 and {MAX_BATCH_TIMEOUT * 1000:g}, got "
+                               f"{self.batch_timeout * 1000:g}")
 
 
 def input_dtypes(version: LoadedVersion, signature_name: str) -> dict[str, np.dtype]:
@@ -70,8 +82,11 @@ def _op_error_reason(message: str) -> str:
 
 
 class Predictor:
-    def __init__(self, batching: Optional[BatchingSettings] = None):
-        self.batching = batching
+    """Runs requests on a loaded version, one by one or joined in batches, after checking that
+    each stays within the `limits` of work one request may cause."""
+
+    def __init__(self, batching: Optional[BatchingSettings] = None, limits: RequestLimits = RequestLimits()):
+        self.batching, self.limits = batching, limits
         self._queue: "queue.Queue[_Pending]" = queue.Queue()
         self._stopped = threading.Event()
         self._thread = None
@@ -84,9 +99,14 @@ class Predictor:
 
     def predict(self, version: LoadedVersion, signature_name: str, inputs: Mapping[str, np.ndarray]
                 ) -> dict[str, np.ndarray]:
+        self.limits.check(inputs)
         if not self.batching:
             return run_signature(version, signature_name, inputs)
         pending = _Pending(version, signature_name, dict(inputs))
+        if pending.rows > self.batching.max_batch_size:
+            # Refused, not split, as TF Serving's batcher does without enable_large_batch_splitting.
+            raise BadRequest(f"Task size {pending.rows} is larger than maximum input batch size "
+                             f"{self.batching.max_batch_size} (boxflow serve --max-batch-size)")
         self._queue.put(pending)
         return pending.future.result()
 

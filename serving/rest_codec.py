@@ -63,6 +63,14 @@ def parse_predict_request(body: bytes, input_dtypes_for: Callable[[str], Mapping
                           ) -> tuple[str, dict[str, np.ndarray], bool]:
     """`(signature_name, inputs by name, row_format)`; `input_dtypes_for(signature_name)` gives
     that signature's inputs (and raises for an unknown one)."""
+    try:
+        return _parse_predict_request(body, input_dtypes_for)
+    except RecursionError:  # from json.loads or the unwrapping of deeply nested lists
+        raise BadRequest("request JSON is nested too deeply") from None
+
+
+def _parse_predict_request(body: bytes, input_dtypes_for: Callable[[str], Mapping[str, np.dtype]]
+                           ) -> tuple[str, dict[str, np.ndarray], bool]:
     if not body:
         raise BadRequest("empty request body; expected JSON with 'instances' or 'inputs'")
     try:
@@ -109,7 +117,11 @@ def _json_value(array: np.ndarray) -> Any:
 
 
 def predict_response(outputs: Mapping[str, np.ndarray], row_format: bool) -> dict:
-    """The response body for `outputs` (each batched along axis 0)."""
+    """The response body for `outputs` (each batched along axis 0). A single output is answered
+    without its name, in both forms, as TF Serving does."""
+    if len(outputs) == 1:
+        (value,) = outputs.values()
+        return {"predictions": _json_value(value)} if row_format else {"outputs": _json_value(value)}
     if not row_format:
         return {"outputs": {name: _json_value(value) for name, value in outputs.items()}}
     rows = len(next(iter(outputs.values())))

@@ -20,6 +20,7 @@ from aiohttp import web
 from boxflow.errors import BoxflowError
 from serving import grpc_api, rest_api
 from serving.model_registry import ModelRegistry
+from serving.request_limits import RequestLimits
 from serving.predictor import BatchingSettings, Predictor
 
 LOG = logging.getLogger(__name__)
@@ -35,21 +36,25 @@ class ServeSettings:
     poll_seconds: float = 2.0
     batching: Optional[BatchingSettings] = None
     max_request_bytes: int = 32 * 1024 * 1024
+    limits: RequestLimits = RequestLimits()
     threads: int = 16
 
     def __post_init__(self) -> None:
         if self.model_name is not None and (self.model_name in ("", ".", "..") or "/" in self.model_name):
             raise BoxflowError(f"--name must be the name of a folder under --model-base, got {self.model_name!r}")
-        if self.poll_seconds <= 0 or self.max_request_bytes < 1024 or self.threads < 1:
-            raise BoxflowError("--poll-seconds must be positive, --max-request-bytes at least 1024, "
-                               "--threads at least 1")
+        if self.poll_seconds <= 0:
+            raise BoxflowError(f"--poll-seconds must be positive, got {self.poll_seconds}")
+        if self.max_request_bytes < 1024:
+            raise BoxflowError(f"--max-request-bytes must be at least 1024, got {self.max_request_bytes}")
+        if self.threads < 1:
+            raise ValueError(f"ServeSettings.threads must be at least 1, got {self.threads}")
 
 
 class Server:
     def __init__(self, settings: ServeSettings, on_load: Callable[[str], None] = LOG.info):
         self.settings, self.on_load = settings, on_load
         self.registry = ModelRegistry(settings.model_base, settings.model_name)
-        self.predictor = Predictor(settings.batching)
+        self.predictor = Predictor(settings.batching, settings.limits)
         self.executor = concurrent.futures.ThreadPoolExecutor(settings.threads, thread_name_prefix="rest")
         self.rest_port = self.grpc_port = 0
         self._stopped = threading.Event()
@@ -78,8 +83,10 @@ class Server:
         try:
             self._loop.run_until_complete(site.start())
         except OSError as error:
-            raise BoxflowError(f"cannot listen for REST on {self.settings.host}:{self.settings.rest_port}: "
-                               f"{error.strerror}") from None
+            self._grpc.stop(grace=None)
+            self._loop.run_until_complete(self._runner.cleanup())
+            address = f"{self.settings.host}:{self.settings.rest_port}"
+            raise BoxflowError(f"--rest-port: cannot listen for REST on {address}: {error.strerror}") from None
         self.rest_port = self._runner.addresses[0][1]
         self._threads = [threading.Thread(target=self._loop.run_forever, name="rest-loop", daemon=True),
                          threading.Thread(target=self._watch, name="model-watcher", daemon=True)]
@@ -88,7 +95,10 @@ class Server:
 
     def _watch(self) -> None:
         while not self._stopped.wait(self.settings.poll_seconds):
-            self._report(self.registry.refresh())
+            try:
+                self._report(self.registry.refresh())
+            except Exception:  # the watcher must outlive any one bad poll, and say what went wrong
+                LOG.exception("looking for new versions under %s failed; trying again", self.settings.model_base)
 
     def _report(self, loaded) -> None:
         for version in loaded:

@@ -1,5 +1,5 @@
-"""`--anchors auto`: anchors fitted to the boxes `prepare` counted give every box an anchor at
-IoU ≥ 0.5, where RetinaNet's default anchors miss small and elongated ones."""
+"""`--anchors auto`: anchors that move only as far as the boxes need. Boxes RetinaNet's default
+anchors reach keep their sizes; small ones get smaller anchors, elongated ones fitted ratios."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import pytest
 from beam_jobs.source_records import ValidatedImage, ValidatedObject
 from beam_jobs.statistics import DatasetStatisticsFn
 from boxflow.errors import BoxflowError
-from keras_models.ops.anchor_fitting import fit_anchors, histogram_quantile
+from keras_models.ops.anchor_fitting import MIN_MULTIPLIER, fit_anchors, histogram_quantile
 from keras_models.ops.anchors import AnchorConfig, image_anchors
 from keras_models.ops.box_format import pairwise_iou
 
@@ -35,25 +35,44 @@ def random_boxes(rng, count: int, sides: tuple[float, float], aspect: tuple[floa
     return np.stack([x, y, x + width, y + height], axis=1)
 
 
-def matched_share(boxes: np.ndarray, config: AnchorConfig) -> float:
-    """The share of boxes whose best anchor reaches IoU 0.5 (a positive in training)."""
-    iou = np.asarray(pairwise_iou(boxes.astype(np.float32), image_anchors(IMAGE_SIZE, config)))
-    return float(np.mean(iou.max(axis=1) >= 0.5))
+def matched_share(boxes: np.ndarray, config: AnchorConfig, iou: float = 0.5) -> float:
+    """The share of boxes whose best anchor reaches `iou` (0.5: a positive in training)."""
+    best = np.asarray(pairwise_iou(boxes.astype(np.float32), image_anchors(IMAGE_SIZE, config))).max(axis=1)
+    return float(np.mean(best >= iou))
 
 
-@pytest.mark.parametrize("sides, aspect, default_share", [
-    ((16, 48), (2.0, 3.0), 0.73),  # small and wide: RetinaNet's anchors miss a quarter of them
-    ((20, 60), (0.7, 1.4), 0.89),
-    ((30, 120), (0.3, 0.5), 1.0),  # large ones: the default already fits, and the fit keeps up
+def fitted_to(sides: tuple[float, float], aspect: tuple[float, float]) -> tuple[AnchorConfig, np.ndarray]:
+    """Anchors fitted to the statistics of source images twice the model's input, and the boxes
+    as the model sees them."""
+    source = random_boxes(np.random.default_rng(0), 400, tuple(2 * s for s in sides), aspect, 2 * IMAGE_SIZE)
+    return fit_anchors(statistics_of(source, 2 * IMAGE_SIZE), IMAGE_SIZE, "dataset_info.json"), source / 2
+
+
+def test_boxes_the_default_anchors_reach_keep_their_sizes():
+    # The synthetic shapes' sizes: smaller anchors would cover every box at IoU 0.5, yet trained
+    # far worse (AP50 0.02 against 0.26 after 4 epochs, see anchor_fitting's docstring).
+    fitted, _ = fitted_to((20, 90), (0.8, 1.25))
+    assert fitted.size_multiplier == AnchorConfig().size_multiplier
+
+
+def test_small_boxes_get_anchors_within_reach():
+    fitted, boxes = fitted_to((8, 24), (0.7, 1.4))
+    assert fitted.size_multiplier == pytest.approx(2.12, abs=0.05)  # the 5th percentile, 8.5 px, times REACH
+    # A box within a factor 2 in side of a concentric square anchor overlaps it at IoU ≥ 0.25.
+    assert matched_share(boxes, fitted, 0.25) >= 0.95
+    assert matched_share(boxes, AnchorConfig(), 0.25) == pytest.approx(0.41, abs=0.01)
+    tiny, _ = fitted_to((4, 8), (0.7, 1.4))
+    assert tiny.size_multiplier == MIN_MULTIPLIER  # never below two strides
+
+
+@pytest.mark.parametrize("aspect, default_share", [
+    ((3.0, 5.0), 0.77),  # wide: RetinaNet's ratios (to 2:1) miss a quarter of them
+    ((0.2, 0.33), 0.77),  # tall
 ])
-def test_fitted_anchors_match_nearly_every_box(sides, aspect, default_share):
-    rng = np.random.default_rng(0)
-    # Statistics of the source images (twice the model's input), then boxes as the model sees them.
-    source = random_boxes(rng, 400, tuple(2 * s for s in sides), aspect, 2 * IMAGE_SIZE)
-    fitted = fit_anchors(statistics_of(source, 2 * IMAGE_SIZE), IMAGE_SIZE, "dataset_info.json")
-    model_boxes = source / 2
-    assert matched_share(model_boxes, fitted) >= 0.95
-    assert matched_share(model_boxes, AnchorConfig()) == pytest.approx(default_share, abs=0.01)
+def test_elongated_boxes_get_fitted_aspect_ratios(aspect, default_share):
+    fitted, boxes = fitted_to((24, 72), aspect)
+    assert matched_share(boxes, fitted) >= 0.99
+    assert matched_share(boxes, AnchorConfig()) == pytest.approx(default_share, abs=0.02)
 
 
 def test_aspect_ratios_are_height_over_width_around_the_median():

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from boxflow.cli import main
+from serving.client import PICTURE_MIN_SIDE
 
 
 @pytest.mark.slow
@@ -25,7 +26,7 @@ def test_the_demo_runs_every_stage_and_reruns(tmp_path, capsys):
     # the 15-minute benchmark reaches 0.95.
     assert report["coco"]["AP50"] > 0 and report["detections"] > 0
     assert (workdir / "models" / "shapes" / "1" / "saved_model.pb").exists()
-    assert Image.open(workdir / "predictions" / "held_out.png").size == (128, 128)
+    assert Image.open(workdir / "predictions" / "held_out.png").size == (PICTURE_MIN_SIDE,) * 2  # enlarged to read
     for row in ("images prepared / rejected", "mAP50", "mAP (95% interval)", "serving latency p50 (REST)",
                 "predicted boxes"):
         assert row in out

@@ -299,3 +299,60 @@ def test_the_request_mistakes_get_the_answers_troubleshooting_shows(guide_projec
             urllib.request.urlopen(request, timeout=60)
         assert error.value.code == 400, mistake
         assert answer in json.load(error.value)["error"], mistake
+
+
+@pytest.mark.slow
+def test_the_refusals_troubleshooting_lists_are_what_the_commands_say(guide_project, tmp_path, capsys):
+    import shlex
+    import socket
+
+    from beam_jobs.sources.image_paths import outside_images
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "holiday.jpg").write_bytes(jpeg_bytes(32, 32))
+    (tmp_path / "file").write_bytes(jpeg_bytes(32, 32))
+    rows = markdown_table("docs/troubleshooting.md", "## Refusals that protect your files and your machine")
+    assert len(rows) >= 7
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        values = {"PHOTOS": str(photos), "BUSY": str(busy.getsockname()[1]), "MISSING": str(tmp_path / "missing"),
+                  "A_FILE": str(tmp_path / "file")}
+
+        def filled(text: str) -> str:
+            for name, value in values.items():
+                text = text.replace(name, value)
+            return text
+
+        for command, message in rows:
+            argv = shlex.split(filled(command))
+            assert main(argv[1:]) == 2, command
+            err = capsys.readouterr().err.strip()
+            assert err.splitlines()[-1].startswith(f"boxflow {argv[1]}: error: {filled(message)}"), (command, err)
+    assert sorted(os.listdir(photos)) == ["holiday.jpg"]
+
+    text = (REPOSITORY / "docs" / "troubleshooting.md").read_text()
+    assert f"`{outside_images('x', '../../etc/passwd').detail}`" in text
+
+
+@pytest.mark.slow
+def test_the_request_limits_troubleshooting_quotes_are_the_answers(guide_project):
+    import io
+    import re
+
+    from PIL import Image
+
+    _, server = guide_project
+    text = " ".join((REPOSITORY / "docs" / "troubleshooting.md").read_text().split())
+    quoted = re.findall(r"`(the request has 65 instances[^`]*|input 'images', instance 0: the image is[^`]*)`", text)
+    assert len(quoted) == 2
+    huge = io.BytesIO()
+    Image.new("L", (6000, 5000)).save(huge, "PNG")
+    small = base64.b64encode(jpeg_bytes(16, 16)).decode()
+    for images, answer in ((([small] * 65), quoted[0]), ([base64.b64encode(huge.getvalue()).decode()], quoted[1])):
+        request = urllib.request.Request(f"http://127.0.0.1:{server.rest_port}/v1/models/bccd:predict",
+                                         data=json.dumps({"instances": [{"b64": image} for image in images]}).encode())
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request, timeout=60)
+        assert error.value.code == 400 and json.load(error.value)["error"] == answer

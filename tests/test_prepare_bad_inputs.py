@@ -135,8 +135,9 @@ def test_coco_orphan_annotations_and_unknown_categories(tmp_path):
     out = tmp_path / "out"
     info = prepare("coco", tmp_path / "instances.json", out, images_dir=str(tmp_path / "images"))
     reasons = sorted((r["source"].rsplit("#", 1)[-1], r["reason"]) for r in read_rejections(out))
-    assert reasons == [("annotation 2", "class_unknown"), ("annotation 3", "annotation_malformed"),
-                       ("annotation 4", "annotation_malformed"), ("image 8", "annotation_malformed")]
+    # Each names the image file too, where the image entry has one, so that the picture can be found.
+    assert reasons == [("annotation 2 (image a.jpg)", "class_unknown"), ("annotation 3", "annotation_malformed"),
+                       ("annotation 4 (image a.jpg)", "annotation_malformed"), ("image 8", "annotation_malformed")]
     assert_accounting_closes(info, 2)
     assert info["accounting"]["boxes_read"] == 4 and info["accounting"]["boxes_written"] == 1
     assert [c["name"] for c in info["classes"]] == ["dog", "cow"]
@@ -156,3 +157,38 @@ def test_yolo_bad_lines_and_label_without_image(tmp_path):
     assert_accounting_closes(info, 2)
     (record,) = read_records(out)
     assert record["boxes"].tolist() == [pytest.approx([0.25, 0.25, 0.75, 0.75])]
+
+
+def test_file_names_that_leave_the_images_folder_are_rejected_not_read(tmp_path):
+    """COCO `file_name`, VOC `<filename>` and CSV filenames pointing outside the images folder
+    (`..`, absolute) are rejected as `path_outside_images`, although the files exist and are images."""
+    images = tmp_path / "images"
+    (images / "sub").mkdir(parents=True)
+    (images / "inside.jpg").write_bytes(image_bytes(64, 48))
+    (images / "sub" / "nested.jpg").write_bytes(image_bytes(64, 48, seed=1))
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(image_bytes(64, 48, seed=2))
+    names = ["inside.jpg", "sub/../sub/nested.jpg", "../secret.jpg", "sub/../../secret.jpg", str(secret)]
+    outside = names[2:]
+
+    write_coco(tmp_path / "instances.json",
+               [{"id": i, "file_name": name, "width": 64, "height": 48} for i, name in enumerate(names)],
+               [{"id": i, "image_id": i, "category_id": 1, "bbox": [10, 10, 40, 30]} for i in range(len(names))],
+               [{"id": 1, "name": "cat"}])
+    (tmp_path / "boxes.csv").write_text("filename,width,height,class,xmin,ymin,xmax,ymax\n" + "".join(
+        f"{name},64,48,cat,10,10,50,40\n" for name in names))
+    voc = tmp_path / "voc"
+    (voc / "Annotations").mkdir(parents=True)
+    for index, name in enumerate(names):
+        (voc / "Annotations" / f"{index}.xml").write_text(voc_xml(name, 64, 48, [GOOD]))
+
+    for source_format, input_path in (("coco", tmp_path / "instances.json"), ("csv", tmp_path / "boxes.csv"),
+                                      ("voc", voc)):
+        out = tmp_path / f"out_{source_format}"
+        info = prepare(source_format, input_path, out, images_dir=str(images))
+        assert_accounting_closes(info, len(names))
+        assert info["accounting"]["images_written"] == 2, source_format
+        rejected = [r for r in read_rejections(out) if r["reason"] == "path_outside_images"]
+        assert len(rejected) == len(outside), (source_format, rejected)
+        assert all("points outside the images folder" in r["detail"] for r in rejected)
+        assert {record["filename"] for record in read_records(out)} == set(names[:2])

@@ -20,10 +20,11 @@ from boxflow.cli import main
 from boxflow.errors import BoxflowError
 from keras_models.training.run_directory import load_trained_model
 from serving.detection_functions import OUTPUT_NAMES, detect_encoded_images, detect_images
-from serving.errors import NotFound
+from serving.errors import BadRequest, NotFound
 from serving.export import export
 from serving.model_registry import ModelRegistry
 from serving.predictor import BatchingSettings
+from serving.request_limits import RequestLimits
 from serving.server import Server, ServeSettings
 from tests.builders import free_ports, jpeg_bytes
 
@@ -116,6 +117,12 @@ def test_grpc_with_the_official_stubs(served):
         for name in OUTPUT_NAMES:
             np.testing.assert_allclose(tf.make_ndarray(response.outputs[name]), reference[name], atol=1e-4)
 
+        without_field = get_model_metadata_pb2.GetModelMetadataRequest()
+        without_field.model_spec.name = "shapes"
+        with pytest.raises(grpc.RpcError) as error:
+            prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(without_field)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.value.details() == "GetModelMetadataRequest must specify at least one metadata_field"
         metadata_request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         metadata_request.model_spec.name = "shapes"
         metadata = prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(metadata_request)
@@ -136,6 +143,19 @@ def test_grpc_with_the_official_stubs(served):
 
 
 JPEG = jpeg_bytes(100, 80, 5)
+TINY_JPEG = jpeg_bytes(8, 8)
+
+
+def huge_png() -> bytes:
+    """29 KB that decode to 6000 x 5000 pixels."""
+    buffer = io.BytesIO()
+    Image.new("L", (6000, 5000)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def example_holding(image: bytes) -> bytes:
+    return tf.train.Example(features=tf.train.Features(feature={
+        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))})).SerializeToString()
 
 
 @pytest.mark.parametrize("path, body, status, message", [
@@ -143,18 +163,54 @@ JPEG = jpeg_bytes(100, 80, 5)
     ("/v1/models/shapes:predict", {"instances": [b64(JPEG)], "inputs": [b64(JPEG)]}, 400, "exactly one of"),
     ("/v1/models/shapes:predict", {"instances": [{"b64": "%%%not base64"}]}, 400, "invalid base64"),
     ("/v1/models/shapes:predict", {"instances": [b64(b"these bytes are no image")]}, 400, "image"),
-    ("/v1/models/shapes:predict", {"instances": [b64(JPEG[: len(JPEG) // 2])]}, 400, ""),
+    ("/v1/models/shapes:predict", {"instances": [b64(JPEG[: len(JPEG) // 2])]}, 400, "Invalid JPEG data"),
+    ("/v1/models/shapes:predict", b"[" * 50_000 + b"]" * 50_000, 400, "request JSON is nested too deeply"),
+    ("/v1/models/shapes:predict", {"instances": [b64(TINY_JPEG)] * 65}, 400,
+     "the request has 65 instances; the limit is 64 per request (boxflow serve --max-instances)"),
+    ("/v1/models/shapes:predict", {"instances": [b64(JPEG), b64(huge_png())]}, 400,
+     "input 'images', instance 1: the image is 6000x5000 pixels; the limit is 25000000 pixels per image"),
+    ("/v1/models/shapes:predict", {"signature_name": "serve_examples", "instances": [b64(example_holding(huge_png()))]},
+     400, "input 'examples', instance 0: the image is 6000x5000 pixels"),
     ("/v1/models/shapes:predict", b"", 400, "empty request body"),
     ("/v1/models/shapes:predict", {"instances": [b64(b"x" * 300_000)]}, 413, "too large"),
     ("/v1/models/nothing:predict", {"instances": [b64(JPEG)]}, 404, "Servable not found"),
     ("/v1/models/shapes/versions/7:predict", {"instances": [b64(JPEG)]}, 404, "Servable not found"),
     ("/v1/models/shapes:predict", {"signature_name": "nope", "instances": [b64(JPEG)]}, 400, "nope"),
-    ("/v1/models/shapes:classify", {"instances": [b64(JPEG)]}, 404, "Malformed request"),
+    # TF Serving's own refusals of a detection signature (one input, four outputs):
+    ("/v1/models/shapes:classify", {"examples": [{}]}, 400, "Expected one or two output Tensors, found 4"),
+    ("/v1/models/shapes/versions/1:regress", {"examples": [{}]}, 400, "Expected one output Tensor."),
+    ("/v1/models/shapes:classify", {"signature_name": "nope", "examples": [{}]}, 400,
+     "No signature was found with the name: nope"),
+    ("/v1/models/shapes:explain", {"instances": [b64(JPEG)]}, 404, "Malformed request"),
 ])
 def test_bad_requests_get_a_4xx_and_the_server_keeps_serving(served, path, body, status, message):
     answer_status, answer = rest(served, path, body)
     assert answer_status == status and message in answer["error"], answer
     assert rest(served, "/v1/models/shapes:predict", {"instances": [b64(JPEG)]})[0] == 200
+
+
+def test_grpc_refuses_work_over_the_limits_and_keeps_serving(served):
+    with grpc.insecure_channel(served["grpc"]) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        for images, message in (([TINY_JPEG] * 65, "the request has 65 instances; the limit is 64"),
+                                ([huge_png()], "the image is 6000x5000 pixels")):
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "shapes"
+            request.inputs["images"].CopyFrom(tf.make_tensor_proto(images, dtype=tf.string))
+            with pytest.raises(grpc.RpcError) as error:
+                stub.Predict(request, timeout=60)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in error.value.details()
+        request.inputs["images"].CopyFrom(tf.make_tensor_proto([JPEG], dtype=tf.string))
+        assert tf.make_ndarray(stub.Predict(request, timeout=60).outputs["num_detections"]).shape == (1,)
+
+
+def test_pixel_arrays_are_limited_by_their_shape():
+    limits = RequestLimits(max_instances=4, max_image_pixels=100 * 100)
+    limits.check({"images": np.broadcast_to(np.uint8(0), (4, 100, 100, 3))})
+    with pytest.raises(BadRequest, match="instance 0: the image is 101x100 pixels; the limit is 10000 pixels"):
+        limits.check({"images": np.broadcast_to(np.uint8(0), (1, 100, 101, 3))})
+    with pytest.raises(BoxflowError, match="--max-instances must be at least 1, got 0"):
+        RequestLimits(max_instances=0)
 
 
 def test_predict_command_over_rest_and_grpc(served, tmp_path, capsys):
@@ -164,7 +220,8 @@ def test_predict_command_over_rest_and_grpc(served, tmp_path, capsys):
     assert main(["predict", "--server", served["rest"], "--name", "shapes", "--image", str(image),
                  "--label-map", str(label_map), "--min-score", "0", "--out", str(tmp_path / "boxes.png")]) == 0
     over_rest = capsys.readouterr().out
-    assert "detection(s) with score >= 0" in over_rest and Image.open(tmp_path / "boxes.png").size == (100, 80)
+    # The picture is drawn enlarged, its shorter side to 512 px, so that the labels can be read.
+    assert "detection(s) with score >= 0" in over_rest and Image.open(tmp_path / "boxes.png").size == (640, 512)
     assert main(["predict", "--server", served["grpc"], "--grpc", "--name", "shapes", "--image", str(image),
                  "--label-map", str(label_map), "--min-score", "0"]) == 0
     assert capsys.readouterr().out == over_rest.replace(f"wrote {tmp_path / 'boxes.png'}\n", "")
@@ -184,6 +241,44 @@ def grpc_version_loop(address: str, image: bytes, stop, results: list) -> None:
                 results.append(stub.Predict(request, timeout=60).model_spec.version.value)
             except grpc.RpcError as error:
                 results.append(error)
+
+
+def test_the_registry_reports_a_broken_version_or_an_unlistable_base_once_and_recovers(served, tmp_path, caplog,
+                                                                                      monkeypatch):
+    import os
+    import shutil
+
+    base = tmp_path / "models"
+    shutil.copytree(served["root"] / "models" / "shapes" / "1", base / "shapes" / "1")
+    registry = ModelRegistry(str(base))
+    registry.refresh()
+    (base / "shapes" / "2").mkdir()
+    (base / "shapes" / "2" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    with caplog.at_level("ERROR", logger="serving.model_registry"):
+        for _ in range(3):
+            registry.refresh()
+    assert [record.getMessage() for record in caplog.records if "version 2" in record.getMessage()] == [
+        caplog.records[0].getMessage()]  # once, not at every poll
+    assert caplog.records[0].getMessage().startswith("cannot load shapes version 2:")
+    assert registry.get("shapes").version == 1  # version 1 serves meanwhile
+
+    caplog.clear()
+    listdir = os.listdir
+
+    def unavailable(path):
+        if str(path) == str(base):
+            raise OSError(116, "Stale file handle")
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", unavailable)  # an NFS outage
+    with caplog.at_level("ERROR", logger="serving.model_registry"):
+        assert registry.refresh() == [] and registry.refresh() == []
+    assert [record.getMessage() for record in caplog.records] == [
+        f"cannot list the model base {base} ([Errno 116] Stale file handle); retrying"]
+    monkeypatch.setattr(os, "listdir", listdir)
+    shutil.rmtree(base / "shapes" / "2")
+    shutil.copytree(served["root"] / "models" / "shapes" / "1", base / "shapes" / "3")
+    assert [version.version for version in registry.refresh()] == [3]  # back, and it finds the new version
 
 
 def test_a_named_model_is_the_only_one_served(served, tmp_path):
@@ -286,6 +381,24 @@ def test_server_side_batching_joins_concurrent_requests_with_the_same_answers(se
     assert batched.predictor.requests_batched == 8 and batched.predictor.batches_run < 8
 
 
+def test_batching_refuses_a_request_larger_than_a_batch_as_tf_serving_does(served):
+    batched = Server(ServeSettings(str(served["root"] / "models"), rest_port=0, grpc_port=0,
+                                   batching=BatchingSettings(max_batch_size=2, batch_timeout=0.01)))
+    batched.start()
+    try:
+        url = f"http://127.0.0.1:{batched.rest_port}"
+        status, answer = rest({"rest": url}, "/v1/models/shapes:predict", {"instances": [b64(JPEG)] * 3})
+        assert status == 400 and answer["error"] == ("Task size 3 is larger than maximum input batch size 2 "
+                                                     "(boxflow serve --max-batch-size)")
+        assert rest({"rest": url}, "/v1/models/shapes:predict", {"instances": [b64(JPEG)] * 2})[0] == 200
+    finally:
+        batched.stop()
+    with pytest.raises(BoxflowError, match="--max-batch-size must be at least 1, got 0"):
+        BatchingSettings(max_batch_size=0)
+    with pytest.raises(BoxflowError, match="--batch-timeout-ms must be between 0 and 1000, got 5000"):
+        BatchingSettings(batch_timeout=5.0)
+
+
 def test_the_serve_command_starts_on_loopback_and_stops_on_sigterm(served, tmp_path):
     import os
     import signal
@@ -316,3 +429,74 @@ def test_the_serve_command_starts_on_loopback_and_stops_on_sigterm(served, tmp_p
     assert process.returncode == 0, output[-2000:]
     assert f"REST http://127.0.0.1:{rest_port}, gRPC 127.0.0.1:{grpc_port}" in output and "stopped" in output
     assert os.path.exists(served["root"] / "models" / "models.config")
+
+
+def test_a_single_output_signature_is_answered_without_its_name(tmp_path):
+    class Doubler(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+        def double(self, x):
+            return {"y": 2 * x}
+
+    module = Doubler()
+    tf.saved_model.save(module, str(tmp_path / "models" / "doubler" / "1"),
+                        signatures={"serving_default": module.double})
+    server = Server(ServeSettings(str(tmp_path / "models"), rest_port=0, grpc_port=0))
+    server.start()
+    try:
+        here = {"rest": f"http://127.0.0.1:{server.rest_port}"}
+        assert rest(here, "/v1/models/doubler:predict", {"instances": [[1, 2], [3, 4]]}) == (
+            200, {"predictions": [[2.0, 4.0], [6.0, 8.0]]})
+        assert rest(here, "/v1/models/doubler:predict", {"inputs": [[1, 2]]}) == (200, {"outputs": [[2.0, 4.0]]})
+    finally:
+        server.stop()
+
+
+def test_status_lists_every_version_and_labels_name_versions(served, tmp_path):
+    import shutil
+
+    base = tmp_path / "models"
+    shutil.copytree(served["root"] / "models" / "shapes" / "1", base / "shapes" / "1")
+    (base / "models.config").write_text(
+        'model_config_list { config { name: "shapes" base_path: "/models/shapes" model_platform: "tensorflow" '
+        'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } } }')
+    server = Server(ServeSettings(str(base), rest_port=0, grpc_port=0, poll_seconds=3600))
+    server.start()
+    try:
+        here = {"rest": f"http://127.0.0.1:{server.rest_port}"}
+        shutil.copytree(base / "shapes" / "1", base / "shapes" / "2")
+        server.registry.refresh()  # 2 replaces 1
+        (base / "shapes" / "3").mkdir()
+        (base / "shapes" / "3" / "saved_model.pb").write_bytes(b"broken")
+        server.registry.refresh()  # 3 fails to load: 2 stays
+
+        status, answer = rest(here, "/v1/models/shapes")
+        assert status == 200
+        states = [(entry["version"], entry["state"], entry["status"]["error_code"])
+                  for entry in answer["model_version_status"]]
+        assert states == [("1", "END", "OK"), ("2", "AVAILABLE", "OK"), ("3", "END", "UNKNOWN")]
+        assert answer["model_version_status"][2]["status"]["error_message"]  # why it failed
+        assert rest(here, "/v1/models/shapes/labels/canary")[1]["model_version_status"][0]["version"] == "2"
+        assert rest(here, "/v1/models/shapes/labels/canary:predict", {"instances": [b64(JPEG)]})[0] == 200
+        assert rest(here, "/v1/models/shapes/labels/stable:predict", {"instances": [b64(JPEG)]}) == (
+            404, {"error": "Servable not found for request: Specific(shapes, 1)"})
+        assert rest(here, "/v1/models/shapes/labels/beta/metadata") == (
+            400, {"error": "Unrecognized servable version label: beta"})
+
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            request = get_model_status_pb2.GetModelStatusRequest()
+            request.model_spec.name = "shapes"
+            statuses = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request).model_version_status
+            assert [status.version for status in statuses] == [1, 2, 3]
+            predict = predict_pb2.PredictRequest()
+            predict.model_spec.name = "shapes"
+            predict.model_spec.version_label = "canary"
+            predict.inputs["images"].CopyFrom(tf.make_tensor_proto([JPEG], dtype=tf.string))
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            assert stub.Predict(predict, timeout=60).model_spec.version.value == 2
+            predict.model_spec.version_label = "beta"
+            with pytest.raises(grpc.RpcError) as error:
+                stub.Predict(predict, timeout=60)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert error.value.details() == "Unrecognized servable version label: beta"
+    finally:
+        server.stop()

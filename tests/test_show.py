@@ -5,7 +5,8 @@ from PIL import Image
 
 from boxflow.cli import main
 from pipeline.dataset import make_dataset
-from pipeline.show import GAP, PALETTE
+from pipeline.drawing import PALETTE
+from pipeline.show import GAP
 from tests.builders import prepared_synth
 
 

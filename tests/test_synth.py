@@ -3,7 +3,8 @@ import json
 import numpy as np
 from PIL import Image
 
-from boxflow.synth import ANNOTATIONS_FILE, SHAPES, SynthConfig, _iou, render_scene, write_synth_dataset
+from boxflow.box_overlap import iou
+from boxflow.synth import ANNOTATIONS_FILE, SHAPES, SynthConfig, render_scene, write_synth_dataset
 
 
 def test_boxes_are_the_exact_extent_of_each_drawn_shape():
@@ -34,7 +35,7 @@ def test_scenes_respect_the_overlap_limit_and_include_empty_images():
         for i, a in enumerate(objects):
             assert {a.shape} <= set(SHAPES)
             for b in objects[i + 1:]:
-                assert _iou(a.box, b.box) <= 0.3
+                assert iou(a.box, b.box) <= 0.3
     assert min(counts) == 0 and max(counts) == 4
 
 

@@ -64,7 +64,8 @@ def test_train_writes_the_run_directory(three_epoch_run):
 def test_mixed_precision_learns_like_float32(data_dir, deterministic_config, three_epoch_run, tmp_path, capsys):
     # Both runs see the same batches in the same order, so what differs is the precision.
     run = tmp_path / "run"
-    assert main(train_args(data_dir, run, 3) + ["--mixed-precision", "--config", str(deterministic_config)]) == 0
+    assert main(train_args(data_dir, run, 3) + ["--mixed-precision", "--config", str(deterministic_config),
+                                              "--eval-every", "0"]) == 0
     assert "mixed_float16" in capsys.readouterr().err
     float32 = json.loads((three_epoch_run / "history.json").read_text())
     float16 = json.loads((run / "history.json").read_text())
@@ -75,8 +76,9 @@ def test_mixed_precision_learns_like_float32(data_dir, deterministic_config, thr
 
 
 @pytest.mark.parametrize("flags, expected", [
-    (["--optimizer", "lars", "--learning-rate", "0.4", "--lr-scaling", "linear", "--norm", "frozen_batch",
-      "--bfloat16"], {"optimizer": "lars at peak rate 0.1", "norm": "frozen_batch", "precision": "mixed_bfloat16"}),
+    (["--model", "retinanet", "--optimizer", "lars", "--learning-rate", "0.4", "--lr-scaling", "linear", "--norm",
+      "frozen_batch", "--bfloat16"],
+     {"optimizer": "lars at peak rate 0.1", "norm": "frozen_batch", "precision": "mixed_bfloat16"}),
     (["--optimizer", "lamb", "--learning-rate", "0.002", "--lr-scaling", "sqrt", "--norm", "group", "--anchors",
       "auto"], {"optimizer": "lamb at peak rate 0.001", "norm": "group", "precision": "float32", "anchors": "auto"}),
 ])
@@ -93,10 +95,11 @@ def test_optimizer_normalization_precision_and_scaling_flags_reach_the_run(data_
     assert config["learning_rate"]["peak"] == pytest.approx(float(expected["optimizer"].split()[-1]))
     assert math.isfinite(json.loads((run / "history.json").read_text())[0]["loss"])
     assert load_trained_model(str(run)).model.norm == expected["norm"]
-    fitted = "[train] anchors fitted to the boxes: size multiplier 2 " in error
+    fitted = "[train] anchors fitted to the boxes: size multiplier 4 (sides 32–813 px)" in error
     assert fitted == (expected.get("anchors") == "auto")
-    assert config["model"]["anchor_size_multiplier"] == (2.0 if fitted else 4.0)
+    assert config["model"]["anchor_size_multiplier"] == 4.0  # these 16–48 px boxes are within its reach
     assert (config["model"]["anchor_aspect_ratios"] == [0.5, 1.0, 2.0]) != fitted
+    assert config["settings"]["model"] == "retinanet"
 
 
 def tensorboard_tags(folder):
@@ -153,18 +156,29 @@ def test_xla_flag_compiles_the_train_step(data_dir, tmp_path, capsys):
 
 
 @pytest.mark.slow
+def backed_up_epochs(run) -> int:
+    """The epochs BackupAndRestore has finished saving (its metadata is written after the weights)."""
+    try:
+        return json.loads((run / "backup" / "training_metadata.json").read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def test_a_killed_run_resumes_and_lists_each_epoch_once(data_dir, tmp_path):
     run = tmp_path / "run"
     command = [sys.executable, "-m", "boxflow", *train_args(data_dir, run, 4)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (run / "checkpoints" / "epoch-001.weights.h5").exists():
+    while time.monotonic() < deadline and backed_up_epochs(run) < 2:
         time.sleep(0.1)
-    time.sleep(0.5)  # let BackupAndRestore finish its epoch-end save
     os.killpg(process.pid, signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL, "training finished before it could be killed"
     finished = len(json.loads((run / "history.json").read_text()))
-    assert 1 <= finished < 4
+    assert 2 <= finished < 4
+    # As a kill in the middle of writing the backup leaves it: the resumed run falls back on the
+    # backup before it.
+    backup = run / "backup" / "latest.weights.h5"
+    backup.write_bytes(backup.read_bytes()[:1000])
 
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -187,6 +201,16 @@ def test_a_killed_run_resumes_and_lists_each_epoch_once(data_dir, tmp_path):
 def test_bad_train_arguments_exit_2(data_dir, tmp_path, extra, message, capsys):
     assert main(train_args(data_dir, tmp_path / "run", 1) + extra) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_model_train_does_not_build_is_refused(data_dir, tmp_path, capsys):
+    config = tmp_path / "train.yaml"
+    config.write_text("model: yolo\n")
+    assert main(train_args(data_dir, tmp_path / "run", 1) + ["--config", str(config)]) == 2
+    assert "--model must be one of retinanet, got 'yolo'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(train_args(data_dir, tmp_path / "run", 1) + ["--model", "yolo"])
+    assert "invalid choice: 'yolo'" in capsys.readouterr().err
 
 
 def test_float16_and_bfloat16_exclude_each_other(data_dir, tmp_path, capsys):

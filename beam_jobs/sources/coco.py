@@ -13,6 +13,7 @@ from collections import defaultdict
 
 from beam_jobs import file_io
 from beam_jobs.source_records import Level, Reason, Rejection, SourceImage, SourceObject
+from beam_jobs.sources.image_paths import outside_images, path_inside
 from beam_jobs.sources.source_plan import SourcePlan, already_parsed
 from boxflow.errors import BoxflowError
 
@@ -56,15 +57,17 @@ def parse_coco(
 
     objects_by_image: dict[int, list[SourceObject]] = defaultdict(list)
     problems_by_image: dict[int, list[Rejection]] = defaultdict(list)
-    image_ids = {entry.get("id") for entry in document["images"] if isinstance(entry, dict)}
+    file_names = {entry.get("id"): entry.get("file_name") for entry in document["images"] if isinstance(entry, dict)}
     orphans: list[Rejection] = []
     for index, annotation in enumerate(annotations):
         image_id = annotation.get("image_id") if isinstance(annotation, dict) else None
         annotation_id = annotation.get("id", index) if isinstance(annotation, dict) else index
         where = f"{source}#annotation {annotation_id}"
-        if image_id not in image_ids:
+        if image_id not in file_names:
             orphans.append(Rejection(where, Reason.ANNOTATION_MALFORMED, f"image_id {image_id!r} is not in 'images'", Level.BOX))
             continue
+        if isinstance(file_names[image_id], str):
+            where += f" (image {file_names[image_id]})"  # so that the user can find the picture
         try:
             objects_by_image[image_id].append(_object(annotation, category_names))
         except _UnknownCategory as error:
@@ -127,15 +130,19 @@ def _image(entry: object, images_dir: str, source: str, objects_by_image, proble
         )
     image_id = entry.get("id")
     width, height = entry.get("width"), entry.get("height")
+    image_path = path_inside(images_dir, entry["file_name"])
+    problems = tuple(problems_by_image.get(image_id, ()))
+    if image_path is None:
+        problems += (outside_images(f"{source}#image {image_id}", entry["file_name"]),)
     return SourceImage(
-        source=file_io.join(images_dir, entry["file_name"]),
+        source=image_path or f"{source}#image {image_id}",
         source_id=str(image_id),
         filename=entry["file_name"],
         objects=tuple(objects_by_image.get(image_id, ())),
-        image_path=file_io.join(images_dir, entry["file_name"]),
+        image_path=image_path,
         width=width if isinstance(width, int) else None,
         height=height if isinstance(height, int) else None,
-        parse_rejections=tuple(problems_by_image.get(image_id, ())),
+        parse_rejections=problems,
     )
 
 

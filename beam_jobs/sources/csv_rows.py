@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 from beam_jobs import file_io
 from beam_jobs.source_records import Level, Reason, Rejection, SourceImage, SourceObject
+from beam_jobs.sources.image_paths import outside_images, path_inside
 from beam_jobs.sources.source_plan import SourcePlan, already_parsed
 from boxflow.errors import BoxflowError
 
@@ -77,12 +78,15 @@ def parse_csv_text(text: str, source: str, images_dir: str, roles: Sequence[str]
     images = []
     for filename, entry in by_filename.items():
         size = entry["size"] or (None, None)
+        image_path = path_inside(images_dir, filename) if filename else None
+        if filename and image_path is None:
+            entry["problems"].append(outside_images(f"{source}:{filename}", filename))
         images.append(SourceImage(
             source=f"{source}:{filename}" if filename else source,
             source_id=filename,
             filename=filename,
             objects=tuple(entry["objects"]),
-            image_path=file_io.join(images_dir, filename) if filename else None,
+            image_path=image_path,
             width=size[0],
             height=size[1],
             parse_rejections=tuple(entry["problems"]),

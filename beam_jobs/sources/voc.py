@@ -15,6 +15,7 @@ import defusedxml.ElementTree as SafeElementTree
 
 from beam_jobs import file_io
 from beam_jobs.source_records import AnnotationError, Level, Reason, Rejection, SourceImage, SourceObject
+from beam_jobs.sources.image_paths import outside_images, path_inside
 from beam_jobs.sources.source_plan import SourcePlan
 from boxflow.errors import BoxflowError
 
@@ -91,12 +92,15 @@ def parse_voc_xml(data: bytes, xml_path: str, images_dir: str, split: Optional[s
             objects.append(_object(element))
         except ValueError as error:
             problems.append(Rejection(f"{xml_path}#object {index}", Reason.ANNOTATION_MALFORMED, str(error), Level.BOX))
+    image_path = path_inside(images_dir, filename)
+    if image_path is None:
+        problems.append(outside_images(xml_path, filename))
     return SourceImage(
         source=xml_path,
         source_id=filename,
         filename=filename,
         objects=tuple(objects),
-        image_path=file_io.join(images_dir, filename),
+        image_path=image_path,
         width=width,
         height=height,
         split=split,

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from boxflow.demo import DemoSettings
 from boxflow.errors import EXIT_BAD_INPUT
 
 
@@ -15,12 +16,13 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--images", type=int, default=800, help="synthetic images to generate (default 800)")
     parser.add_argument("--image-size", type=int, default=256, help="image and model side (default 256)")
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--train-minutes", type=float, default=4.0, help="training time budget (default 4)")
+    length.add_argument("--train-minutes", type=float, default=DemoSettings.train_minutes,
+                        help=f"training time budget (default {DemoSettings.train_minutes:g})")
     length.add_argument("--train-epochs", type=int, help="train this many epochs instead of a time budget")
 
 
 def run(args: argparse.Namespace, _: Sequence[str]) -> int:
-    from boxflow.demo import DemoSettings, StageFailed, format_summary, run_demo
+    from boxflow.demo import StageFailed, format_summary, run_demo
 
     try:
         settings = DemoSettings(args.workdir, args.images, args.image_size, args.train_minutes,

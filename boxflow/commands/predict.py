@@ -6,6 +6,7 @@ import argparse
 from typing import Sequence
 
 from boxflow.errors import BoxflowError
+from boxflow.user_paths import check_output_file, read_text
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -17,25 +18,32 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--grpc", action="store_true", help="use gRPC PredictionService instead of REST")
     parser.add_argument("--label-map", help="label_map.pbtxt for class names (default: ids)")
     parser.add_argument("--min-score", type=float, default=0.3)
+    parser.add_argument("--one-label-per-object", action="store_true",
+                        help="of detections overlapping at IoU 0.5 or more, keep only the most confident, "
+                             "whatever its class")
     parser.add_argument("--out", help="PNG of the image with the detections drawn")
 
 
 def run(args: argparse.Namespace, _: Sequence[str]) -> int:
-    from serving.client import detections, draw_detections, predict_grpc, predict_rest
+    from serving.client import detections, draw_detections, one_label_per_object, predict_grpc, predict_rest
 
     try:
         with open(args.image, "rb") as f:
             image = f.read()
     except OSError as error:
         raise BoxflowError(f"--image {args.image}: {error.strerror}") from None
+    if args.out:
+        check_output_file(args.out, "--out")
     names = {}
     if args.label_map:
         from boxflow.label_map import parse_label_map
 
-        with open(args.label_map) as f:
-            names = dict(enumerate(parse_label_map(f.read(), source=args.label_map), start=1))
+        names = dict(enumerate(parse_label_map(read_text(args.label_map, "--label-map"), source=args.label_map),
+                               start=1))
     send = predict_grpc if args.grpc else predict_rest
     found = detections(send(args.server, args.name, image), args.min_score)
+    if args.one_label_per_object:
+        found = one_label_per_object(found)
     for detection in found:
         ymin, xmin, ymax, xmax = detection.box
         print(f"{names.get(detection.label, f'class {detection.label}'):<16} {detection.score:.3f}  "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
+from serving.request_limits import RequestLimits
+
 
 def add_to(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("serve", help="serve a model base over TF Serving's REST and gRPC APIs")
@@ -17,6 +19,11 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-timeout-ms", type=float, default=2.0)
     parser.add_argument("--max-request-bytes", type=int, default=32 * 1024 * 1024)
+    parser.add_argument("--max-instances", type=int, default=RequestLimits.max_instances,
+                        help=f"images per request, at most (default {RequestLimits.max_instances})")
+    parser.add_argument("--max-image-pixels", type=int, default=RequestLimits.max_image_pixels,
+                        help="width x height of one image, at most, read from its header before decoding "
+                             f"(default {RequestLimits.max_image_pixels})")
     parser.add_argument("--poll-seconds", type=float, default=2.0, help="how often new versions are looked for")
 
 
@@ -27,9 +34,10 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
     from serving.predictor import BatchingSettings
     from serving.server import Server, ServeSettings
 
-    batching = BatchingSettings(args.max_batch_size, args.batch_timeout_ms / 1000) if args.batching else None
+    batching = BatchingSettings(args.max_batch_size, args.batch_timeout_ms / 1000)  # checked even when unused
     server = Server(ServeSettings(args.model_base, args.name, args.host, args.rest_port, args.grpc_port,
-                                  args.poll_seconds, batching, args.max_request_bytes), on_load=print)
+                                  args.poll_seconds, batching if args.batching else None, args.max_request_bytes,
+                                  RequestLimits(args.max_instances, args.max_image_pixels)), on_load=print)
     server.start()
     print(f"serving {', '.join(server.registry.names())}: REST http://{args.host}:{server.rest_port}, "
           f"gRPC {args.host}:{server.grpc_port}; Ctrl-C stops", flush=True)

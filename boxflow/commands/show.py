@@ -8,6 +8,7 @@ from typing import Sequence
 
 from boxflow.commands.augmentation_flag import augmentation_config
 from boxflow.errors import BoxflowError
+from boxflow.user_paths import check_output_file
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
 
     if args.count < 1:
         raise BoxflowError(f"--count must be at least 1, got {args.count}")
+    check_output_file(args.out, "--out")
     label_map = pathlib.Path(args.data) / record_schema.LABEL_MAP_FILE
     if not label_map.exists():
         raise BoxflowError(f"--data {args.data}: no {record_schema.LABEL_MAP_FILE}; is it a prepared dataset?")

@@ -6,6 +6,7 @@ import argparse
 from typing import Sequence
 
 from boxflow.commands.augmentation_flag import augmentation_config
+from keras_models.detectors import MODELS
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -18,7 +19,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, help="prepared dataset folder")
     parser.add_argument("--out", required=True, help="run directory (config, label map, checkpoints, logs)")
     parser.add_argument("--config", help="YAML file of training settings")
-    parser.add_argument("--model", default="retinanet", choices=("retinanet",))
+    parser.add_argument("--model", choices=MODELS, help="detector to train (default retinanet)")
     parser.add_argument("--backbone", help="tiny, mobilenet_v2 or resnet50 (default tiny)")
     parser.add_argument("--image-size", type=int, help="model input side, a multiple of 128 (default 256)")
     parser.add_argument("--anchors", help="default (RetinaNet's, sized by anchor_size_multiplier) or auto: sizes and "
@@ -58,9 +59,9 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
     from keras_models.training.train_settings import train_settings
 
     settings = train_settings(
-        args.data, args.out, args.config, backbone=args.backbone, image_size=args.image_size, weights=args.weights,
-        init_from=args.init_from, anchors=args.anchors, norm=args.norm, lr_scaling=args.lr_scaling,
-        bfloat16=args.bfloat16,
+        args.data, args.out, args.config, model=args.model, backbone=args.backbone, image_size=args.image_size,
+        weights=args.weights, init_from=args.init_from, anchors=args.anchors, norm=args.norm,
+        lr_scaling=args.lr_scaling, bfloat16=args.bfloat16,
         epochs=args.epochs, time_budget_minutes=args.time_budget, batch_size=args.batch_size,
         strategy=args.strategy, optimizer=args.optimizer, learning_rate=args.learning_rate,
         warmup_epochs=args.warmup_epochs, clip_norm=args.clip_norm, mixed_precision=args.mixed_precision,

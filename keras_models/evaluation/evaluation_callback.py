@@ -15,7 +15,7 @@ from keras_models.evaluation.detection_source import collect, model_detector
 from keras_models.evaluation.evaluation_image import EvaluationImage
 from pipeline.dataset import shard_files
 from pipeline.record_decoding import decode_image
-from pipeline.show import draw_example
+from pipeline.drawing import draw_example
 
 SHOWN_SCORE = 0.3  # detections drawn in TensorBoard; the metrics use every detection
 

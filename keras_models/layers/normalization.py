@@ -57,19 +57,41 @@ class SynchronizedBatchNormalization(keras.layers.BatchNormalization):
         if mask is not None:
             raise ValueError(f"{self.name}: synchronized BatchNorm does not take a mask")
         context = tf.distribute.get_replica_context()
-        values = tf.cast(inputs, tf.float32)
+        # Statistics in float32 at least: float16 sums over a global batch overflow and round.
+        values = tf.cast(inputs, tf.float64 if inputs.dtype == tf.float64 else tf.float32)
         axes = self._reduction_axes
-        count = tf.cast(tf.size(values) // tf.shape(values)[-1], tf.float32)
-        total, count = context.all_reduce(tf.distribute.ReduceOp.SUM, [tf.reduce_sum(values, axes), count])
+        count = tf.cast(tf.size(values) // tf.shape(values)[-1], values.dtype)
+        total, count = all_reduced_sum(context, [tf.reduce_sum(values, axes), count])
         mean = total / count
         # No gradient through the mean here, as in tf.nn.moments: the deviations from the
         # global mean sum to zero over the global batch.
         squared = tf.reduce_sum(tf.square(values - tf.stop_gradient(mean)), axes)
-        variance = context.all_reduce(tf.distribute.ReduceOp.SUM, squared) / count
+        (variance,) = all_reduced_sum(context, [squared])
+        variance = variance / count
         return tf.cast(mean, inputs.dtype), tf.cast(variance, inputs.dtype)
 
     def get_config(self) -> dict:
         return {key: value for key, value in super().get_config().items() if key != "synchronized"}
+
+
+def all_reduced_sum(context: tf.distribute.ReplicaContext, values: list[tf.Tensor]) -> list[tf.Tensor]:
+    """`values` summed over the replicas; the gradient is the replicas' upstream gradients summed.
+
+    That is the gradient `context.all_reduce` has too, but its graph-mode wrapper walks back from
+    the reduced values to find variables, and under MirroredStrategy that walk crosses into the
+    other replicas' whole graphs: with a MobileNetV2's 52 BatchNorm layers, building the training
+    step took 243 s (measured here). Reducing values cut off from their producers keeps each walk
+    to the reduction itself.
+    """
+
+    @tf.custom_gradient
+    def reduce(*inputs):
+        def gradient(*upstream):
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, [tf.stop_gradient(grad) for grad in upstream])
+
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, [tf.stop_gradient(x) for x in inputs]), gradient
+
+    return list(reduce(*values))
 
 
 @keras.saving.register_keras_serializable(package="boxflow")

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from boxflow import record_schema
 from boxflow.errors import BoxflowError
+from boxflow.user_paths import make_folder
 from keras_models.ops.anchor_fitting import fit_anchors
 from keras_models.ops.anchors import AnchorConfig
 from keras_models.layers.backbone_weights import load_backbone_weights
@@ -79,7 +80,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     # their own, so that workers sharing a file system never write the same file.
     is_chief, role = worker_role()
     run_dir = settings.run_dir if is_chief else os.path.join(settings.run_dir, WORKERS_DIR, role)
-    os.makedirs(run_dir, exist_ok=True)
+    make_folder(run_dir, "--out")
 
     steps_per_epoch = train_images // settings.batch_size
     epochs = BUDGETED_EPOCHS_LIMIT if settings.time_budget_minutes else settings.epochs
@@ -112,8 +113,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     def run_path(*parts: str) -> str:
         return os.path.join(run_dir, *parts)
 
-    callbacks = [stop_on_nan, *([budget] if budget else []),
-                 keras.callbacks.BackupAndRestore(run_path(BACKUP_DIR))]
+    callbacks = [stop_on_nan, *([budget] if budget else [])]
     if validation is not None and settings.eval_every and is_chief:
         class_names = [entry["name"] for entry in sorted(info["classes"], key=lambda entry: entry["id"])]
         callbacks.append(CocoEvaluation(settings.data_dir, "val", class_names, settings.eval_every,
@@ -122,6 +122,11 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
         keras.callbacks.ModelCheckpoint(run_path(CHECKPOINTS_DIR, CHECKPOINT_PATTERN), save_weights_only=True),
         keras.callbacks.TensorBoard(run_path(LOGS_DIR), write_graph=False),
         HistoryFile(run_path(HISTORY_FILE)),
+        # Last of the files: an epoch counts as done for a resumed run only once its checkpoint
+        # and history entry are written (a kill between them lost the entry, seen here). Two
+        # backups: a run killed while writing one resumes from the other (with one, the
+        # half-written file stopped the resumed run: "bad object header version number").
+        keras.callbacks.BackupAndRestore(run_path(BACKUP_DIR), double_checkpoint=True),
         EpochLog(None if budget else epochs, settings.batch_size, progress),
     ]
     length = (f"{settings.time_budget_minutes:g} minutes" if budget

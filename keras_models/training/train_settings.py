@@ -7,6 +7,7 @@ from typing import Optional
 
 from boxflow.errors import BoxflowError
 from boxflow.settings_file import read_settings_file
+from keras_models.detectors import MODELS
 from keras_models.ops.anchor_fitting import ANCHOR_CHOICES
 from keras_models.layers.backbones import BACKBONES
 from keras_models.layers.heads import HEAD_NORMS
@@ -20,6 +21,7 @@ from pipeline.augment.config import AugmentationConfig, augmentation_from_mappin
 class TrainSettings:
     data_dir: str
     run_dir: str
+    model: str = "retinanet"
     backbone: str = "tiny"
     image_size: int = 256
     weights: Optional[str] = None
@@ -60,8 +62,8 @@ class TrainSettings:
             raise BoxflowError(f"--backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
         if self.strategy not in STRATEGIES:
             raise BoxflowError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        for name, allowed in (("optimizer", OPTIMIZERS), ("lr_scaling", LR_SCALINGS), ("head_norm", HEAD_NORMS),
-                              ("anchors", ANCHOR_CHOICES)):
+        for name, allowed in (("model", MODELS), ("optimizer", OPTIMIZERS), ("lr_scaling", LR_SCALINGS),
+                              ("head_norm", HEAD_NORMS), ("anchors", ANCHOR_CHOICES)):
             if getattr(self, name) not in allowed:
                 raise BoxflowError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
                                    f"got {getattr(self, name)!r}")

@@ -1,0 +1,84 @@
+"""Every command walked through the ways a user's paths and ports fail: exit status 2 and one
+stderr line naming the flag or file, never a traceback."""
+
+import socket
+
+import pytest
+
+from boxflow.cli import main
+from serving.export import export
+from tests.builders import free_ports, jpeg_bytes
+
+
+@pytest.fixture(scope="module")
+def places(tiny_run, tmp_path_factory):
+    """Paths the cases below fill in: a prepared dataset, a trained run, an exported model base,
+    an image, a plain file (a folder under it cannot be made) and a missing folder."""
+    root = tmp_path_factory.mktemp("cli_failures")
+    data, run = tiny_run
+    export(str(run), str(root / "models" / "shapes"))
+    (root / "image.jpg").write_bytes(jpeg_bytes(64, 48))
+    (root / "file").write_text("a file, not a folder")
+    return {"data": str(data), "run": str(run), "models": str(root / "models"), "image": str(root / "image.jpg"),
+            "file": str(root / "file"), "missing": str(root / "missing")}
+
+
+@pytest.fixture(scope="module")
+def busy_port():
+    """A port some other program listens on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield str(listener.getsockname()[1])
+
+
+CASES = [
+    (["synth", "--out", "{file}", "--images", "2"], "--out {file}: exists and is not a folder"),
+    (["synth", "--out", "{missing}/s", "--max-objects", "-1"], "--max-objects must be 0 or more, got -1"),
+    (["prepare", "--format", "coco", "--input", "{missing}/a.json", "--out", "{missing}/o"], "--input {missing}/a.json"),
+    (["show", "--data", "{missing}", "--out", "{file}.png"], "--data {missing}: no label_map.pbtxt"),
+    (["show", "--data", "{data}", "--out", "{missing}/g.png"], "--out {missing}/g.png: the folder {missing} does not"),
+    (["show", "--data", "{data}", "--out", "{data}"], "--out {data}: is a folder"),
+    (["train", "--data", "{missing}", "--out", "{missing}/run"], "--data {missing}"),
+    (["train", "--data", "{data}", "--out", "{file}/run", "--epochs", "1"], "--out {file}/run: cannot create the folder"),
+    (["evaluate", "--data", "{data}", "--run", "{missing}"], "--run {missing}: cannot read config.json"),
+    (["export", "--run", "{missing}", "--out", "{missing}/m/shapes"], "--run {missing}"),
+    (["export", "--run", "{run}", "--out", "{file}/m/shapes"], "--out {file}/m/shapes: cannot create the folder"),
+    (["serve", "--model-base", "{missing}"], "--model-base {missing}"),
+    (["serve", "--model-base", "{models}", "--max-batch-size", "0"], "--max-batch-size must be at least 1, got 0"),
+    (["serve", "--model-base", "{models}", "--batch-timeout-ms", "-1"], "--batch-timeout-ms must be between 0 and"),
+    (["serve", "--model-base", "{models}", "--max-instances", "0"], "--max-instances must be at least 1, got 0"),
+    (["serve", "--model-base", "{models}", "--max-image-pixels", "0"], "--max-image-pixels must be at least 1"),
+    (["serve", "--model-base", "{models}", "--max-request-bytes", "10"], "--max-request-bytes must be at least 1024"),
+    (["serve", "--model-base", "{models}", "--poll-seconds", "0"], "--poll-seconds must be positive, got 0.0"),
+    (["serve", "--model-base", "{models}", "--rest-port", "0", "--grpc-port", "{port}"],
+     "--grpc-port: cannot listen for gRPC on 127.0.0.1:{port}: the port is in use"),
+    (["serve", "--model-base", "{models}", "--rest-port", "{port}", "--grpc-port", "0"],
+     "--rest-port: cannot listen for REST on 127.0.0.1:{port}"),
+    (["predict", "--name", "shapes", "--image", "{missing}/a.jpg"], "--image {missing}/a.jpg: No such file"),
+    (["predict", "--name", "shapes", "--image", "{image}", "--label-map", "{missing}/l.pbtxt"],
+     "--label-map {missing}/l.pbtxt: cannot read it (No such file or directory)"),
+    (["predict", "--name", "shapes", "--image", "{image}", "--out", "{missing}/p.png"],
+     "--out {missing}/p.png: the folder {missing} does not exist"),
+    (["predict", "--name", "shapes", "--image", "{image}", "--server", "http://127.0.0.1:{closed_port}"],
+     "http://127.0.0.1:{closed_port}"),
+    (["demo", "--workdir", "{file}"], "--workdir {file}: exists and is not a folder"),
+]
+
+
+@pytest.mark.parametrize("args, message", CASES, ids=[" ".join(case[0][:2]) + f" #{i}" for i, case in enumerate(CASES)])
+def test_each_failure_is_one_line_with_exit_2(places, busy_port, capsys, args, message):
+    values = {**places, "port": busy_port, "closed_port": str(free_ports(1)[0])}  # nothing listens there
+    assert main([arg.format(**values) for arg in args]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err
+    assert lines[-1].startswith(f"boxflow {args[0]}: error: "), err
+    assert message.format(**values) in lines[-1], err
+    assert not [line for line in lines[:-1] if "error" in line.lower()], err
+
+
+def test_all_commands_are_walked():
+    from boxflow.cli import _COMMANDS
+
+    assert {case[0][0] for case in CASES} == set(_COMMANDS)

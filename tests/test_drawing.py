@@ -1,0 +1,44 @@
+"""Detections drawn so a person can read them: enlarged thumbnails, labels on filled tabs sized to
+the picture, the best detection's label on top."""
+
+import numpy as np
+
+from pipeline.drawing import FONT_FRACTION, PALETTE, draw_example
+
+GREY = 90
+
+
+def grey_image(side: int) -> np.ndarray:
+    return np.full((side, side, 3), GREY, np.uint8)
+
+
+def tab_above(picture: np.ndarray, left: int, top: int) -> np.ndarray:
+    """The label tab's rows just above a box's top edge, from its left edge on."""
+    tab_height = round(min(picture.shape[:2]) * FONT_FRACTION)
+    return picture[top - tab_height:top - 2, left + 2:left + 3 * tab_height]
+
+
+def test_a_thumbnail_is_enlarged_with_its_boxes_and_labelled_on_a_tab():
+    boxes = np.array([[32.0, 48.0, 96.0, 112.0]])  # xyxy on a 128 px image
+    picture = np.asarray(draw_example(grey_image(128), boxes, np.array([1]), ["circle", "square"],
+                                      np.array([0.9]), min_side=512))
+    assert picture.shape == (512, 512, 3)
+    colour = PALETTE[1]
+    # The box is drawn at 4x: its bottom edge at y = 447, in the class colour.
+    assert (picture[446, 140:370] == colour).all(axis=-1).mean() > 0.95
+    tab = tab_above(picture, 128, 192)
+    # A filled tab in the class colour, with dark text on it (green is light).
+    assert (tab == colour).all(axis=-1).mean() > 0.5
+    assert (tab.max(axis=-1) < 60).any()
+    # The label is not bare text: the tab is as tall as the font, a twenty-fourth of the picture.
+    assert (picture[192 - 20:192, 130] == colour).all(axis=-1).mean() > 0.7
+
+
+def test_the_best_detection_is_labelled_on_top_and_a_top_edge_label_goes_inside():
+    boxes = np.array([[8.0, 0.0, 200.0, 200.0], [8.0, 0.0, 200.0, 200.0]])
+    picture = np.asarray(draw_example(grey_image(512), boxes, np.array([0, 2]), ["a", "b", "c"],
+                                      np.array([0.8, 0.3])))
+    # No room above the box: the tab sits inside its top edge, and the 0.8 (class 0) is on top.
+    inside = picture[4:18, 12:30]
+    assert (inside == PALETTE[0]).all(axis=-1).mean() > 0.5
+    assert not (inside == PALETTE[2]).all(axis=-1).any()

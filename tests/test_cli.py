@@ -73,3 +73,27 @@ def test_stray_positional_arguments_to_prepare_are_refused(capsys):
     args = ["prepare", "--format", "coco", "--input", "in.json", "--out", "o", "--project", "P", "stray"]
     assert main(args) == 2
     assert "unexpected argument(s) ['stray']" in capsys.readouterr().err
+
+
+def test_prepare_runner_augment_seed_and_drop_emptied_images_flags(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "s"), "--images", "6", "--image-size", "64", "--seed", "3"]) == 0
+    coco = str(tmp_path / "s" / "annotations.json")
+
+    def prepared(out: str, *flags: str) -> bytes:
+        assert main(["prepare", "--format", "coco", "--input", coco, "--out", str(tmp_path / out), "--workers", "1",
+                     "--num-shards", "1", "--val-fraction", "0", "--runner", "DirectRunner", *flags]) == 0
+        return (tmp_path / out / "train-00000-of-00001.tfrecord").read_bytes()
+
+    first = prepared("a", "--augment-copies", "1", "--augment-seed", "3")
+    assert prepared("b", "--augment-copies", "1", "--augment-seed", "3") == first  # the seed fixes the copies
+    assert prepared("c", "--augment-copies", "1", "--augment-seed", "4") != first
+
+    import json
+    document = json.loads((tmp_path / "s" / "annotations.json").read_text())
+    boxed = {a["image_id"] for a in document["annotations"]}
+    for annotation in document["annotations"]:
+        annotation["bbox"][2] = 0  # every box degenerate
+    (tmp_path / "s" / "annotations.json").write_text(json.dumps(document))
+    capsys.readouterr()
+    prepared("d", "--drop-emptied-images", "--max-reject-fraction", "1")
+    assert f"{6 - len(boxed)} written + {len(boxed)} rejected" in capsys.readouterr().out

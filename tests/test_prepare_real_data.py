@@ -168,3 +168,15 @@ def test_raccoon_tfrecord_from_the_tf_od_api(raccoon, tmp_path):
     records = read_records(tmp_path)
     assert_records_match(records, expected)
     assert all(r["labels"] == [1] * len(r["classes"]) for r in records)
+
+
+def test_bccd_with_ignore_source_splits_splits_by_hash(bccd, tmp_path, capsys):
+    from boxflow.cli import main
+
+    assert main(["prepare", "--format", "voc", "--input", str(bccd / "BCCD"), "--out", str(tmp_path),
+                 "--ignore-source-splits", "--val-fraction", "0.2", "--max-reject-fraction", "1"]) == 0
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    # No `test` split from ImageSets any more: train and val only, about 80/20 of the 364 images.
+    assert set(info["splits"]) == {"train", "val"}
+    assert info["splits"]["train"]["images"] + info["splits"]["val"]["images"] == 364
+    assert 0.1 < info["splits"]["val"]["images"] / 364 < 0.3

@@ -409,7 +409,8 @@ def test_the_serve_command_starts_on_loopback_and_stops_on_sigterm(served, tmp_p
     rest_port, grpc_port = free_ports(2)
     models = str(served["root"] / "models")
     process = subprocess.Popen([sys.executable, "-m", "boxflow", "serve", "--model-base", models, "--name", "shapes",
-                                "--rest-port", str(rest_port), "--grpc-port", str(grpc_port)],
+                                "--host", "127.0.0.1", "--rest-port", str(rest_port), "--grpc-port", str(grpc_port),
+                                "--batching", "--max-batch-size", "4", "--batch-timeout-ms", "5"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -422,6 +423,10 @@ def test_the_serve_command_starts_on_loopback_and_stops_on_sigterm(served, tmp_p
                 time.sleep(0.5)
         else:
             pytest.fail("boxflow serve did not answer within 120 s")
+        # --batching and --max-batch-size reached the server: a request over the batch is refused.
+        status, answer = rest({"rest": f"http://127.0.0.1:{rest_port}"}, "/v1/models/shapes:predict",
+                              {"instances": [b64(JPEG)] * 5})
+        assert status == 400 and answer["error"].startswith("Task size 5 is larger than maximum input batch size 4")
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=60)[0]
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Optional, Sequence
 
-import numpy as np
 from PIL import Image
 
 from boxflow.errors import BoxflowError

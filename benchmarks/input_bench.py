@@ -2,10 +2,14 @@
 
 - full: `make_dataset(training=True)` with the default augmentation (decode, letterbox,
   scale jitter + crop, flip, colour jitter, JPEG quality, cutout, ragged batch), parallel;
-- decode-only upper bound: read + parse + decode_jpeg + batch, parallel;
-- full, no parallelism: the same pipeline on a one-thread private pool.
+- decode-only upper bound: read + parse + decode, exactly as the pipeline decodes (a JPEG at the
+  DCT scale that keeps its longer side >= --image-size) + ragged batch, parallel: everything the
+  full pipeline does except letterboxing and augmentation;
+- full, no parallelism: the same pipeline on a one-thread private pool;
+- where the time goes: decoding and each augmentation op, each timed alone on one core.
 
-The last line is the ratio full / decode-only (target ≥ 0.6 on 2 cores).
+The last line is the ratio full / decode-only: the share of the input time that is not
+letterboxing and augmentation (target >= 0.5 on 2 cores).
 
     python benchmarks/input_bench.py [--images 1000] [--source-size 640] [--image-size 320]
     python benchmarks/input_bench.py --data DIR [--augmentation FILE.yaml] [--image-size S] [--batch-size B]
@@ -18,6 +22,7 @@ images/s that `train` prints per epoch (docs/troubleshooting.md).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -29,20 +34,20 @@ import tensorflow as tf  # noqa: E402
 
 from beam_jobs.prepare_job import run  # noqa: E402
 from beam_jobs.prepare_settings import PrepareSettings  # noqa: E402
-from boxflow import record_schema  # noqa: E402
 from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset  # noqa: E402
+from pipeline.augment.compose import augment  # noqa: E402
 from pipeline.augment.config import AugmentationConfig, load_augmentation_config  # noqa: E402
 from pipeline.dataset import make_dataset, shard_files  # noqa: E402
+from pipeline.record_decoding import decode_record  # noqa: E402
 
 
-def decode_only(data_dir: str, batch_size: int) -> tf.data.Dataset:
+def decode_only(data_dir: str, image_size: int, batch_size: int) -> tf.data.Dataset:
     files = tf.data.Dataset.from_tensor_slices(shard_files(data_dir, "train"))
     records = files.interleave(tf.data.TFRecordDataset, cycle_length=tf.data.AUTOTUNE,
                                num_parallel_calls=tf.data.AUTOTUNE)
-    features = {record_schema.ENCODED: tf.io.FixedLenFeature([], tf.string)}
-    images = records.map(lambda r: tf.io.decode_jpeg(tf.io.parse_single_example(r, features)[record_schema.ENCODED],
-                                                     channels=3), num_parallel_calls=tf.data.AUTOTUNE)
-    return images.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    examples = records.map(lambda r: decode_record(r, shrink_for=image_size), num_parallel_calls=tf.data.AUTOTUNE)
+    batches = examples.map(lambda e: (e["image"], e["boxes"], e["classes"])).ragged_batch(batch_size)
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def single_threaded(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -85,25 +90,80 @@ def main() -> None:
             run(PrepareSettings(source_format="coco", input_path=os.path.join(workdir, "synth", ANNOTATIONS_FILE),
                                 out_dir=data_dir, val_fraction=0.0, workers=2), progress=lambda _: None)
 
-        def full() -> tf.data.Dataset:
+        def full(recipe: AugmentationConfig = augmentation) -> tf.data.Dataset:
             return make_dataset(data_dir, "train", args.image_size, args.batch_size, training=True, seed=0,
-                                augmentation=augmentation)
+                                augmentation=recipe)
 
         # Interleaved rounds, best of each: the machine's noise only ever slows a run down.
-        decode_rate = full_rate = serial_rate = 0.0
+        rates: dict[str, float] = {}
+
+        def measure(name: str, dataset: tf.data.Dataset, epochs: int = args.epochs) -> None:
+            rates[name] = max(rates.get(name, 0.0), examples_per_second(dataset, epochs))
+
         for _ in range(args.rounds):
-            decode_rate = max(decode_rate, examples_per_second(decode_only(data_dir, args.batch_size), args.epochs))
-            full_rate = max(full_rate, examples_per_second(full(), args.epochs))
-            serial_rate = max(serial_rate, examples_per_second(single_threaded(full()), 1))
+            measure("decode-only", decode_only(data_dir, args.image_size, args.batch_size))
+            measure("full", full())
+            measure("serial", single_threaded(full()), 1)
+        costs = op_costs(data_dir, args.image_size, augmentation)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     source = args.data or f"{args.images} synthetic images of {args.source_size}px"
     print(f"{source} → {args.image_size}px, batch {args.batch_size}, {os.cpu_count()} cores")
-    print(f"decode-only upper bound:        {decode_rate:8.1f} examples/s")
-    print(f"full pipeline, parallel:        {full_rate:8.1f} examples/s")
-    print(f"full pipeline, no parallelism:  {serial_rate:8.1f} examples/s")
-    print(f"parallel / serial full pipeline: {full_rate / serial_rate:.2f}x")
-    print(f"full / decode-only: {full_rate / decode_rate:.2f}x")
+    print(f"decode-only upper bound:        {rates['decode-only']:8.1f} examples/s")
+    print(f"full pipeline, parallel:        {rates['full']:8.1f} examples/s")
+    print(f"full pipeline, no parallelism:  {rates['serial']:8.1f} examples/s")
+    print(f"parallel / serial full pipeline: {rates['full'] / rates['serial']:.2f}x")
+    print("where one core's time goes, ms per example (each step timed alone; expected = when applied x probability):")
+    for step, (applied, probability) in costs.items():
+        print(f"  {step:<28} {applied:6.2f} when applied, {applied * probability:6.2f} expected")
+    print(f"full / decode-only: {rates['full'] / rates['decode-only']:.2f}x")
+
+
+NOTHING = AugmentationConfig(flip_probability=0.0, scale_range=None, colour_probability=0.0, jpeg_probability=0.0,
+                             cutout_probability=0.0)
+
+
+def op_costs(data_dir: str, image_size: int, recipe: AugmentationConfig, count: int = 32,
+             repeats: int = 8) -> dict[str, tuple[float, float]]:
+    """`{step: (ms per example when applied, the recipe's probability of applying it)}` on one core.
+
+    Each step runs alone in a one-thread tf.data map over `count` examples held in memory, less
+    the same map doing nothing: decoding from the records; each augmentation op, forced on, on
+    letterboxed float32 images as the pipeline hands them over.
+    """
+    records = tf.data.TFRecordDataset(shard_files(data_dir, "train")).take(count).cache()
+    decoded = records.map(lambda r: {key: value for key, value in decode_record(r, shrink_for=image_size).items()
+                                     if key != "source_id"}).cache()
+    size = (image_size, image_size)
+    letterboxed = decoded.map(lambda e: augment(e, tf.constant([0, 0], tf.int64), NOTHING, size)).cache()
+
+    def milliseconds(base: tf.data.Dataset, step) -> float:
+        seeds = tf.data.Dataset.random(seed=0).batch(2)
+        mapped = single_threaded(tf.data.Dataset.zip(base.repeat(repeats), seeds).map(step))
+        for _ in mapped.take(count):  # warm-up: tracing, caches
+            pass
+        started = time.perf_counter()
+        examples = sum(1 for _ in mapped)
+        return 1000 * (time.perf_counter() - started) / examples
+
+    doing_nothing = {}
+
+    def ms_of(base: tf.data.Dataset, step) -> float:
+        if id(base) not in doing_nothing:
+            doing_nothing[id(base)] = milliseconds(base, lambda example, seed: example)
+        return milliseconds(base, step) - doing_nothing[id(base)]
+
+    on = {"letterbox + scale jitter": (dataclasses.replace(NOTHING, scale_range=recipe.scale_range), size, 1.0),
+          "flip": (dataclasses.replace(NOTHING, flip_probability=1.0), None, recipe.flip_probability),
+          "rotate90": (dataclasses.replace(NOTHING, rotate90_probability=1.0), None, recipe.rotate90_probability),
+          "colour jitter": (dataclasses.replace(NOTHING, colour_probability=1.0), None, recipe.colour_probability),
+          "JPEG quality": (dataclasses.replace(NOTHING, jpeg_probability=1.0), None, recipe.jpeg_probability),
+          "cutout": (dataclasses.replace(NOTHING, cutout_probability=1.0), None, recipe.cutout_probability)}
+    costs = {"decode (DCT-scaled JPEG)": (ms_of(records, lambda record, seed: decode_record(record, image_size)), 1.0)}
+    for step, (config, output_size, probability) in on.items():
+        base = decoded if output_size else letterboxed
+        costs[step] = (ms_of(base, lambda e, seed, c=config, o=output_size: augment(e, seed, c, o)), probability)
+    return costs
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """`(data, run)`: prepared synth data at 128 px and a one-epoch tiny RetinaNet run, shared by
-    the evaluate, export and serve tests (each writes its outputs elsewhere)."""
+    """`(data, run)`: prepared synth data at 128 px and a tiny RetinaNet trained to find the shapes,
+    shared by the train, evaluate, export and serve tests (each writes its outputs elsewhere)."""
     from tests.builders import trained_tiny_run
 
     return trained_tiny_run(tmp_path_factory.mktemp("tiny_run"))

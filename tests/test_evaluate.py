@@ -12,7 +12,7 @@ from boxflow import record_schema as keys
 from boxflow.cli import main
 from keras_models.evaluation.detection_source import collect
 from keras_models.evaluation.evaluate_job import evaluate_images
-from tests.builders import prepared_synth, read_records
+from tests.builders import TINY_RUN_AP50_FLOOR, prepared_synth, read_records
 
 CLASSES = ["circle", "square", "triangle"]
 
@@ -74,12 +74,31 @@ def test_evaluate_a_run_directory(run_dir, data_dir, tmp_path, capsys):
     assert set(report["coco"]) == {"AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR1", "AR10",
                                    "AR100", "AR_small", "AR_medium", "AR_large"}
     assert set(report["per_class"]) == set(CLASSES)
-    assert 0.0 <= report["coco"]["AP"] <= 1.0
+    assert report["coco"]["AP50"] >= TINY_RUN_AP50_FLOOR
+    # The same weights on the same images: the training's last validation score, to the digit.
+    history = json.loads((run_dir / "history.json").read_text())
+    assert report["coco"]["AP50"] == pytest.approx(history[-1]["val_mAP50"], abs=1e-6)
+    assert report["coco"]["AP"] == pytest.approx(history[-1]["val_mAP"], abs=1e-6)
     interval = report["AP_interval"]
     assert interval["low"] <= interval["high"] and interval["resamples"] == 20
     with Image.open(report["pr_curves"]) as curves:
         assert curves.format == "PNG" and curves.width > 300
     assert "AP50" in capsys.readouterr().out
+
+
+def test_boxes_placed_at_random_score_far_below_the_trained_runs_floor(data_dir):
+    import dataclasses
+
+    rng = np.random.default_rng(0)
+    images = collect(str(data_dir), "val", ground_truth_detector, batch_size=5)
+    guesses = []
+    for image in images:
+        corners = rng.uniform(0, [image.width, image.height], (100, 2, 2))  # 100 boxes per image, as the model's
+        guesses.append(dataclasses.replace(image, detection_boxes=np.concatenate([corners.min(1), corners.max(1)], 1),
+                                           detection_classes=rng.integers(0, len(CLASSES), 100),
+                                           detection_scores=rng.random(100)))
+    metrics, _ = evaluate_images(guesses, CLASSES, resamples=0)
+    assert metrics["coco"]["AP50"] < TINY_RUN_AP50_FLOOR / 10
 
 
 def test_default_report_goes_into_the_run_directory(run_dir, data_dir):

@@ -2,10 +2,8 @@
 show them, gRPC through tensorflow-serving-api's stubs; TF Serving's answers for metadata,
 status and bad requests; and `boxflow predict`."""
 
-import base64
 import io
 import json
-import urllib.error
 import urllib.request
 
 import grpc
@@ -26,7 +24,8 @@ from serving.model_registry import ModelRegistry
 from serving.predictor import BatchingSettings
 from serving.request_limits import RequestLimits
 from serving.server import Server, ServeSettings
-from tests.builders import free_ports, jpeg_bytes
+from tests.builders import jpeg_bytes
+from tests.helpers.serving import BAD_REQUESTS, HUGE_PNG, JPEG, TINY_JPEG, ServeProcess, b64, rest
 
 
 @pytest.fixture(scope="module")
@@ -43,29 +42,13 @@ def served(tiny_run, tmp_path_factory):
     server.stop()
 
 
-def rest(served, path, body=None, method=None):
-    """`(status, JSON answer)` of one REST call; `body` is sent as is when bytes, else as JSON."""
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(served["rest"] + path, data=data, method=method or ("POST" if data is not None
-                                                                                            else "GET"))
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def b64(data: bytes) -> dict:
-    return {"b64": base64.b64encode(data).decode()}
-
-
 def expected(served, images):
     return detect_encoded_images(served["model"], tf.constant(images))
 
 
 def test_rest_row_format_with_b64_images(served):
     images = [jpeg_bytes(160, 100, 1), jpeg_bytes(90, 140, 2)]
-    status, answer = rest(served, "/v1/models/shapes:predict", {"instances": [b64(image) for image in images]})
+    status, answer = rest(served["rest"], "/v1/models/shapes:predict", {"instances": [b64(image) for image in images]})
     assert status == 200 and len(answer["predictions"]) == 2
     reference = expected(served, images)
     for row, prediction in enumerate(answer["predictions"]):
@@ -76,13 +59,13 @@ def test_rest_row_format_with_b64_images(served):
 
 def test_rest_columnar_format_and_named_signatures(served):
     image = jpeg_bytes(120, 120, 3)
-    status, answer = rest(served, "/v1/models/shapes/versions/1:predict",
+    status, answer = rest(served["rest"], "/v1/models/shapes/versions/1:predict",
                           {"signature_name": "serving_default", "inputs": {"images": [b64(image)]}})
     assert status == 200
     np.testing.assert_allclose(answer["outputs"]["detection_boxes"], expected(served, [image])["detection_boxes"],
                                atol=1e-4)
     pixels = np.asarray(Image.open(io.BytesIO(image)))
-    status, answer = rest(served, "/v1/models/shapes:predict",
+    status, answer = rest(served["rest"], "/v1/models/shapes:predict",
                           {"signature_name": "serve_images", "instances": [pixels.tolist()]})
     assert status == 200 and len(answer["predictions"]) == 1
     reference = detect_images(served["model"], tf.constant(pixels[np.newaxis]))
@@ -91,10 +74,10 @@ def test_rest_columnar_format_and_named_signatures(served):
 
 
 def test_rest_status_and_metadata_have_tf_servings_shape(served):
-    assert rest(served, "/v1/models/shapes") == (200, {"model_version_status": [
+    assert rest(served["rest"], "/v1/models/shapes") == (200, {"model_version_status": [
         {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
-    assert rest(served, "/v1/models/shapes/versions/1")[0] == 200
-    status, metadata = rest(served, "/v1/models/shapes/metadata")
+    assert rest(served["rest"], "/v1/models/shapes/versions/1")[0] == 200
+    status, metadata = rest(served["rest"], "/v1/models/shapes/metadata")
     assert status == 200 and metadata["model_spec"] == {"name": "shapes", "signature_name": "", "version": "1"}
     signatures = metadata["metadata"]["signature_def"]["signature_def"]
     assert set(signatures) == {"serving_default", "serve_images", "serve_examples"}
@@ -142,58 +125,18 @@ def test_grpc_with_the_official_stubs(served):
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-JPEG = jpeg_bytes(100, 80, 5)
-TINY_JPEG = jpeg_bytes(8, 8)
-
-
-def huge_png() -> bytes:
-    """29 KB that decode to 6000 x 5000 pixels."""
-    buffer = io.BytesIO()
-    Image.new("L", (6000, 5000)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def example_holding(image: bytes) -> bytes:
-    return tf.train.Example(features=tf.train.Features(feature={
-        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))})).SerializeToString()
-
-
-@pytest.mark.parametrize("path, body, status, message", [
-    ("/v1/models/shapes:predict", b"{not json", 400, "not valid JSON"),
-    ("/v1/models/shapes:predict", {"instances": [b64(JPEG)], "inputs": [b64(JPEG)]}, 400, "exactly one of"),
-    ("/v1/models/shapes:predict", {"instances": [{"b64": "%%%not base64"}]}, 400, "invalid base64"),
-    ("/v1/models/shapes:predict", {"instances": [b64(b"these bytes are no image")]}, 400, "image"),
-    ("/v1/models/shapes:predict", {"instances": [b64(JPEG[: len(JPEG) // 2])]}, 400, "Invalid JPEG data"),
-    ("/v1/models/shapes:predict", b"[" * 50_000 + b"]" * 50_000, 400, "request JSON is nested too deeply"),
-    ("/v1/models/shapes:predict", {"instances": [b64(TINY_JPEG)] * 65}, 400,
-     "the request has 65 instances; the limit is 64 per request (boxflow serve --max-instances)"),
-    ("/v1/models/shapes:predict", {"instances": [b64(JPEG), b64(huge_png())]}, 400,
-     "input 'images', instance 1: the image is 6000x5000 pixels; the limit is 25000000 pixels per image"),
-    ("/v1/models/shapes:predict", {"signature_name": "serve_examples", "instances": [b64(example_holding(huge_png()))]},
-     400, "input 'examples', instance 0: the image is 6000x5000 pixels"),
-    ("/v1/models/shapes:predict", b"", 400, "empty request body"),
-    ("/v1/models/shapes:predict", {"instances": [b64(b"x" * 300_000)]}, 413, "too large"),
-    ("/v1/models/nothing:predict", {"instances": [b64(JPEG)]}, 404, "Servable not found"),
-    ("/v1/models/shapes/versions/7:predict", {"instances": [b64(JPEG)]}, 404, "Servable not found"),
-    ("/v1/models/shapes:predict", {"signature_name": "nope", "instances": [b64(JPEG)]}, 400, "nope"),
-    # TF Serving's own refusals of a detection signature (one input, four outputs):
-    ("/v1/models/shapes:classify", {"examples": [{}]}, 400, "Expected one or two output Tensors, found 4"),
-    ("/v1/models/shapes/versions/1:regress", {"examples": [{}]}, 400, "Expected one output Tensor."),
-    ("/v1/models/shapes:classify", {"signature_name": "nope", "examples": [{}]}, 400,
-     "No signature was found with the name: nope"),
-    ("/v1/models/shapes:explain", {"instances": [b64(JPEG)]}, 404, "Malformed request"),
-])
+@pytest.mark.parametrize("path, body, status, message", BAD_REQUESTS)
 def test_bad_requests_get_a_4xx_and_the_server_keeps_serving(served, path, body, status, message):
-    answer_status, answer = rest(served, path, body)
+    answer_status, answer = rest(served["rest"], path, body)
     assert answer_status == status and message in answer["error"], answer
-    assert rest(served, "/v1/models/shapes:predict", {"instances": [b64(JPEG)]})[0] == 200
+    assert rest(served["rest"], "/v1/models/shapes:predict", {"instances": [b64(JPEG)]})[0] == 200
 
 
 def test_grpc_refuses_work_over_the_limits_and_keeps_serving(served):
     with grpc.insecure_channel(served["grpc"]) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         for images, message in (([TINY_JPEG] * 65, "the request has 65 instances; the limit is 64"),
-                                ([huge_png()], "the image is 6000x5000 pixels")):
+                                ([HUGE_PNG], "the image is 6000x5000 pixels")):
             request = predict_pb2.PredictRequest()
             request.model_spec.name = "shapes"
             request.inputs["images"].CopyFrom(tf.make_tensor_proto(images, dtype=tf.string))
@@ -336,26 +279,6 @@ def test_hot_swap_switches_versions_without_failing_a_request(served, tmp_path):
     assert all(version == 2 for version in results[switch + 2:]), "once switched, requests stay on the new version"
 
 
-@pytest.mark.slow
-def test_a_bounded_load_run_has_no_errors(served):
-    import concurrent.futures
-    import time
-
-    body = json.dumps({"instances": [b64(JPEG)]}).encode()
-
-    def one(_):
-        started = time.perf_counter()
-        status, _ = rest(served, "/v1/models/shapes:predict", body)
-        return status, time.perf_counter() - started
-
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(one, range(2000)))
-    assert [status for status, _ in results if status != 200] == []
-    latencies = np.array([seconds for _, seconds in results]) * 1000
-    print(f"2000 requests at concurrency 8: p50 {np.percentile(latencies, 50):.1f} ms, "
-          f"p99 {np.percentile(latencies, 99):.1f} ms")
-
-
 def test_server_side_batching_joins_concurrent_requests_with_the_same_answers(served, tmp_path):
     import concurrent.futures
 
@@ -387,10 +310,10 @@ def test_batching_refuses_a_request_larger_than_a_batch_as_tf_serving_does(serve
     batched.start()
     try:
         url = f"http://127.0.0.1:{batched.rest_port}"
-        status, answer = rest({"rest": url}, "/v1/models/shapes:predict", {"instances": [b64(JPEG)] * 3})
+        status, answer = rest(url, "/v1/models/shapes:predict", {"instances": [b64(JPEG)] * 3})
         assert status == 400 and answer["error"] == ("Task size 3 is larger than maximum input batch size 2 "
                                                      "(boxflow serve --max-batch-size)")
-        assert rest({"rest": url}, "/v1/models/shapes:predict", {"instances": [b64(JPEG)] * 2})[0] == 200
+        assert rest(url, "/v1/models/shapes:predict", {"instances": [b64(JPEG)] * 2})[0] == 200
     finally:
         batched.stop()
     with pytest.raises(BoxflowError, match="--max-batch-size must be at least 1, got 0"):
@@ -399,40 +322,17 @@ def test_batching_refuses_a_request_larger_than_a_batch_as_tf_serving_does(serve
         BatchingSettings(batch_timeout=5.0)
 
 
-def test_the_serve_command_starts_on_loopback_and_stops_on_sigterm(served, tmp_path):
+def test_the_serve_command_starts_on_loopback_and_stops_on_sigterm(served):
     import os
-    import signal
-    import subprocess
-    import sys
-    import time
 
-    rest_port, grpc_port = free_ports(2)
-    models = str(served["root"] / "models")
-    process = subprocess.Popen([sys.executable, "-m", "boxflow", "serve", "--model-base", models, "--name", "shapes",
-                                "--host", "127.0.0.1", "--rest-port", str(rest_port), "--grpc-port", str(grpc_port),
-                                "--batching", "--max-batch-size", "4", "--batch-timeout-ms", "5"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/shapes", timeout=5) as answer:
-                    assert json.load(answer)["model_version_status"][0]["state"] == "AVAILABLE"
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("boxflow serve did not answer within 120 s")
+    with ServeProcess(str(served["root"] / "models"), "--name", "shapes", "--batching", "--max-batch-size", "4",
+                      "--batch-timeout-ms", "5") as process:
         # --batching and --max-batch-size reached the server: a request over the batch is refused.
-        status, answer = rest({"rest": f"http://127.0.0.1:{rest_port}"}, "/v1/models/shapes:predict",
-                              {"instances": [b64(JPEG)] * 5})
+        status, answer = rest(process.rest_url, "/v1/models/shapes:predict", {"instances": [b64(JPEG)] * 5})
         assert status == 400 and answer["error"].startswith("Task size 5 is larger than maximum input batch size 4")
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=60)[0]
-    finally:
-        process.kill()
-    assert process.returncode == 0, output[-2000:]
-    assert f"REST http://127.0.0.1:{rest_port}, gRPC 127.0.0.1:{grpc_port}" in output and "stopped" in output
+        assert process.stop() == 0, process.output[-2000:]
+    assert (f"REST http://127.0.0.1:{process.rest_port}, gRPC 127.0.0.1:{process.grpc_port}" in process.output
+            and "stopped" in process.output)
     assert os.path.exists(served["root"] / "models" / "models.config")
 
 
@@ -448,7 +348,7 @@ def test_a_single_output_signature_is_answered_without_its_name(tmp_path):
     server = Server(ServeSettings(str(tmp_path / "models"), rest_port=0, grpc_port=0))
     server.start()
     try:
-        here = {"rest": f"http://127.0.0.1:{server.rest_port}"}
+        here = f"http://127.0.0.1:{server.rest_port}"
         assert rest(here, "/v1/models/doubler:predict", {"instances": [[1, 2], [3, 4]]}) == (
             200, {"predictions": [[2.0, 4.0], [6.0, 8.0]]})
         assert rest(here, "/v1/models/doubler:predict", {"inputs": [[1, 2]]}) == (200, {"outputs": [[2.0, 4.0]]})
@@ -467,7 +367,7 @@ def test_status_lists_every_version_and_labels_name_versions(served, tmp_path):
     server = Server(ServeSettings(str(base), rest_port=0, grpc_port=0, poll_seconds=3600))
     server.start()
     try:
-        here = {"rest": f"http://127.0.0.1:{server.rest_port}"}
+        here = f"http://127.0.0.1:{server.rest_port}"
         shutil.copytree(base / "shapes" / "1", base / "shapes" / "2")
         server.registry.refresh()  # 2 replaces 1
         (base / "shapes" / "3").mkdir()

@@ -1,0 +1,119 @@
+"""Training samples for the two stages of Faster R-CNN (Ren et al. 2015), in static shapes.
+
+- The RPN learns from `sample_size` anchors per image (256), at most half of them positive:
+  IoU ≥ 0.7 with a box, or a box's best anchor; negatives below 0.3; the band between is ignored.
+- The second stage learns from `sample_size` ROIs per image (512): the proposals plus the ground
+  truth boxes themselves, at most a quarter foreground (IoU ≥ 0.5), the rest background.
+
+Sampling is random but reproducible: each image's draw is seeded by `(step, image index in the
+global batch)`, so one device and several replicas sample the same anchors for the same image.
+Nothing here uses `boolean_mask` or another data-dependent shape: XLA and TPUs compile it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+from keras_models.ops.box_coding import encode_boxes
+from keras_models.ops.box_format import pairwise_iou
+from keras_models.ops.matching import BACKGROUND, IGNORED, MatchingConfig, assign_targets
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+    """How many examples each stage learns from per image, and which share is positive."""
+
+    sample_size: int
+    positive_fraction: float
+
+
+RPN_MATCHING = MatchingConfig(positive_iou=0.7, negative_iou=0.3, force_best_anchor=True)
+RPN_SAMPLING = SamplingConfig(sample_size=256, positive_fraction=0.5)
+ROI_SAMPLING = SamplingConfig(sample_size=512, positive_fraction=0.25)
+ROI_FOREGROUND_IOU = 0.5
+
+
+def sample_balanced(positive: tf.Tensor, negative: tf.Tensor, config: SamplingConfig, seed: tf.Tensor) -> tf.Tensor:
+    """`[N]` bool candidates → `[N]` bool sample: up to `round(sample_size * positive_fraction)`
+    positives drawn at random, then negatives drawn at random to fill `sample_size` (fewer when
+    there are not enough). `seed`: int `[2]`."""
+    keys = tf.random.stateless_uniform(tf.shape(positive), seed)
+    chosen_positive = _draw(positive, keys, int(round(config.sample_size * config.positive_fraction)))
+    negative_quota = config.sample_size - tf.reduce_sum(tf.cast(chosen_positive, tf.int32))
+    return chosen_positive | _draw(negative & ~positive, keys, negative_quota)
+
+
+def _draw(candidates: tf.Tensor, keys: tf.Tensor, quota) -> tf.Tensor:
+    """The `quota` candidates with the largest keys (all of them if fewer)."""
+    order = tf.argsort(tf.where(candidates, keys, -1.0), direction="DESCENDING", stable=True)
+    rank = tf.math.invert_permutation(order)
+    return candidates & (rank < quota)
+
+
+def rpn_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor, seed: tf.Tensor,
+                matching: MatchingConfig = RPN_MATCHING,
+                sampling: SamplingConfig = RPN_SAMPLING) -> tuple[tf.Tensor, tf.Tensor]:
+    """The RPN's targets for one image.
+
+    Args:
+      anchors: `[A, 4]` pixels XYXY. boxes: `[M, 4]` pixels XYXY; classes `[M]` (-1 = padding).
+      seed: int `[2]`.
+    Returns:
+      `objectness [A]` int32: 1 for a sampled positive, 0 for a sampled negative, `IGNORED` for
+      every other anchor; `box_targets [A, 4]`: the matched box encoded against the anchor
+      (meaningful where objectness is 1).
+    """
+    any_object = tf.where(classes >= 0, 0, -1)  # the RPN does not tell classes apart
+    labels, box_targets = assign_targets(anchors, boxes, any_object, matching)
+    sampled = sample_balanced(labels >= 0, labels == BACKGROUND, sampling, seed)
+    objectness = tf.where(sampled, tf.cast(labels >= 0, tf.int32), IGNORED)
+    return objectness, box_targets
+
+
+def roi_targets(proposals: tf.Tensor, proposal_valid: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
+                seed: tf.Tensor, sampling: SamplingConfig = ROI_SAMPLING,
+                foreground_iou: float = ROI_FOREGROUND_IOU) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """The second stage's training ROIs for one image.
+
+    Args:
+      proposals: `[P, 4]` pixels XYXY (the RPN's, gradient stopped); proposal_valid `[P]` bool
+        (False: padding). boxes `[M, 4]`, classes `[M]` int32 from 0 (-1 = padding). seed: int `[2]`.
+    Returns:
+      `rois [sample_size, 4]` pixels XYXY; `class_targets [sample_size]` int32: the class of the
+      box a foreground ROI overlaps most, `BACKGROUND`, or `IGNORED` for rows left empty when there
+      are fewer candidates than `sample_size`; `box_targets [sample_size, 4]` encoded against the
+      ROI (`box_coding`'s default variances: Detectron's second-stage weights 10, 10, 5, 5).
+    """
+    boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
+    classes = tf.cast(classes, tf.int32)
+    # The ground truth joins the candidates (padding rows never become candidates), so every box
+    # has at least one foreground ROI from the first step.
+    candidates = tf.concat([tf.cast(proposals, tf.float32), boxes], axis=0)
+    is_candidate = tf.concat([proposal_valid, classes >= 0], axis=0)
+    valid = tf.concat([classes >= 0, [False]], axis=0)
+    padded_boxes = tf.concat([boxes, tf.zeros([1, 4])], axis=0)  # keeps gathers valid without boxes
+    iou = tf.where(valid[tf.newaxis, :], pairwise_iou(candidates, padded_boxes), -1.0)
+    best_iou, best_box = tf.reduce_max(iou, axis=1), tf.argmax(iou, axis=1, output_type=tf.int32)
+    foreground = is_candidate & (best_iou >= foreground_iou)
+    sampled = sample_balanced(foreground, is_candidate & ~foreground, sampling, seed)
+
+    # The sampled rows first (foreground before background), then the rest, cut to sample_size.
+    rank_key = tf.cast(sampled, tf.int32) * 2 + tf.cast(foreground, tf.int32)
+    order, filled = _first(tf.argsort(rank_key, direction="DESCENDING", stable=True), sampling.sample_size)
+    rois = tf.gather(candidates, order)
+    kept = tf.gather(sampled, order) & filled
+    matched = tf.gather(padded_boxes, tf.gather(best_box, order))
+    class_targets = tf.where(tf.gather(foreground, order), tf.gather(tf.concat([classes, [-1]], 0),
+                                                                     tf.gather(best_box, order)), BACKGROUND)
+    class_targets = tf.where(kept, class_targets, IGNORED)
+    box_targets = tf.where((class_targets >= 0)[:, tf.newaxis], encode_boxes(matched, rois), 0.0)
+    return rois, class_targets, box_targets
+
+
+def _first(indices: tf.Tensor, count: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """`(the first count entries, [count] bool: which are real)`; when there are fewer, the last
+    entry fills the rest, so that the length is static."""
+    padding = tf.maximum(count - tf.size(indices), 0)
+    padded = tf.concat([indices, tf.repeat(indices[-1:], padding)], axis=0)
+    return padded[:count], tf.range(count) < tf.size(indices)

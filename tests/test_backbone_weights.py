@@ -25,7 +25,8 @@ def reference_features(name: str, path, images: np.ndarray) -> list[np.ndarray]:
     """C3–C5 of the application loaded by Keras itself from `path`."""
     application = {"mobilenet_v2": keras.applications.MobileNetV2, "resnet50": keras.applications.ResNet50}[name](
         input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False, weights=str(path))
-    features = keras.Model(application.input, [application.get_layer(n).output for n in APPLICATION_FEATURES[name]])
+    layers = [APPLICATION_FEATURES[name][level] for level in (3, 4, 5)]
+    features = keras.Model(application.input, [application.get_layer(layer).output for layer in layers])
     preprocessed = images / 127.5 - 1 if name == "mobilenet_v2" else keras.applications.resnet50.preprocess_input(
         images.copy())
     return [np.asarray(f) for f in features(preprocessed, training=False)]

@@ -1,4 +1,5 @@
-"""Backbones built from constructors (no preset downloads), each returning C3, C4, C5.
+"""Backbones built from constructors (no preset downloads), each returning C3, C4, C5, or from C2
+when a detector asks for it (Faster R-CNN's FPN starts at P2).
 
 `tiny` is a small conv net for CPU tests and the synth benchmark; `mobilenet_v2` and
 `resnet50` are the Keras Applications networks with `weights=None`, their BatchNorm layers
@@ -20,10 +21,12 @@ _APPLICATIONS = {
     "mobilenet_v2": keras.applications.MobileNetV2,
     "resnet50": keras.applications.ResNet50,
 }
+# The layer whose output is C_level (stride 2**level), for levels 2-5.
 APPLICATION_FEATURES = {
-    "mobilenet_v2": ("block_6_expand_relu", "block_13_expand_relu", "out_relu"),
-    "resnet50": ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out"),
+    "mobilenet_v2": {2: "block_3_expand_relu", 3: "block_6_expand_relu", 4: "block_13_expand_relu", 5: "out_relu"},
+    "resnet50": {2: "conv2_block3_out", 3: "conv3_block4_out", 4: "conv4_block6_out", 5: "conv5_block3_out"},
 }
+LEVELS = (2, 3, 4, 5)
 
 
 def check_backbone(name: str) -> None:
@@ -36,19 +39,23 @@ def plain_application(name: str, image_size: int) -> keras.Model:
     return _APPLICATIONS[name](input_shape=(image_size, image_size, 3), include_top=False, weights=None)
 
 
-def build_backbone(name: str, image_size: int, width: int = 32, norm: str = "batch") -> keras.Model:
-    """A model from images `[B, S, S, 3]` in 0..255 to `[C3, C4, C5]` (strides 8, 16, 32).
+def build_backbone(name: str, image_size: int, width: int = 32, norm: str = "batch",
+                   min_level: int = 3) -> keras.Model:
+    """A model from images `[B, S, S, 3]` in 0..255 to `[C_min_level, …, C5]` (strides
+    `2**min_level` … 32); `min_level` is 2 or 3.
 
     `norm` (`keras_models.layers.normalization.NORMALIZATIONS`) is used for every normalization layer.
     """
     check_backbone(name)
+    if min_level not in (2, 3):
+        raise BoxflowError(f"a backbone's features start at C2 or C3, not C{min_level}")
     if name == "tiny":
-        return _tiny(image_size, width, norm)
+        return _tiny(image_size, width, norm, min_level)
     network = plain_application(name, image_size)
     if norm != "batch":
         network = with_normalization(network, norm)
-    features = keras.Model(network.input, [network.get_layer(n).output for n in APPLICATION_FEATURES[name]],
-                           name=NETWORK_LAYER)
+    layers = [APPLICATION_FEATURES[name][level] for level in LEVELS if level >= min_level]
+    features = keras.Model(network.input, [network.get_layer(layer).output for layer in layers], name=NETWORK_LAYER)
     inputs = keras.Input((image_size, image_size, 3))
     if name == "mobilenet_v2":
         scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
@@ -57,7 +64,7 @@ def build_backbone(name: str, image_size: int, width: int = 32, norm: str = "bat
     return keras.Model(inputs, features(scaled), name=f"{name}_backbone")
 
 
-def _tiny(image_size: int, width: int, norm: str) -> keras.Model:
+def _tiny(image_size: int, width: int, norm: str, min_level: int) -> keras.Model:
     inputs = keras.Input((image_size, image_size, 3))
     x = keras.layers.Rescaling(1 / 255.0)(inputs)
     outputs = []
@@ -66,7 +73,7 @@ def _tiny(image_size: int, width: int, norm: str) -> keras.Model:
         x = _conv(x, channels, 2, norm, name=f"stage{stage}_down")
         for block in range(blocks - 1):
             x = _conv(x, channels, 1, norm, name=f"stage{stage}_block{block}")
-        if stage >= 2:
+        if stage + 1 >= min_level:  # stage s ends at stride 2**(s + 1)
             outputs.append(x)
     return keras.Model(inputs, outputs, name="tiny_backbone")
 

@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from boxflow.errors import BoxflowError
+from keras_models.detectors.training_steps import DetectorSteps, global_count
 from keras_models.ops.anchors import AnchorConfig, image_anchors
 from keras_models.layers.backbones import build_backbone
 from keras_models.ops.detection_decoding import NmsConfig, decode_detections
@@ -25,7 +26,7 @@ PRIOR_PROBABILITY = 0.01
 
 
 @keras.saving.register_keras_serializable(package="boxflow")
-class RetinaNet(keras.Model):
+class RetinaNet(DetectorSteps):
     """Images `[B, S, S, 3]` float32 in 0..255 → raw `{"box_predictions", "logits"}`.
 
     Sizes: `S` must be a multiple of 128 (the P7 stride). FPN and head width and depth
@@ -33,6 +34,8 @@ class RetinaNet(keras.Model):
     `norm` is the backbone's normalization (`keras_models.layers.normalization`); `head_norm`
     `"group"` adds GroupNorm to the FPN and the heads.
     """
+
+    LOSS_NAMES = ("loss", "class_loss", "box_loss")
 
     def __init__(self, num_classes: int, image_size: int, backbone: str = "tiny", backbone_width: int = 32,
                  fpn_channels: int = 64, head_depth: int = 2, head_channels: int = 64,
@@ -62,7 +65,7 @@ class RetinaNet(keras.Model):
                                          group_norm, name="class_head")
         self.box_head = PredictionHead(per_location, 4, head_depth, head_channels, group_norm=group_norm,
                                        name="box_head")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "class_loss", "box_loss")}
+        self._make_trackers()
         # Create every variable now, inside whatever strategy scope constructs the model;
         # lazily built layers would otherwise make plain variables on first use.
         self(keras.ops.zeros((1, image_size, image_size, 3)))
@@ -71,10 +74,6 @@ class RetinaNet(keras.Model):
         levels = self.pyramid(self.backbone(images, training=training))
         return {"box_predictions": self.box_head(levels), "logits": self.class_head(levels)}
 
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
     def _detection_losses(self, images, targets, training: bool) -> dict:
         boxes, classes = targets["boxes"], targets["classes"]
         if isinstance(boxes, tf.RaggedTensor):
@@ -82,52 +81,10 @@ class RetinaNet(keras.Model):
         class_targets, box_targets = assign_batch_targets(self.anchors, boxes, classes)
         # Normalizing by the positives of the whole global batch makes the replicas' losses
         # (and so their summed gradients) add up to exactly the one-device loss.
-        positives = tf.distribute.get_replica_context().all_reduce(
-            tf.distribute.ReduceOp.SUM, positive_anchors(class_targets))
+        positives = global_count(positive_anchors(class_targets))
         outputs = self(images, training=training)
         return detection_loss(class_targets, box_targets, outputs["logits"], outputs["box_predictions"],
                               self.box_loss_weight, positives)
-
-    def _report(self, losses: dict, images) -> dict:
-        # Each replica holds its share of the global loss; summed over replicas they are the
-        # global loss, so every replica tracks (and reports) the same values.
-        context = tf.distribute.get_replica_context()
-        # Keras' evaluate() on a dataset of unknown length runs one more step after the last
-        # batch, on no images, whose zero losses must not count in the averages.
-        images_in_batch = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.shape(images)[0], tf.float32))
-        counted = tf.cast(images_in_batch > 0, tf.float32)
-        for name, tracker in self.trackers.items():
-            global_loss = context.all_reduce(tf.distribute.ReduceOp.SUM, losses[name])
-            tracker.update_state(global_loss, sample_weight=counted)
-        results = {name: tracker.result() for name, tracker in self.trackers.items()}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras 3 reduces step outputs across workers with reduce("MEAN", axis=0), which
-            # fails on scalars (keras-team/keras#20585); as [1] vectors they reduce to scalars.
-            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
-        return results
-
-    def train_step(self, data):
-        images, targets = data
-        with tf.GradientTape() as tape:
-            losses = self._detection_losses(images, targets, training=True)
-            total = losses["loss"]
-            if self.losses:  # weight penalties: each replica adds its share
-                total += tf.add_n(self.losses) / tf.distribute.get_strategy().num_replicas_in_sync
-            # Under mixed_float16 the optimizer is a LossScaleOptimizer: its apply_gradients
-            # divides by the loss scale (and skips steps whose gradients overflowed), so the loss
-            # is scaled here; any other optimizer returns it unchanged.
-            scaled = self.optimizer.scale_loss(total)
-        gradients = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        return self._report(losses, images)
-
-    def test_step(self, data):
-        images, targets = data
-        return self._report(self._detection_losses(images, targets, training=False), images)
-
-    def predict_step(self, data):
-        images = data[0] if isinstance(data, tuple) else data
-        return self.detect(images)
 
     def detect(self, images) -> dict:
         """`{"boxes": [B, K, 4] pixels XYXY, "scores", "classes" (from 0), "num_detections"}`."""

@@ -27,11 +27,15 @@ def decode_detections(box_predictions: tf.Tensor, logits: tf.Tensor, anchors: tf
     "num_detections": [B] int32}`, padded to K = `max_detections` (DESIGN.md §5).
     """
     boxes = decode_boxes(tf.cast(box_predictions, tf.float32), anchors)
-    boxes = tf.clip_by_value(boxes, 0.0, float(image_size))
-    scores = tf.sigmoid(tf.cast(logits, tf.float32))
+    return per_class_nms(boxes[:, :, tf.newaxis, :], tf.sigmoid(tf.cast(logits, tf.float32)), image_size, config)
+
+
+def per_class_nms(boxes: tf.Tensor, scores: tf.Tensor, image_size: int, config: NmsConfig) -> dict[str, tf.Tensor]:
+    """`boxes [B, N, Q, 4]` pixels XYXY (Q = 1: shared by the classes; Q = C: one per class), `scores
+    [B, N, C]` → DESIGN.md §5's padded detections, boxes clipped to the image."""
     # combined_non_max_suppression only needs one consistent corner order; ours is XYXY.
     nms = tf.image.combined_non_max_suppression(
-        boxes[:, :, tf.newaxis, :], scores,
+        tf.clip_by_value(boxes, 0.0, float(image_size)), scores,
         max_output_size_per_class=config.max_detections_per_class,
         max_total_size=config.max_detections,
         iou_threshold=config.iou_threshold,

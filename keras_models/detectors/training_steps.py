@@ -1,0 +1,75 @@
+"""What every detector's `fit`, `evaluate` and `predict` share: the train and test steps around a
+detector's own losses, loss reporting that is right under any distribution strategy, and
+`predict` returning DESIGN.md §5's detections."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+class DetectorSteps(keras.Model):
+    """A detector defines `LOSS_NAMES` (with "loss", the total, among them),
+    `_detection_losses(images, targets, training) -> {name: this replica's share}` and
+    `detect(images)`; this class turns them into Keras' steps."""
+
+    LOSS_NAMES: tuple[str, ...] = ("loss",)
+
+    def _make_trackers(self) -> None:
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.LOSS_NAMES}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def _report(self, losses: dict, images) -> dict:
+        # Each replica holds its share of the global loss; summed over replicas they are the
+        # global loss, so every replica tracks (and reports) the same values.
+        context = tf.distribute.get_replica_context()
+        # Keras' evaluate() on a dataset of unknown length runs one more step after the last
+        # batch, on no images, whose zero losses must not count in the averages.
+        images_in_batch = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.shape(images)[0], tf.float32))
+        counted = tf.cast(images_in_batch > 0, tf.float32)
+        for name, tracker in self.trackers.items():
+            global_loss = context.all_reduce(tf.distribute.ReduceOp.SUM, losses[name])
+            tracker.update_state(global_loss, sample_weight=counted)
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 reduces step outputs across workers with reduce("MEAN", axis=0), which
+            # fails on scalars (keras-team/keras#20585); as [1] vectors they reduce to scalars.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
+
+    def train_step(self, data):
+        images, targets = data
+        with tf.GradientTape() as tape:
+            losses = self._detection_losses(images, targets, training=True)
+            total = losses["loss"]
+            if self.losses:  # weight penalties: each replica adds its share
+                total += tf.add_n(self.losses) / tf.distribute.get_strategy().num_replicas_in_sync
+            # Under mixed_float16 the optimizer is a LossScaleOptimizer: its apply_gradients
+            # divides by the loss scale (and skips steps whose gradients overflowed), so the loss
+            # is scaled here; any other optimizer returns it unchanged.
+            scaled = self.optimizer.scale_loss(total)
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return self._report(losses, images)
+
+    def test_step(self, data):
+        images, targets = data
+        return self._report(self._detection_losses(images, targets, training=False), images)
+
+    def predict_step(self, data):
+        images = data[0] if isinstance(data, tuple) else data
+        return self.detect(images)
+
+    def _detection_losses(self, images, targets, training: bool) -> dict:
+        raise NotImplementedError
+
+    def detect(self, images) -> dict:
+        raise NotImplementedError
+
+
+def global_count(value: tf.Tensor) -> tf.Tensor:
+    """`value` summed over the replicas of the current strategy (itself on one device)."""
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)

@@ -1,0 +1,47 @@
+"""Faster R-CNN's losses: the RPN's objectness (binary cross-entropy) and box (Huber) losses over
+its sampled anchors, the second stage's softmax cross-entropy and class-specific Huber box loss
+over its sampled ROIs. Each stage's sums are divided by the number of examples it sampled in the
+global batch, so that, as with RetinaNet, the replicas' losses add up to the one-device loss."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from keras_models.ops.losses import box_regression_loss
+from keras_models.ops.matching import IGNORED
+
+
+def rpn_losses(objectness: tf.Tensor, box_targets: tf.Tensor, logits: tf.Tensor, deltas: tf.Tensor,
+               sampled: tf.Tensor) -> dict[str, tf.Tensor]:
+    """`{"rpn_class_loss", "rpn_box_loss"}`.
+
+    Args: objectness `[B, A]` int32 (1 positive, 0 negative, `IGNORED`); box_targets and deltas
+    `[B, A, 4]`; logits `[B, A]`; sampled: the global batch's count of sampled anchors.
+    """
+    counted = tf.cast(objectness != IGNORED, tf.float32)
+    cross_entropy = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(objectness == 1, tf.float32),
+                                                            logits=tf.cast(logits, tf.float32))
+    sampled = tf.maximum(sampled, 1.0)
+    positives = tf.where(objectness == 1, 0, -1)
+    return {"rpn_class_loss": tf.reduce_sum(cross_entropy * counted) / sampled,
+            "rpn_box_loss": box_regression_loss(box_targets, deltas, positives) / sampled}
+
+
+def roi_losses(class_targets: tf.Tensor, box_targets: tf.Tensor, class_logits: tf.Tensor, box_deltas: tf.Tensor,
+               sampled: tf.Tensor) -> dict[str, tf.Tensor]:
+    """`{"class_loss", "box_loss"}` of the second stage.
+
+    Args: class_targets `[B, R]` int32 (class from 0, `BACKGROUND`, `IGNORED`); box_targets `[B, R, 4]`;
+    class_logits `[B, R, C + 1]` (background last); box_deltas `[B, R, C, 4]`; sampled: the global
+    batch's count of sampled ROIs.
+    """
+    num_classes = class_logits.shape[-1] - 1
+    labels = tf.where(class_targets >= 0, class_targets, num_classes)
+    cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
+                                                                   logits=tf.cast(class_logits, tf.float32))
+    counted = tf.cast(class_targets != IGNORED, tf.float32)
+    # Only the delta of the ROI's own class is trained.
+    own_deltas = tf.gather(box_deltas, tf.maximum(class_targets, 0), batch_dims=2)
+    sampled = tf.maximum(sampled, 1.0)
+    return {"class_loss": tf.reduce_sum(cross_entropy * counted) / sampled,
+            "box_loss": box_regression_loss(box_targets, own_deltas, class_targets) / sampled}

@@ -1,0 +1,43 @@
+"""Faster R-CNN's losses against the formulas computed by hand in NumPy."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_models.ops.matching import BACKGROUND, IGNORED
+from keras_models.ops.two_stage_losses import roi_losses, rpn_losses
+
+
+def huber(error: np.ndarray) -> float:
+    error = np.abs(error)
+    return float(np.where(error < 1, 0.5 * error ** 2, error - 0.5).sum())
+
+
+def test_rpn_losses_count_sampled_anchors_only():
+    objectness = tf.constant([[1, 0, IGNORED, 0]])
+    logits = tf.constant([[2.0, -1.0, 5.0, 0.5]])
+    targets = tf.constant([[[0.5, -0.5, 2.0, 0.0]] + [[9.0] * 4] * 3])
+    deltas = tf.constant([[[0.0, 0.0, 0.0, 0.1]] + [[0.0] * 4] * 3])
+    losses = rpn_losses(objectness, targets, logits, deltas, tf.constant(3.0))
+    cross_entropy = np.log1p(np.exp(-2.0)) + np.log1p(np.exp(-1.0)) + np.log1p(np.exp(0.5))  # the ignored 5.0 absent
+    assert float(losses["rpn_class_loss"]) == pytest.approx(cross_entropy / 3, rel=1e-6)
+    assert float(losses["rpn_box_loss"]) == pytest.approx(huber(np.array([0.5, -0.5, 2.0, -0.1])) / 3, rel=1e-6)
+
+
+def test_roi_losses_score_background_last_and_train_the_own_class_box_only():
+    class_targets = tf.constant([[1, BACKGROUND, IGNORED]])
+    logits = np.array([[[0.2, 1.5, -0.3], [0.1, 0.0, 2.0], [5.0, 5.0, 5.0]]], np.float32)  # 2 classes + background
+    targets = np.zeros((1, 3, 4), np.float32)
+    targets[0, 0] = [1.0, 0.0, 0.0, 3.0]
+    deltas = np.zeros((1, 3, 2, 4), np.float32)
+    deltas[0, 0, 0] = 7.0  # another class's delta: not trained
+    deltas[0, 0, 1] = [0.5, 0.0, 0.0, 0.0]
+    losses = roi_losses(class_targets, tf.constant(targets), tf.constant(logits), tf.constant(deltas),
+                        tf.constant(2.0))
+
+    def cross_entropy(row, label):
+        return -(row[label] - np.log(np.exp(row).sum()))
+
+    expected = (cross_entropy(logits[0, 0], 1) + cross_entropy(logits[0, 1], 2)) / 2
+    assert float(losses["class_loss"]) == pytest.approx(expected, rel=1e-6)
+    assert float(losses["box_loss"]) == pytest.approx(huber(np.array([-0.5, 0.0, 0.0, -3.0])) / 2, rel=1e-6)

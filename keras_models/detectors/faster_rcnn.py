@@ -19,7 +19,7 @@ from keras_models.detectors.training_steps import DetectorSteps, global_count
 from keras_models.layers.backbones import build_backbone
 from keras_models.layers.feature_pyramid import POOL_TOP, FeaturePyramid
 from keras_models.layers.two_stage_heads import BoxHead, RegionProposalHead
-from keras_models.ops.anchors import AnchorConfig, image_anchors, level_anchors
+from keras_models.ops.anchors import AnchorConfig, level_anchors
 from keras_models.ops.box_coding import decode_boxes
 from keras_models.ops.detection_decoding import NmsConfig, per_class_nms
 from keras_models.ops.matching import IGNORED
@@ -30,6 +30,8 @@ from keras_models.ops.two_stage_losses import roi_losses, rpn_losses
 from pipeline.ragged_padding import ragged_to_padded
 
 ROI_LEVELS = (2, 3, 4, 5)  # P6 serves the RPN only (FPN)
+# Added to an image's seed for the second stage's draw, so that it is independent of the RPN's.
+SECOND_STAGE_SEED = (0, 1 << 20)
 
 
 @keras.saving.register_keras_serializable(package="boxflow")
@@ -73,7 +75,7 @@ class FasterRCNN(DetectorSteps):
                                           aspect_ratios=tuple(float(ratio) for ratio in anchor_aspect_ratios))
         self.level_anchors = [level_anchors(image_size, level, self.anchor_config)
                               for level in self.anchor_config.levels]
-        self.anchors = image_anchors(image_size, self.anchor_config)
+        self.anchors = tf.concat(self.level_anchors, axis=0)
         self.backbone = build_backbone(backbone, image_size, backbone_width, norm, min_level=2)
         self.pyramid = FeaturePyramid(fpn_channels, min_level=2, top=POOL_TOP, name="fpn")
         self.rpn_head = RegionProposalHead(self.anchor_config.anchors_per_location, fpn_channels, name="rpn_head")
@@ -119,7 +121,7 @@ class FasterRCNN(DetectorSteps):
         proposal_config = self.training_proposals if training else self.inference_proposals
         proposals, _, valid = generate_proposals(logits, deltas, self.level_anchors, self.image_size, proposal_config)
         rois, class_targets, box_targets = tf.map_fn(
-            lambda item: roi_targets(item[0], item[1], item[2], item[3], item[4] + [0, 1 << 20], self.roi_sampling),
+            lambda item: roi_targets(item[0], item[1], item[2], item[3], item[4] + SECOND_STAGE_SEED, self.roi_sampling),
             (proposals, valid, boxes, classes, seeds),
             fn_output_signature=(tf.TensorSpec([None, 4], tf.float32), tf.TensorSpec([None], tf.int32),
                                  tf.TensorSpec([None, 4], tf.float32)))

@@ -20,10 +20,6 @@ class ProposalConfig:
     nms_iou: float = 0.7
 
 
-TRAINING_PROPOSALS = ProposalConfig(pre_nms_top_k=2000, post_nms_top_k=2000)
-INFERENCE_PROPOSALS = ProposalConfig(pre_nms_top_k=1000, post_nms_top_k=1000)
-
-
 def generate_proposals(logits: Sequence[tf.Tensor], deltas: Sequence[tf.Tensor], anchors: Sequence[tf.Tensor],
                        image_size: int, config: ProposalConfig) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Proposals for a batch.

@@ -15,6 +15,21 @@ def boxflow(*args: str) -> None:
     print(f"# boxflow {args[0]}: {time.monotonic() - started:.0f}s", flush=True)
 
 
+def boxflow_lines(*args: str) -> list[str]:
+    """`boxflow(*args)`, its output echoed as it comes and returned as lines."""
+    started = time.monotonic()
+    lines = []
+    with subprocess.Popen([sys.executable, "-m", "boxflow", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as process:
+        for line in process.stdout:
+            print(line, end="", flush=True)
+            lines.append(line.rstrip("\n"))
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, ["boxflow", *args])
+    print(f"# boxflow {args[0]}: {time.monotonic() - started:.0f}s", flush=True)
+    return lines
+
+
 def evaluation(run: str, data: str, split: str, report: str) -> dict:
     """`boxflow evaluate` of `run` on `split`, its JSON report read back."""
     boxflow("evaluate", "--run", run, "--data", data, "--split", split, "--out", report)

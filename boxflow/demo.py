@@ -1,6 +1,7 @@
 """`boxflow demo`: the whole product on data it makes itself.
 
-synth → prepare (Beam) → train (tiny RetinaNet, time budget) → evaluate → export →
+synth → prepare (Beam) → train (a tiny RetinaNet, or Faster R-CNN with `--model faster_rcnn`; time
+budget) → evaluate → export →
 `boxflow serve` in the background → predict on a held-out image over REST → server stopped,
 then a summary table. Each stage prints progress; a failure names its stage and cause.
 A rerun starts the stages' outputs afresh in the same work folder.
@@ -42,6 +43,7 @@ class DemoSettings:
     train_minutes: float = 4.5
     # Epochs instead of the time budget: the same training on any machine, however busy (tests).
     train_epochs: Optional[int] = None
+    model: str = "retinanet"
     seed: int = 0
 
     def path(self, *parts: str) -> str:
@@ -101,7 +103,8 @@ def _train(settings: DemoSettings, summary: dict, say) -> None:
 
     length = ({"epochs": settings.train_epochs} if settings.train_epochs
               else {"time_budget_minutes": settings.train_minutes})
-    result = run(train_settings(settings.path("data"), settings.path("run"), image_size=settings.image_size,
+    result = run(train_settings(settings.path("data"), settings.path("run"), model=settings.model,
+                                image_size=settings.image_size,
                                 batch_size=8, learning_rate=0.003, anchors="auto", augmentation=DEMO_AUGMENTATION,
                                 eval_every=0, seed=settings.seed, **length),
                  progress=say)

@@ -33,3 +33,12 @@ def tiny_run(tmp_path_factory):
     from tests.builders import trained_tiny_run
 
     return trained_tiny_run(tmp_path_factory.mktemp("tiny_run"))
+
+
+@pytest.fixture(scope="session")
+def tiny_faster_rcnn_run(tiny_run, tmp_path_factory):
+    """`(data, run)`: a small Faster R-CNN trained for 3 epochs on the tiny run's data, shared by the
+    two-stage tests of train, evaluate, export and serve."""
+    from tests.builders import trained_tiny_faster_rcnn
+
+    return tiny_run[0], trained_tiny_faster_rcnn(tmp_path_factory.mktemp("tiny_faster_rcnn"), tiny_run[0])

@@ -94,3 +94,15 @@ def test_histogram_quantile_interpolates_within_a_bin():
 def test_a_dataset_without_the_statistics_is_refused():
     with pytest.raises(BoxflowError, match="--anchors auto: data/x/dataset_info.json has no box_relative_size"):
         fit_anchors({"box_width_pixels": {"count": 3}}, IMAGE_SIZE, "data/x/dataset_info.json")
+
+
+def test_faster_rcnns_single_scale_layout_is_fitted_from_its_own_levels():
+    # Faster R-CNN's RPN anchors: P2-P6, one scale, 8x the stride (32-512 px). Boxes of 6-20 px lie
+    # below the smallest anchor's reach (32 / REACH = 16), so the range moves down from P2's stride.
+    layout = AnchorConfig(min_level=2, max_level=6, size_multiplier=8.0, scales=(1.0,))
+    source = random_boxes(np.random.default_rng(1), 400, (12, 40), (0.8, 1.25), 2 * IMAGE_SIZE)
+    fitted = fit_anchors(statistics_of(source, 2 * IMAGE_SIZE), IMAGE_SIZE, "dataset_info.json", layout)
+    assert (fitted.min_level, fitted.max_level, fitted.scales) == (2, 6, (1.0,))
+    fifth_percentile = np.percentile(np.sqrt(np.prod(source[:, 2:] - source[:, :2], axis=1)) / 2, 5)
+    assert fitted.size_multiplier * 4 == pytest.approx(2 * fifth_percentile, rel=0.15)
+    assert fitted.size_multiplier < 8.0

@@ -79,11 +79,15 @@ def test_evaluate_a_run_directory(run_dir, data_dir, tmp_path, capsys):
     history = json.loads((run_dir / "history.json").read_text())
     assert report["coco"]["AP50"] == pytest.approx(history[-1]["val_mAP50"], abs=1e-6)
     assert report["coco"]["AP"] == pytest.approx(history[-1]["val_mAP"], abs=1e-6)
-    interval = report["AP_interval"]
-    assert interval["low"] <= interval["high"] and interval["resamples"] == 20
+    assert report["AP_interval"] == report["intervals"]["AP"]
+    assert set(report["intervals"]) == {"AP", "AP50", "AP75", "AP_small"}
+    for name, interval in report["intervals"].items():
+        if interval is not None:  # AP_small: some resample may hold no small box
+            assert interval["low"] <= interval["high"] and interval["resamples"] == 20
+    printed = capsys.readouterr().out
+    assert "AP 95% interval [" in printed and "AP50 95% interval [" in printed
     with Image.open(report["pr_curves"]) as curves:
         assert curves.format == "PNG" and curves.width > 300
-    assert "AP50" in capsys.readouterr().out
 
 
 def test_boxes_placed_at_random_score_far_below_the_trained_runs_floor(data_dir):

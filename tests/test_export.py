@@ -1,5 +1,5 @@
 """`boxflow export`: the TF Serving layout and files, outputs equal to the in-process model for
-every signature, and the export loading where boxflow is absent (a fresh process, and
+every signature of both detectors, and the export loading where boxflow is absent (a fresh process, and
 `saved_model_cli run`, the session-based loader path TF Serving uses)."""
 
 import io
@@ -19,10 +19,14 @@ from keras_models.training.run_directory import load_trained_model
 from serving.detection_functions import OUTPUT_NAMES, detect_encoded_images, detect_examples, detect_images
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_run, tmp_path_factory):
+# Each test runs for both detectors, unless it checks what does not depend on the model.
+RETINANET_ONLY = pytest.mark.parametrize("trained", ["retinanet"], indirect=True)
+
+
+@pytest.fixture(scope="module", params=["retinanet", "faster_rcnn"])
+def trained(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    data, run = tiny_run
+    data, run = request.getfixturevalue({"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run"}[request.param])
     model_dir = root / "models" / "shapes"
     assert main(["export", "--run", str(run), "--out", str(model_dir)]) == 0
     return {"data": data, "run": run, "model_dir": model_dir, "version": model_dir / "1"}
@@ -35,6 +39,7 @@ def jpeg(width, height, seed):
     return buffer.getvalue(), pixels
 
 
+@RETINANET_ONLY
 def test_layout_and_server_files(trained):
     version = trained["version"]
     assert (version / "saved_model.pb").exists() and (version / "variables").is_dir()
@@ -84,6 +89,7 @@ def serialized_records(trained):
             tf.data.TFRecordDataset(sorted(str(p) for p in trained["data"].glob("val-*.tfrecord"))).take(3)]
 
 
+@RETINANET_ONLY
 def test_a_second_export_is_the_next_version_and_versions_are_immutable(trained, capsys):
     assert main(["export", "--run", str(trained["run"]), "--out", str(trained["model_dir"])]) == 0
     assert (trained["model_dir"] / "2" / "saved_model.pb").exists()
@@ -103,6 +109,7 @@ print(json.dumps({name: value.numpy().tolist() for name, value in outputs.items(
 """
 
 
+@RETINANET_ONLY
 def test_loads_in_a_fresh_process_that_never_imported_boxflow(trained, tmp_path):
     image, _ = jpeg(150, 100, 3)
     (tmp_path / "image.jpg").write_bytes(image)

@@ -9,15 +9,16 @@ import sys
 import numpy as np
 import pytest
 
-from keras_models.detectors.retinanet import RetinaNet
 from keras_models.training.run_directory import load_trained_model
-from tests.builders import free_ports, prepared_synth
+from tests.builders import SMALL_FASTER_RCNN_FILE, free_ports, prepared_synth
 
 
 @pytest.mark.slow
-def test_two_workers_train_to_identical_weights(tmp_path):
+@pytest.mark.parametrize("model", ["retinanet", "faster_rcnn"])
+def test_two_workers_train_to_identical_weights(tmp_path, model):
     data = prepared_synth(tmp_path, 48, 128, (16, 48), seed=9, num_shards=4, val_fraction=0.2)
     run = tmp_path / "run"
+    sizes = ["--config", str(SMALL_FASTER_RCNN_FILE)] if model == "faster_rcnn" else []
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     processes = []
     for index in range(2):
@@ -25,7 +26,7 @@ def test_two_workers_train_to_identical_weights(tmp_path):
                                                               "task": {"type": "worker", "index": index}})}
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "boxflow", "train", "--data", str(data), "--out", str(run), "--image-size", "128",
-             "--batch-size", "4", "--epochs", "2", "--strategy", "auto"],
+             "--batch-size", "4", "--epochs", "2", "--strategy", "auto", "--model", model, *sizes],
             env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = []
     for process in processes:
@@ -37,11 +38,12 @@ def test_two_workers_train_to_identical_weights(tmp_path):
         assert process.returncode == 0, output[-3000:]
     assert "2 replica(s)" in outputs[0]
 
+    assert json.loads((run / "config.json").read_text())["settings"]["model"] == model
     chief = load_trained_model(str(run))
     other = load_trained_model(str(run / "workers" / "worker-1"))
     for mine, theirs in zip(chief.model.get_weights(), other.model.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
-    after_first_epoch = RetinaNet.from_config(chief.model.get_config())
+    after_first_epoch = type(chief.model).from_config(chief.model.get_config())
     after_first_epoch.load_weights(str(run / "checkpoints" / "epoch-001.weights.h5"))
     assert any(not np.array_equal(a, b) for a, b in zip(after_first_epoch.get_weights(), chief.model.get_weights()))
     history = json.loads((run / "history.json").read_text())

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_models.ops.matching import BACKGROUND, IGNORED
-from keras_models.ops.sampling import (RPN_SAMPLING, SamplingConfig, roi_targets, rpn_targets,
+from keras_models.ops.sampling import (RPN_SAMPLING, SamplingConfig, hashed_uniform, roi_targets, rpn_targets,
                                        sample_balanced)
 
 SEED = tf.constant([3, 4])
@@ -32,6 +32,19 @@ def test_the_same_seed_draws_the_same_sample_and_another_seed_another():
     first = sample_balanced(positive, ~positive, RPN_SAMPLING, SEED).numpy()
     np.testing.assert_array_equal(first, sample_balanced(positive, ~positive, RPN_SAMPLING, SEED).numpy())
     assert not np.array_equal(first, sample_balanced(positive, ~positive, RPN_SAMPLING, tf.constant([3, 5])).numpy())
+
+
+def test_the_draw_keys_are_uniform_and_the_same_under_xla():
+    # tf.random.stateless_uniform draws other numbers under XLA for the same seed, so an XLA run
+    # sampled other anchors than the same run uncompiled.
+    seed = tf.constant([3, 7])
+    keys = tf.function(lambda seed: hashed_uniform(100_000, seed))(seed).numpy()
+    compiled = tf.function(lambda seed: hashed_uniform(100_000, seed), jit_compile=True)(seed).numpy()
+    np.testing.assert_array_equal(compiled, keys)
+    assert keys.min() >= 0 and keys.max() < 1
+    np.testing.assert_allclose(np.histogram(keys, bins=10, range=(0, 1))[0] / keys.size, 0.1, atol=0.005)
+    for other in ([3, 8], [4, 7]):
+        assert abs(np.corrcoef(keys, hashed_uniform(100_000, tf.constant(other)))[0, 1]) < 0.02
 
 
 def test_rpn_labels_follow_the_iou_bands_and_force_each_boxes_best_anchor():

@@ -41,12 +41,16 @@ def equivalence_data(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backbone, dtype", [("tiny", "float32"), ("mobilenet_v2", "float64")])
-def test_mirrored_over_two_cpus_trains_like_one_device_with_synchronized_batch_norm(equivalence_data, backbone,
-                                                                                    dtype):
+@pytest.mark.parametrize("model, backbone, dtype", [("retinanet", "tiny", "float32"),
+                                                   ("retinanet", "mobilenet_v2", "float64"),
+                                                   ("faster_rcnn", "tiny", "float64")])
+def test_mirrored_over_two_cpus_trains_like_one_device_with_synchronized_batch_norm(equivalence_data, model,
+                                                                                    backbone, dtype):
     # mobilenet_v2 compares in float64: from a random start it is chaotic in float32 (see the helper).
+    # So is Faster R-CNN, whose untrained RPN ranks proposals whose scores differ by rounding:
+    # measured, the difference is 0.8% of the change in float32, 0.28% in float64.
     result = subprocess.run([sys.executable, "-m", "tests.helpers.strategy_equivalence", str(equivalence_data), "3",
-                             backbone, dtype], capture_output=True, text=True, timeout=600)
+                             backbone, dtype, model], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["max_change"] > 1e-4  # the weights did move

@@ -8,6 +8,7 @@ from typing import Sequence
 
 from boxflow.demo import DemoSettings
 from boxflow.errors import EXIT_BAD_INPUT
+from keras_models.detectors import MODELS
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -15,6 +16,8 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--workdir", default="demo_run", help="folder for everything the demo writes")
     parser.add_argument("--images", type=int, default=800, help="synthetic images to generate (default 800)")
     parser.add_argument("--image-size", type=int, default=256, help="image and model side (default 256)")
+    parser.add_argument("--model", choices=MODELS, default=DemoSettings.model,
+                        help=f"detector to train (default {DemoSettings.model})")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--train-minutes", type=float, default=DemoSettings.train_minutes,
                         help=f"training time budget (default {DemoSettings.train_minutes:g})")
@@ -26,7 +29,7 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
 
     try:
         settings = DemoSettings(args.workdir, args.images, args.image_size, args.train_minutes,
-                                train_epochs=args.train_epochs)
+                                train_epochs=args.train_epochs, model=args.model)
         summary = run_demo(settings, say=lambda line: print(line, flush=True))
     except StageFailed as error:
         print(f"boxflow demo: error: {error}", file=sys.stderr)

@@ -13,16 +13,18 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "train", help="train a detector on a prepared dataset (Keras fit)",
         epilog="Flags left out take their value from --config, else the built-in default. The YAML file may "
-               "also set model sizes (backbone_width, fpn_channels, head_depth, head_channels, "
-               "anchor_size_multiplier), head_norm (none or group), weight_decay, momentum, max_boxes, "
+               "also set model sizes (backbone_width, fpn_channels, anchor_size_multiplier; RetinaNet's "
+               "head_depth, head_channels and head_norm; Faster R-CNN's box_head, box_head_width, "
+               "training_pre_nms, training_proposals, inference_pre_nms, inference_proposals, rpn_sample_size, "
+               "rois_per_image, foreground_fraction), weight_decay, momentum, max_boxes, "
                "deterministic_input and an augmentation mapping.")
     parser.add_argument("--data", required=True, help="prepared dataset folder")
     parser.add_argument("--out", required=True, help="run directory (config, label map, checkpoints, logs)")
     parser.add_argument("--config", help="YAML file of training settings")
-    parser.add_argument("--model", choices=MODELS, help="detector to train (default retinanet)")
+    parser.add_argument("--model", choices=MODELS, help="detector to train: retinanet or faster_rcnn (default retinanet)")
     parser.add_argument("--backbone", help="tiny, mobilenet_v2 or resnet50 (default tiny)")
     parser.add_argument("--image-size", type=int, help="model input side, a multiple of 128 (default 256)")
-    parser.add_argument("--anchors", help="default (RetinaNet's, sized by anchor_size_multiplier) or auto: sizes and "
+    parser.add_argument("--anchors", help="default (the model's, sized by anchor_size_multiplier) or auto: sizes and "
                                           "aspect ratios fitted to the dataset's boxes (default default)")
     parser.add_argument("--weights", help="Keras Applications weights file for the backbone (the published "
                                           "*_notop.h5, or a .weights.h5 saved from the application)")

@@ -11,6 +11,8 @@ stays model-agnostic, and normalizes each loss by its sample count over the glob
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
@@ -47,6 +49,8 @@ class FasterRCNN(DetectorSteps):
     """
 
     LOSS_NAMES = ("loss", "rpn_class_loss", "rpn_box_loss", "class_loss", "box_loss")
+    # FPN's RPN anchors: one size per level of P2-P6, 32-512 px at 8x the stride.
+    ANCHOR_LAYOUT = AnchorConfig(min_level=2, max_level=6, size_multiplier=8.0, scales=(1.0,))
 
     def __init__(self, num_classes: int, image_size: int, backbone: str = "tiny", backbone_width: int = 32,
                  fpn_channels: int = 64, anchor_size_multiplier: float = 8.0,
@@ -70,9 +74,8 @@ class FasterRCNN(DetectorSteps):
         self.roi_canonical_size = roi_canonical_size
         self.nms = NmsConfig(score_threshold=score_threshold, iou_threshold=iou_threshold,
                              max_detections=max_detections, max_detections_per_class=max_detections)
-        self.anchor_config = AnchorConfig(min_level=2, max_level=6, size_multiplier=anchor_size_multiplier,
-                                          scales=(1.0,),
-                                          aspect_ratios=tuple(float(ratio) for ratio in anchor_aspect_ratios))
+        self.anchor_config = dataclasses.replace(self.ANCHOR_LAYOUT, size_multiplier=anchor_size_multiplier,
+                                                 aspect_ratios=tuple(float(ratio) for ratio in anchor_aspect_ratios))
         self.level_anchors = [level_anchors(image_size, level, self.anchor_config)
                               for level in self.anchor_config.levels]
         self.anchors = tf.concat(self.level_anchors, axis=0)
@@ -88,14 +91,19 @@ class FasterRCNN(DetectorSteps):
         levels = self.pyramid(self.backbone(images, training=training))
         logits, deltas = self.rpn_head(levels)
         proposals, _, valid = generate_proposals(logits, deltas, self.level_anchors, self.image_size,
-                                                 self.inference_proposals)
+                                                 self.inference_proposals, self._compiled)
         class_logits, box_deltas = self._second_stage(levels, proposals)
         return {"rpn_logits": logits, "rpn_deltas": deltas, "proposals": proposals, "proposal_valid": valid,
                 "class_logits": class_logits, "box_deltas": box_deltas}
 
+    @property
+    def _compiled(self) -> bool:
+        """Whether Keras compiles the steps with XLA, which needs XLA's forms of NMS and ROI Align."""
+        return bool(getattr(self, "jit_compile", False))
+
     def _second_stage(self, levels, rois):
         roi_levels = assign_levels(rois, ROI_LEVELS[0], ROI_LEVELS[-1], self.roi_canonical_size) - ROI_LEVELS[0]
-        crop = roi_align_for(bool(getattr(self, "jit_compile", False)))
+        crop = roi_align_for(self._compiled)
         features = crop(levels[:len(ROI_LEVELS)], [2 ** level for level in ROI_LEVELS], rois, roi_levels)
         return self.box_head(tf.cast(features, self.compute_dtype))
 
@@ -119,7 +127,8 @@ class FasterRCNN(DetectorSteps):
             (boxes, classes, seeds),
             fn_output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 4], tf.float32)))
         proposal_config = self.training_proposals if training else self.inference_proposals
-        proposals, _, valid = generate_proposals(logits, deltas, self.level_anchors, self.image_size, proposal_config)
+        proposals, _, valid = generate_proposals(logits, deltas, self.level_anchors, self.image_size, proposal_config,
+                                                 self._compiled)
         rois, class_targets, box_targets = tf.map_fn(
             lambda item: roi_targets(item[0], item[1], item[2], item[3], item[4] + SECOND_STAGE_SEED, self.roi_sampling),
             (proposals, valid, boxes, classes, seeds),

@@ -8,6 +8,8 @@ model-agnostic. `predict` returns DESIGN.md §5's padded detections.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
@@ -36,6 +38,7 @@ class RetinaNet(DetectorSteps):
     """
 
     LOSS_NAMES = ("loss", "class_loss", "box_loss")
+    ANCHOR_LAYOUT = AnchorConfig()  # P3-P7, 3 scales x 3 ratios, sides 4x the stride
 
     def __init__(self, num_classes: int, image_size: int, backbone: str = "tiny", backbone_width: int = 32,
                  fpn_channels: int = 64, head_depth: int = 2, head_channels: int = 64,
@@ -54,8 +57,8 @@ class RetinaNet(DetectorSteps):
         self.norm, self.head_norm = norm, head_norm
         self.nms = NmsConfig(score_threshold=score_threshold, iou_threshold=iou_threshold,
                              max_detections=max_detections, max_detections_per_class=max_detections)
-        self.anchor_config = AnchorConfig(size_multiplier=anchor_size_multiplier,
-                                          aspect_ratios=tuple(float(ratio) for ratio in anchor_aspect_ratios))
+        self.anchor_config = dataclasses.replace(self.ANCHOR_LAYOUT, size_multiplier=anchor_size_multiplier,
+                                                 aspect_ratios=tuple(float(ratio) for ratio in anchor_aspect_ratios))
         self.anchors = image_anchors(image_size, self.anchor_config)
         per_location = self.anchor_config.anchors_per_location
         self.backbone = build_backbone(backbone, image_size, backbone_width, norm)

@@ -21,7 +21,8 @@ from keras_models.evaluation.evaluation_image import EvaluationImage
 
 STAT_NAMES = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
               "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")
-IOU_50, AREA_ALL, MAX_DETECTIONS_100 = 0, 0, -1  # indices into COCOeval.eval["precision"]
+# Indices into COCOeval.eval["precision"] [IoU 0.5:0.05:0.95, recall, class, area, max detections].
+IOU_50, IOU_75, AREA_ALL, AREA_SMALL, MAX_DETECTIONS_100 = 0, 5, 0, 1, -1
 
 
 def _xywh(boxes: np.ndarray) -> list[list[float]]:

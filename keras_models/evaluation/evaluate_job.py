@@ -13,7 +13,7 @@ from boxflow import record_schema
 from boxflow.errors import BoxflowError
 from boxflow.label_map import parse_label_map
 from keras_models.evaluation import coco_metrics
-from keras_models.evaluation.bootstrap import bootstrap_map_interval
+from keras_models.evaluation.bootstrap import bootstrap_intervals
 from keras_models.evaluation.evaluation_image import EvaluationImage
 from keras_models.evaluation.pr_curves import write_pr_curves
 from keras_models.evaluation.voc_ap import voc_average_precision
@@ -71,9 +71,12 @@ def evaluate_images(images: Sequence[EvaluationImage], class_names: Sequence[str
         "per_class": {name: {**per_class[name], "VOC_AP50": voc[name]} for name in class_names},
     }
     if resamples:
-        interval = bootstrap_map_interval(evaluation, resamples, seed=seed)
-        metrics["AP_interval"] = {"low": interval.low, "high": interval.high, "level": interval.level,
-                                  "resamples": interval.resamples, "method": "bootstrap over images"}
+        intervals = {name: None if interval is None else
+                     {"low": interval.low, "high": interval.high, "level": interval.level,
+                      "resamples": interval.resamples, "method": "bootstrap over images"}
+                     for name, interval in bootstrap_intervals(evaluation, resamples, seed=seed).items()}
+        metrics["AP_interval"] = intervals["AP"]
+        metrics["intervals"] = intervals
     return metrics, evaluation
 
 
@@ -133,10 +136,10 @@ def format_report(report: dict) -> str:
     lines = [f"{report['images']} images, {report['boxes']} boxes, {report['detections']} detections"]
     lines += [f"{name:<10} {_number(coco[name])}" for name in coco_metrics.STAT_NAMES]
     lines.append(f"{'VOC AP50':<10} {_number(report['voc_AP50'])}")
-    if "AP_interval" in report:
-        interval = report["AP_interval"]
-        lines.append(f"AP {interval['level']:.0%} interval [{interval['low']:.3f}, {interval['high']:.3f}] "
-                     f"({interval['resamples']} bootstrap resamples over images)")
+    for name, interval in report.get("intervals", {}).items():
+        if interval:
+            lines.append(f"{name} {interval['level']:.0%} interval [{interval['low']:.3f}, {interval['high']:.3f}] "
+                         f"({interval['resamples']} bootstrap resamples over images)")
     lines.append(f"{'class':<16} {'AP':>6} {'AP50':>6} {'VOC AP50':>9}")
     for name, values in report["per_class"].items():
         lines.append(f"{name:<16} {_number(values['AP']):>6} {_number(values['AP50']):>6} "

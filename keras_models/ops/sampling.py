@@ -6,7 +6,8 @@
   truth boxes themselves, at most a quarter foreground (IoU ≥ 0.5), the rest background.
 
 Sampling is random but reproducible: each image's draw is seeded by `(step, image index in the
-global batch)`, so one device and several replicas sample the same anchors for the same image.
+global batch)`, so one device and several replicas sample the same anchors for the same image,
+and the draw's keys come from an integer hash (`hashed_uniform`), so XLA draws them too.
 Nothing here uses `boolean_mask` or another data-dependent shape: XLA and TPUs compile it.
 """
 
@@ -38,10 +39,32 @@ def sample_balanced(positive: tf.Tensor, negative: tf.Tensor, config: SamplingCo
     """`[N]` bool candidates → `[N]` bool sample: up to `round(sample_size * positive_fraction)`
     positives drawn at random, then negatives drawn at random to fill `sample_size` (fewer when
     there are not enough). `seed`: int `[2]`."""
-    keys = tf.random.stateless_uniform(tf.shape(positive), seed)
+    keys = hashed_uniform(tf.shape(positive)[0], seed)
     chosen_positive = _draw(positive, keys, int(round(config.sample_size * config.positive_fraction)))
     negative_quota = config.sample_size - tf.reduce_sum(tf.cast(chosen_positive, tf.int32))
     return chosen_positive | _draw(negative & ~positive, keys, negative_quota)
+
+
+def hashed_uniform(count, seed: tf.Tensor) -> tf.Tensor:
+    """`[count]` float32 in [0, 1), a fixed function of `seed` (int `[2]`) on every device.
+
+    `tf.random.stateless_uniform` gives other numbers under XLA than without it for the same seed
+    (measured on CPU, Philox named explicitly too), which would make an XLA run sample other
+    anchors than the same run uncompiled. This is MurmurHash3's 32-bit finalizer over the index
+    mixed with the seed: plain integer arithmetic, the same everywhere.
+    """
+    seed = tf.cast(seed, tf.uint32)
+    values = tf.range(count, dtype=tf.int32)
+    mixed = tf.cast(values, tf.uint32) * tf.constant(0x9E3779B1, tf.uint32)
+    mixed ^= seed[0] * tf.constant(0x85EBCA6B, tf.uint32) + seed[1] * tf.constant(0xC2B2AE35, tf.uint32)
+    for shift, multiplier in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
+        mixed = (mixed ^ _shifted(mixed, shift)) * tf.constant(multiplier, tf.uint32)
+    mixed ^= _shifted(mixed, 16)
+    return tf.cast(_shifted(mixed, 8), tf.float32) / float(1 << 24)
+
+
+def _shifted(values: tf.Tensor, bits: int) -> tf.Tensor:
+    return tf.bitwise.right_shift(values, tf.constant(bits, tf.uint32))
 
 
 def _draw(candidates: tf.Tensor, keys: tf.Tensor, quota) -> tf.Tensor:

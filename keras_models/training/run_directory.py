@@ -1,6 +1,6 @@
 """The `boxflow train` run directory: its file names, and the trained model it describes.
 
-RUN_DIR/config.json         {"settings": TrainSettings, "classes": [...], "model": RetinaNet.get_config()}
+RUN_DIR/config.json         {"settings": TrainSettings, "classes": [...], "model": the detector's get_config()}
 RUN_DIR/label_map.pbtxt     copied from the dataset
 RUN_DIR/checkpoints/epoch-NNN.weights.h5
 RUN_DIR/model.weights.h5    written when training ends
@@ -17,7 +17,8 @@ import os
 from typing import Optional
 
 from boxflow.errors import BoxflowError
-from keras_models.detectors.retinanet import RetinaNet
+from keras_models.detectors.training_steps import DetectorSteps
+from keras_models.training.detector_factory import rebuild_detector
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
@@ -31,7 +32,7 @@ WORKERS_DIR = "workers"  # non-chief workers' own checkpoints and backups under 
 
 @dataclasses.dataclass(frozen=True)
 class TrainedModel:
-    model: RetinaNet
+    model: DetectorSteps
     class_names: tuple[str, ...]
     weights_path: str
 
@@ -63,7 +64,7 @@ def latest_weights(run_dir: str) -> str:
 def load_trained_model(run_dir: str, weights: Optional[str] = None) -> TrainedModel:
     """Rebuilds the run's model from `config.json` and loads `weights` (default: its latest)."""
     config = read_run_config(run_dir)
-    model = RetinaNet.from_config(config["model"])
+    model = rebuild_detector(config)
     weights = weights or latest_weights(run_dir)
     try:
         model.load_weights(weights)

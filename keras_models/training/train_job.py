@@ -23,8 +23,9 @@ from keras_models.layers.backbone_weights import load_backbone_weights
 from keras_models.evaluation.evaluation_callback import CocoEvaluation
 from keras_models.training.initialization import initialize_from
 from keras_models.layers.normalization import default_normalization
+from keras_models.training.detector_factory import anchor_layout, build_detector
 from keras_models.training.optimizers import BASE_BATCH, make_optimizer, scaled_learning_rate
-from keras_models.detectors.retinanet import RetinaNet
+from keras_models.detectors.training_steps import DetectorSteps
 from keras_models.training.run_directory import (BACKUP_DIR, CHECKPOINT_PATTERN, CHECKPOINTS_DIR, CONFIG_FILE, FINAL_WEIGHTS,
                                         HISTORY_FILE, LOGS_DIR, WORKERS_DIR)
 from keras_models.training.schedule import WarmupCosine
@@ -132,7 +133,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     length = (f"{settings.time_budget_minutes:g} minutes" if budget
               else f"{epochs} epochs") + f" of {steps_per_epoch} steps"
     precision = settings.precision_policy or "float32"
-    progress(f"[train] {settings.backbone} RetinaNet at {settings.image_size}px on {train_images} images, "
+    progress(f"[train] {settings.backbone} {type(model).__name__} at {settings.image_size}px on {train_images} images, "
              f"{length}, {replicas} replica(s), {norm} norm, {precision}, {settings.optimizer} at peak rate "
              f"{learning_rate:g}{', XLA' if settings.xla else ''}")
     with fit_scope:
@@ -153,11 +154,12 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
 
 
 def _anchor_layout(settings: TrainSettings, info: dict, progress: Callable[[str], None]) -> AnchorConfig:
-    """RetinaNet's anchors sized by `anchor_size_multiplier`, or with `--anchors auto` fitted to the boxes."""
+    """The model's anchors sized by `anchor_size_multiplier`, or with `--anchors auto` fitted to the boxes."""
+    layout = anchor_layout(settings)
     if settings.anchors != "auto":
-        return AnchorConfig(size_multiplier=settings.anchor_size_multiplier)
+        return layout
     anchors = fit_anchors(info.get("statistics", {}), settings.image_size,
-                          os.path.join(settings.data_dir, record_schema.DATASET_INFO_FILE))
+                          os.path.join(settings.data_dir, record_schema.DATASET_INFO_FILE), layout)
     smallest = anchors.size_multiplier * 2 ** anchors.min_level
     largest = anchors.size_multiplier * 2 ** anchors.max_level * max(anchors.scales)
     ratios = ", ".join(f"{ratio:g}" for ratio in anchors.aspect_ratios)
@@ -166,31 +168,27 @@ def _anchor_layout(settings: TrainSettings, info: dict, progress: Callable[[str]
     return anchors
 
 
-def _detector(settings: TrainSettings, num_classes: int, norm: str, anchors: AnchorConfig) -> RetinaNet:
-    """The run's RetinaNet, its backbone loaded from `--weights` when given (inside the strategy's scope)."""
-    model = RetinaNet(num_classes=num_classes, image_size=settings.image_size, backbone=settings.backbone,
-                      backbone_width=settings.backbone_width, fpn_channels=settings.fpn_channels,
-                      head_depth=settings.head_depth, head_channels=settings.head_channels,
-                      anchor_size_multiplier=anchors.size_multiplier, anchor_aspect_ratios=anchors.aspect_ratios,
-                      norm=norm, head_norm=settings.head_norm)
+def _detector(settings: TrainSettings, num_classes: int, norm: str, anchors: AnchorConfig) -> DetectorSteps:
+    """The run's detector, its backbone loaded from `--weights` when given (inside the strategy's scope)."""
+    model = build_detector(settings, num_classes, norm, anchors)
     if settings.weights:
         load_backbone_weights(model.backbone, settings.backbone, settings.image_size, settings.weights)
     return model
 
 
-def _multi_worker_fit_scope(model: RetinaNet, strategy: tf.distribute.Strategy):
+def _multi_worker_fit_scope(model: DetectorSteps, strategy: tf.distribute.Strategy):
     """The scope to call `fit` in, and the two settings that make Keras 3's `fit` work under
     MultiWorkerMirroredStrategy (keras-team/keras#20585); every other strategy takes Keras'
     usual path.
 
     1. Before training, `fit` MEAN-reduces an input batch across workers to build the model
-       symbolically, and that eager cross-worker reduce fails. RetinaNet creates all of its
+       symbolically, and that eager cross-worker reduce fails. Both detectors create all their
        variables in `__init__`, so building the optimizer here leaves nothing to build; the
        model is detached from the strategy it was made under, and `fit` runs inside the
        strategy's scope, where Keras finds the strategy of models made outside one, a path
        without the pre-build.
     2. Each step's logs are then reduced across workers with `reduce("MEAN", axis=0)`, which
-       fails on scalars: RetinaNet's steps report vectors of one value there (`_report`).
+       fails on scalars: the detectors' steps report vectors of one value there (`_report`).
     """
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return contextlib.nullcontext()
@@ -230,7 +228,7 @@ def _datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_ima
     return strategy.distribute_datasets_from_function(train), distributed_validation, steps or None
 
 
-def _write_run_files(settings: TrainSettings, run_dir: str, info: dict, model: RetinaNet,
+def _write_run_files(settings: TrainSettings, run_dir: str, info: dict, model: DetectorSteps,
                      learning_rate: float) -> None:
     shutil.copy(os.path.join(settings.data_dir, record_schema.LABEL_MAP_FILE),
                 os.path.join(run_dir, record_schema.LABEL_MAP_FILE))

@@ -11,10 +11,20 @@ from keras_models.detectors import MODELS
 from keras_models.ops.anchor_fitting import ANCHOR_CHOICES
 from keras_models.layers.backbones import BACKBONES
 from keras_models.layers.heads import HEAD_NORMS
+from keras_models.layers.two_stage_heads import BOX_HEADS
 from keras_models.layers.normalization import check_normalization
 from keras_models.training.optimizers import LR_SCALINGS, OPTIMIZERS
 from keras_models.training.strategy import STRATEGIES
 from pipeline.augment.config import AugmentationConfig, augmentation_from_mapping
+
+
+# The settings only one detector reads, passed to its class as arguments of the same names; a run
+# of another detector refuses them unless they keep their defaults.
+MODEL_FIELDS = {
+    "retinanet": ("head_depth", "head_channels", "head_norm"),
+    "faster_rcnn": ("box_head", "box_head_width", "training_pre_nms", "training_proposals", "inference_pre_nms",
+                    "inference_proposals", "rpn_sample_size", "rois_per_image", "foreground_fraction"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,9 +61,21 @@ class TrainSettings:
     max_boxes: int = 100
     backbone_width: int = 32
     fpn_channels: int = 64
+    # RetinaNet's heads (MODEL_FIELDS)
     head_depth: int = 2
     head_channels: int = 64
-    anchor_size_multiplier: float = 4.0
+    # Faster R-CNN's second stage, proposals and samples (MODEL_FIELDS)
+    box_head: str = "2fc"
+    box_head_width: int = 1024
+    training_pre_nms: int = 2000
+    training_proposals: int = 2000
+    inference_pre_nms: int = 1000
+    inference_proposals: int = 1000
+    rpn_sample_size: int = 256
+    rois_per_image: int = 512
+    foreground_fraction: float = 0.25
+    # None: the model's layout (4 for RetinaNet, 8 for Faster R-CNN)
+    anchor_size_multiplier: Optional[float] = None
     anchors: str = "default"  # or "auto": fitted to the dataset's boxes (keras_models.ops.anchor_fitting)
     augmentation: AugmentationConfig = AugmentationConfig()
 
@@ -63,12 +85,13 @@ class TrainSettings:
         if self.strategy not in STRATEGIES:
             raise BoxflowError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         for name, allowed in (("model", MODELS), ("optimizer", OPTIMIZERS), ("lr_scaling", LR_SCALINGS),
-                              ("head_norm", HEAD_NORMS), ("anchors", ANCHOR_CHOICES)):
+                              ("head_norm", HEAD_NORMS), ("anchors", ANCHOR_CHOICES), ("box_head", BOX_HEADS)):
             if getattr(self, name) not in allowed:
                 raise BoxflowError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
                                    f"got {getattr(self, name)!r}")
         if self.norm is not None:
             check_normalization(self.norm)
+        self._check_model_fields()
         if self.weights and self.init_from:
             raise BoxflowError("--weights (a backbone) and --init-from (a whole detector) exclude each other")
         if self.mixed_precision and self.bfloat16:
@@ -79,16 +102,27 @@ class TrainSettings:
                                "sync_batch")
         if self.image_size % 128:
             raise BoxflowError(f"--image-size must be a multiple of 128 for P3–P7, got {self.image_size}")
-        for name in ("epochs", "batch_size", "max_boxes"):
+        for name in ("epochs", "batch_size", "max_boxes", "box_head_width", "training_pre_nms", "training_proposals",
+                     "inference_pre_nms", "inference_proposals", "rpn_sample_size", "rois_per_image"):
             if getattr(self, name) < 1:
                 raise BoxflowError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("learning_rate", "clip_norm"):
-            if getattr(self, name) <= 0:
+        if not 0 < self.foreground_fraction <= 1:
+            raise BoxflowError(f"--foreground-fraction must be in (0, 1], got {self.foreground_fraction}")
+        for name in ("learning_rate", "clip_norm", "anchor_size_multiplier"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise BoxflowError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
             raise BoxflowError(f"--time-budget must be positive minutes, got {self.time_budget_minutes}")
         if self.eval_every < 0 or self.weight_decay < 0 or self.warmup_epochs < 0:
             raise BoxflowError("--eval-every, weight_decay and warmup_epochs cannot be negative")
+
+    def _check_model_fields(self) -> None:
+        defaults = {field.name: field.default for field in dataclasses.fields(self)}
+        for model, names in MODEL_FIELDS.items():
+            changed = [name for name in names if model != self.model and getattr(self, name) != defaults[name]]
+            if changed:
+                raise BoxflowError(f"{', '.join(changed)} set, but only --model {model} reads "
+                                   f"{'it' if len(changed) == 1 else 'them'}; this run trains {self.model}")
 
     @property
     def precision_policy(self) -> Optional[str]:
@@ -101,7 +135,8 @@ class TrainSettings:
         return dataclasses.asdict(self)
 
 
-_OPTIONAL_TYPES = {"weights": str, "init_from": str, "time_budget_minutes": float, "norm": str}
+_OPTIONAL_TYPES = {"weights": str, "init_from": str, "time_budget_minutes": float, "norm": str,
+                   "anchor_size_multiplier": float}
 
 
 def _converted(name: str, value: object, default: object, source: str) -> object:

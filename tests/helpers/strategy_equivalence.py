@@ -1,5 +1,5 @@
 """Run in a fresh process (logical devices must be set before TensorFlow starts): trains the
-same RetinaNet for a few steps, backbone trainable and normalization in training mode, on one
+same detector (RetinaNet or Faster R-CNN) for a few steps, backbone trainable and normalization in training mode, on one
 device and under MirroredStrategy over 2 logical CPUs with the same global batch; prints, as
 JSON, the largest weight change and the largest one-device/Mirrored difference with
 synchronized and with per-replica BatchNorm.
@@ -10,7 +10,7 @@ SGD steps as far apart as the weights moved (measured here: difference 0.037 aga
 0.037). In float64 that rounding no longer grows past the comparison, so the strategy's own
 arithmetic is what the comparison sees.
 
-Usage: python -m tests.helpers.strategy_equivalence DATA_DIR STEPS BACKBONE [DTYPE]
+Usage: python -m tests.helpers.strategy_equivalence DATA_DIR STEPS BACKBONE [DTYPE [MODEL]]
 """
 
 import json
@@ -25,18 +25,26 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_models.detectors.faster_rcnn import FasterRCNN  # noqa: E402
 from keras_models.detectors.retinanet import RetinaNet  # noqa: E402
 from keras_models.training.strategy import mirrored_strategy  # noqa: E402
 from pipeline.dataset import make_dataset  # noqa: E402
+from tests.builders import SMALL_FASTER_RCNN  # noqa: E402
+
+DETECTORS = {
+    "retinanet": lambda backbone, norm: RetinaNet(num_classes=3, image_size=128, backbone=backbone, norm=norm,
+                                                  fpn_channels=32, head_depth=1, head_channels=32, name="detector"),
+    "faster_rcnn": lambda backbone, norm: FasterRCNN(num_classes=3, image_size=128, backbone=backbone, norm=norm,
+                                                     **SMALL_FASTER_RCNN, name="detector"),
+}
 
 
-def train(strategy: tf.distribute.Strategy, data_dir: str, steps: int, backbone: str, norm: str,
+def train(strategy: tf.distribute.Strategy, data_dir: str, steps: int, model_name: str, backbone: str, norm: str,
           start: Optional[dict[str, np.ndarray]] = None) -> dict[str, np.ndarray]:
     """The weights by path after `steps` steps from `start` (or a seeded initialization)."""
     keras.utils.set_random_seed(7)
     with strategy.scope():
-        model = RetinaNet(num_classes=3, image_size=128, backbone=backbone, norm=norm, fpn_channels=32, head_depth=1,
-                          head_channels=32, name="detector")
+        model = DETECTORS[model_name](backbone, norm)
         if start is not None:
             for variable in model.weights:
                 variable.assign(start[variable.path])
@@ -55,12 +63,14 @@ def largest_difference(first: dict[str, np.ndarray], second: dict[str, np.ndarra
 def main() -> None:
     data_dir, steps, backbone = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     keras.config.set_dtype_policy(sys.argv[4] if len(sys.argv) > 4 else "float32")
+    model_name = sys.argv[5] if len(sys.argv) > 5 else "retinanet"
     one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
-    initial = train(one_device, data_dir, 0, backbone, "batch")
-    single = train(one_device, data_dir, steps, backbone, "batch", initial)
+    initial = train(one_device, data_dir, 0, model_name, backbone, "batch")
+    single = train(one_device, data_dir, steps, model_name, backbone, "batch", initial)
     report = {"max_change": largest_difference(single, initial), "replicas": 2}
     for norm in ("sync_batch", "batch"):
-        mirrored = train(mirrored_strategy(["/cpu:0", "/cpu:1"]), data_dir, steps, backbone, norm, initial)
+        mirrored = train(mirrored_strategy(["/cpu:0", "/cpu:1"]), data_dir, steps, model_name, backbone, norm,
+                         initial)
         report[f"{norm}_difference"] = largest_difference(single, mirrored)
     print(json.dumps(report))
 

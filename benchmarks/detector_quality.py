@@ -1,0 +1,123 @@
+"""RetinaNet against Faster R-CNN: the same backbone, image size, data and time budget, side by side.
+
+For each dataset, both detectors are trained from scratch through the `boxflow` command line with
+the tiny backbone, `--anchors auto` and the same `--time-budget`, then evaluated on held-out images
+and exported:
+- synth: `boxflow synth` at 256 px (1,750 images, 12% held out), as `synth_quality.py`;
+- bccd (`../shared/data/bccd`, blood cells, 3 classes): its own splits, scored on `test`, at 384 px.
+
+RetinaNet runs at its defaults; Faster R-CNN with `docs/examples/faster_rcnn_small.yaml` (a CPU-sized
+second stage) at RetinaNet's FPN width of 64. Each run prints mAP50, mAP, AP75 and AP_small with
+their 95% bootstrap intervals over images, the median training images/s of its epochs, and the
+exported SavedModel's p50 latency at batch 1 (in-process `serving_default` on one held-out JPEG).
+The last line: synth mAP of Faster R-CNN / RetinaNet (target >= 1) and Faster R-CNN's synth mAP50
+(target >= 0.85 within 15 minutes).
+
+    python benchmarks/detector_quality.py [--minutes 15] [--datasets synth,bccd] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import re
+import statistics
+import tempfile
+import time
+
+import yaml
+
+from cli_runs import boxflow, boxflow_lines, evaluation
+
+REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPOSITORY.parent / "shared" / "data"
+MODELS = ("retinanet", "faster_rcnn")
+RATE = re.compile(r"([0-9.]+) training images/s")
+
+
+def prepare(name: str, workdir: str, images: int) -> tuple[str, str, int]:
+    """`(prepared data folder, held-out split, image size)` of a dataset."""
+    data = os.path.join(workdir, "data", name)
+    if name == "synth":
+        raw = os.path.join(workdir, "raw")
+        boxflow("synth", "--out", raw, "--images", str(images), "--image-size", "256", "--seed", "7")
+        boxflow("prepare", "--format", "coco", "--input", os.path.join(raw, "annotations.json"), "--out", data,
+                "--val-fraction", "0.12")
+        return data, "val", 256
+    if not SHARED_DATA.is_dir():
+        raise SystemExit(f"the real datasets are not at {SHARED_DATA}")
+    boxflow("prepare", "--format", "voc", "--input", str(SHARED_DATA / "bccd" / "BCCD"), "--out", data,
+            "--num-shards", "2")
+    return data, "test", 384
+
+
+def faster_rcnn_config(workdir: str) -> str:
+    settings = yaml.safe_load((REPOSITORY / "docs" / "examples" / "faster_rcnn_small.yaml").read_text())
+    path = os.path.join(workdir, "faster_rcnn.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump({**settings, "fpn_channels": 64}, f)  # RetinaNet's default FPN width
+    return path
+
+
+def serving_p50_ms(model_dir: str, data: str, split: str, calls: int = 50) -> float:
+    import numpy as np
+    import tensorflow as tf
+
+    record = next(iter(tf.data.TFRecordDataset(sorted(str(p) for p in pathlib.Path(data).glob(f"{split}-*")))))
+    image = tf.io.parse_single_example(record, {"image/encoded": tf.io.FixedLenFeature([], tf.string)})
+    images = tf.reshape(image["image/encoded"], [1])
+    signature = tf.saved_model.load(os.path.join(model_dir, "1")).signatures["serving_default"]
+    signature(images=images)  # the first call traces
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        signature(images=images)
+        times.append(time.perf_counter() - started)
+    return float(np.percentile(times, 50) * 1000)
+
+
+def interval_text(report: dict, name: str) -> str:
+    value, interval = report["coco"][name], report["intervals"].get(name)
+    if value is None:
+        return f"{name} n/a"
+    return f"{name} {value:.3f}" + (f" [{interval['low']:.3f}-{interval['high']:.3f}]" if interval else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=15.0, help="training budget of every run")
+    parser.add_argument("--datasets", default="synth,bccd")
+    parser.add_argument("--images", type=int, default=1750, help="synth images generated")
+    parser.add_argument("--workdir", help="folder to work in (default: a temporary folder)")
+    args = parser.parse_args()
+    workdir = args.workdir or tempfile.mkdtemp(prefix="boxflow-detector-quality-")
+    os.makedirs(workdir, exist_ok=True)
+    model_flags = {"retinanet": [], "faster_rcnn": ["--config", faster_rcnn_config(workdir)]}
+    results: dict[tuple[str, str], dict] = {}
+    for dataset in args.datasets.split(","):
+        data, split, image_size = prepare(dataset, workdir, args.images)
+        for model in MODELS:
+            run = os.path.join(workdir, "runs", f"{dataset}-{model}")
+            lines = boxflow_lines("train", "--model", model, *model_flags[model], "--data", data, "--out", run,
+                                  "--backbone", "tiny", "--image-size", str(image_size), "--batch-size", "16",
+                                  "--learning-rate", "0.002", "--anchors", "auto",
+                                  "--time-budget", str(args.minutes), "--eval-every", "0")
+            rates = [float(match.group(1)) for line in lines for match in [RATE.search(line)] if match]
+            report = evaluation(run, data, split, os.path.join(workdir, f"{dataset}-{model}.json"))
+            model_dir = os.path.join(workdir, "models", f"{dataset}-{model}")
+            boxflow("export", "--run", run, "--out", model_dir)
+            results[dataset, model] = report
+            print(f"# {dataset} ({split}), {model}: "
+                  + ", ".join(interval_text(report, name) for name in ("AP50", "AP", "AP75", "AP_small"))
+                  + f"; {len(rates)} epochs, median {statistics.median(rates):.1f} training images/s; "
+                  f"serving p50 {serving_p50_ms(model_dir, data, split):.1f} ms", flush=True)
+    if ("synth", "retinanet") in results:
+        retinanet, faster_rcnn = results["synth", "retinanet"]["coco"], results["synth", "faster_rcnn"]["coco"]
+        print(f"synth mAP faster_rcnn/retinanet {faster_rcnn['AP'] / max(retinanet['AP'], 1e-9):.2f}x "
+              f"(target >= 1); faster_rcnn mAP50 {faster_rcnn['AP50']:.3f} after {args.minutes:g} minutes "
+              "(target >= 0.85 within 15)")
+
+
+if __name__ == "__main__":
+    main()

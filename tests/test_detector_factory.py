@@ -1,0 +1,66 @@
+"""`--model`: the settings each detector reads reach it, the others refuse them, the anchor layout
+is the model's own, and a run's config.json rebuilds the detector it trained (older runs, which
+name no model, as RetinaNet)."""
+
+import pytest
+
+from boxflow.errors import BoxflowError
+from keras_models.detectors.faster_rcnn import FasterRCNN
+from keras_models.detectors.retinanet import RetinaNet
+from keras_models.ops.anchors import AnchorConfig
+from keras_models.training.detector_factory import anchor_layout, build_detector, rebuild_detector
+from keras_models.training.train_settings import TrainSettings
+
+
+def settings(**values) -> TrainSettings:
+    return TrainSettings(data_dir="data", run_dir="run", image_size=128, **values)
+
+
+def test_each_model_has_its_own_anchor_layout_and_the_multiplier_setting_sizes_it():
+    assert anchor_layout(settings()) == AnchorConfig()
+    two_stage = anchor_layout(settings(model="faster_rcnn"))
+    assert (two_stage.min_level, two_stage.max_level, two_stage.size_multiplier, two_stage.scales) == (2, 6, 8.0, (1.0,))
+    assert anchor_layout(settings(model="faster_rcnn", anchor_size_multiplier=5.0)).size_multiplier == 5.0
+    assert anchor_layout(settings(anchor_size_multiplier=2.0)).size_multiplier == 2.0
+
+
+def test_the_two_stage_settings_reach_faster_rcnn_and_rebuild_it():
+    chosen = settings(model="faster_rcnn", fpn_channels=16, box_head="4conv1fc", box_head_width=32,
+                      training_pre_nms=300, training_proposals=200, inference_pre_nms=150, inference_proposals=60,
+                      rpn_sample_size=64, rois_per_image=48, foreground_fraction=0.5)
+    model = build_detector(chosen, 3, "batch", anchor_layout(chosen))
+    assert isinstance(model, FasterRCNN)
+    config = model.get_config()
+    for name in ("box_head", "box_head_width", "training_pre_nms", "training_proposals", "inference_pre_nms",
+                 "inference_proposals", "rpn_sample_size", "rois_per_image", "foreground_fraction", "fpn_channels"):
+        assert config[name] == getattr(chosen, name), name
+    rebuilt = rebuild_detector({"settings": {"model": "faster_rcnn"}, "model": config})
+    assert isinstance(rebuilt, FasterRCNN) and rebuilt.get_config() == config
+
+
+def test_a_run_that_names_no_model_is_a_retinanet():
+    model = build_detector(settings(head_depth=1, head_channels=16, fpn_channels=16), 2, "batch", AnchorConfig())
+    assert isinstance(rebuild_detector({"settings": {}, "model": model.get_config()}), RetinaNet)
+
+
+def test_a_run_of_a_detector_this_version_does_not_build_is_refused():
+    with pytest.raises(BoxflowError, match="config.json: the run trained a 'mask_rcnn', which this boxflow does not"):
+        rebuild_detector({"settings": {"model": "mask_rcnn"}, "model": {}})
+
+
+@pytest.mark.parametrize("values, message", [
+    (dict(box_head="4conv1fc"), "box_head set, but only --model faster_rcnn reads it; this run trains retinanet"),
+    (dict(rois_per_image=64, training_proposals=500),
+     "training_proposals, rois_per_image set, but only --model faster_rcnn reads them"),
+    (dict(model="faster_rcnn", head_depth=3), "head_depth set, but only --model retinanet reads it"),
+    (dict(model="faster_rcnn", head_norm="group"), "head_norm set, but only --model retinanet reads it"),
+    (dict(model="faster_rcnn", box_head="3fc"), "--box-head must be one of 2fc, 4conv1fc, got '3fc'"),
+    (dict(model="faster_rcnn", foreground_fraction=0.0), "--foreground-fraction must be in (0, 1], got 0.0"),
+    (dict(model="faster_rcnn", rois_per_image=0), "--rois-per-image must be at least 1, got 0"),
+    (dict(anchor_size_multiplier=-1.0), "--anchor-size-multiplier must be positive, got -1.0"),
+    (dict(model="mask_rcnn"), "--model must be one of retinanet, faster_rcnn, got 'mask_rcnn'"),
+])
+def test_settings_another_model_reads_are_refused(values, message):
+    with pytest.raises(BoxflowError) as error:
+        settings(**values)
+    assert str(error.value).startswith(message)

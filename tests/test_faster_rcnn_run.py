@@ -1,0 +1,75 @@
+"""`boxflow train --model faster_rcnn` end to end: the run directory rebuilds the detector it trained,
+and `boxflow serve` answers the official gRPC client and REST with the in-process model's detections.
+(Its export, `saved_model_cli` and `evaluate` are checked for both detectors in test_export.py;
+Mirrored and multi-worker training in test_strategy.py and test_multi_worker.py.)"""
+
+import json
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from boxflow.cli import main
+from keras_models.detectors.faster_rcnn import FasterRCNN
+from keras_models.training.run_directory import load_trained_model
+from serving.detection_functions import OUTPUT_NAMES, detect_encoded_images
+from serving.export import export
+from serving.server import Server, ServeSettings
+from tests.builders import SMALL_FASTER_RCNN, read_records
+from tests.helpers.serving import b64, rest
+
+
+def test_the_run_directory_holds_the_faster_rcnn_it_trained(tiny_faster_rcnn_run):
+    _, run = tiny_faster_rcnn_run
+    config = json.loads((run / "config.json").read_text())
+    assert config["settings"]["model"] == "faster_rcnn"
+    assert {name: config["model"][name] for name in SMALL_FASTER_RCNN} == SMALL_FASTER_RCNN
+    assert config["model"]["anchor_size_multiplier"] == 8.0 and config["model"]["box_head"] == "2fc"
+    assert isinstance(load_trained_model(str(run)).model, FasterRCNN)
+    history = json.loads((run / "history.json").read_text())
+    assert [entry["epoch"] for entry in history] == [1, 2, 3]
+    assert {"rpn_class_loss", "rpn_box_loss", "class_loss", "box_loss", "val_rpn_class_loss"} <= set(history[0])
+    assert "val_mAP" in history[2] and "val_mAP" not in history[0]  # --eval-every 3
+    assert history[2]["rpn_class_loss"] < history[0]["rpn_class_loss"]
+
+
+def test_settings_of_the_other_detector_exit_2_naming_them(tiny_run, tmp_path, capsys):
+    config = tmp_path / "two_stage.yaml"
+    config.write_text("rois_per_image: 64\n")
+    assert main(["train", "--data", str(tiny_run[0]), "--out", str(tmp_path / "run"), "--config", str(config)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.endswith("rois_per_image set, but only --model faster_rcnn reads it; this run trains retinanet")
+    assert len(error.splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def served(tiny_faster_rcnn_run, tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve_faster_rcnn")
+    _, run = tiny_faster_rcnn_run
+    export(str(run), str(root / "models" / "two_stage"))
+    server = Server(ServeSettings(str(root / "models"), rest_port=0, grpc_port=0, poll_seconds=0.2))
+    server.start()
+    yield {"server": server, "model": load_trained_model(str(run)).model, "data": tiny_faster_rcnn_run[0],
+           "rest": f"http://127.0.0.1:{server.rest_port}", "grpc": f"127.0.0.1:{server.grpc_port}"}
+    server.stop()
+
+
+def test_serve_answers_the_official_grpc_client_and_rest_as_the_model_does(served):
+    images = [record["encoded"] for record in read_records(served["data"], "val")[:2]]
+    reference = detect_encoded_images(served["model"], tf.constant(images))
+    assert np.any(reference["num_detections"] > 0)  # 3 epochs in, not every image has a detection
+    with grpc.insecure_channel(served["grpc"]) as channel:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "two_stage"
+        request.inputs["images"].CopyFrom(tf.make_tensor_proto(images, dtype=tf.string))
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)
+    assert response.model_spec.version.value == 1
+    for name in OUTPUT_NAMES:
+        np.testing.assert_allclose(tf.make_ndarray(response.outputs[name]), reference[name], atol=1e-4)
+    status, answer = rest(served["rest"], "/v1/models/two_stage:predict", {"instances": [b64(i) for i in images]})
+    assert status == 200
+    for row, prediction in enumerate(answer["predictions"]):
+        for name in OUTPUT_NAMES:
+            np.testing.assert_allclose(prediction[name], reference[name][row], atol=1e-4)

@@ -57,9 +57,10 @@ def served(tiny_faster_rcnn_run, tmp_path_factory):
 
 
 def test_serve_answers_the_official_grpc_client_and_rest_as_the_model_does(served):
-    images = [record["encoded"] for record in read_records(served["data"], "val")[:2]]
+    # Eight held-out images: 3 epochs in, the model finds something in some of them, not in each.
+    images = [record["encoded"] for record in read_records(served["data"], "val")[:8]]
     reference = detect_encoded_images(served["model"], tf.constant(images))
-    assert np.any(reference["num_detections"] > 0)  # 3 epochs in, not every image has a detection
+    assert np.sum(reference["num_detections"]) > 0
     with grpc.insecure_channel(served["grpc"]) as channel:
         request = predict_pb2.PredictRequest()
         request.model_spec.name = "two_stage"

@@ -9,7 +9,7 @@ import pytest
 from boxflow.cli import main
 from boxflow.errors import BoxflowError
 from keras_models.layers.backbone_weights import load_backbone_weights
-from keras_models.layers.backbones import APPLICATION_FEATURES, build_backbone
+from keras_models.layers.backbones import APPLICATION_FEATURES, backbone_features, build_backbone
 from tests.builders import application_weight_files, prepared_synth
 
 IMAGE_SIZE = 64
@@ -47,6 +47,17 @@ def test_loaded_backbone_features_equal_the_applications(weight_files, name, lay
         assert mine.shape == reference.shape
         np.testing.assert_allclose(mine, reference, atol=1e-5 * max(1.0, float(np.abs(reference).max())))
         assert not np.allclose(fresh, reference, atol=1e-3), "the fresh backbone already agreed: nothing was tested"
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "resnet50"])
+def test_a_backbone_ending_at_c4_loads_the_file_up_to_c4(weight_files, name):
+    # Faster R-CNN without its pyramid reads C4 only; the file's layers above it are not built.
+    images = np.random.default_rng(0).uniform(0, 255, (2, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
+    backbone = build_backbone(name, IMAGE_SIZE, min_level=4, max_level=4)
+    load_backbone_weights(backbone, name, IMAGE_SIZE, str(weight_files[name][0]))
+    (c4,) = backbone_features(backbone, images)
+    reference = reference_features(name, weight_files[name][0], images)[1]
+    np.testing.assert_allclose(c4, reference, atol=1e-5 * max(1.0, float(np.abs(reference).max())))
 
 
 def test_a_file_of_another_network_names_the_first_layer_that_does_not_match(weight_files):

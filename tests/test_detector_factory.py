@@ -22,6 +22,9 @@ def test_each_model_has_its_own_anchor_layout_and_the_multiplier_setting_sizes_i
     assert (two_stage.min_level, two_stage.max_level, two_stage.size_multiplier, two_stage.scales) == (2, 6, 8.0, (1.0,))
     assert anchor_layout(settings(model="faster_rcnn", anchor_size_multiplier=5.0)).size_multiplier == 5.0
     assert anchor_layout(settings(anchor_size_multiplier=2.0)).size_multiplier == 2.0
+    single = anchor_layout(settings(model="faster_rcnn", pyramid=False, anchor_size_multiplier=4.0))
+    assert (single.min_level, single.max_level, single.size_multiplier, single.scales) == (4, 4, 4.0, (1.0, 2.0, 4.0))
+    assert single.anchors_per_location == 9
 
 
 def test_the_two_stage_settings_reach_faster_rcnn_and_rebuild_it():
@@ -53,6 +56,7 @@ def test_a_run_of_a_detector_this_version_does_not_build_is_refused():
     (dict(rois_per_image=64, training_proposals=500),
      "training_proposals, rois_per_image set, but only --model faster_rcnn reads them"),
     (dict(model="faster_rcnn", head_depth=3), "head_depth set, but only --model retinanet reads it"),
+    (dict(pyramid=False), "pyramid set, but only --model faster_rcnn reads it; this run trains retinanet"),
     (dict(model="faster_rcnn", head_norm="group"), "head_norm set, but only --model retinanet reads it"),
     (dict(model="faster_rcnn", box_head="3fc"), "--box-head must be one of 2fc, 4conv1fc, got '3fc'"),
     (dict(model="faster_rcnn", foreground_fraction=0.0), "--foreground-fraction must be in (0, 1], got 0.0"),

@@ -83,3 +83,24 @@ def test_the_xla_compiled_losses_equal_the_graph_ones(data_dir):
         assert len(shared) >= 0.9 * len({tuple(box) for box in graph.round(2)})
     for name in ("class_loss", "box_loss"):
         assert float(xla_losses[name]) == pytest.approx(float(graph_losses[name]), rel=0.15), name
+
+
+def test_without_the_pyramid_both_stages_read_c4_with_nine_anchors_per_location(data_dir):
+    keras.utils.set_random_seed(0)
+    model = FasterRCNN(num_classes=3, image_size=128, pyramid=False, anchor_size_multiplier=2.0, **SMALL)
+    assert model.pyramid is None and model.roi_levels == (4,)
+    np.testing.assert_allclose(model.anchors[:9].numpy(), [  # the first location, centre (8, 8): 32, 64, 128 px
+        [8 - side / 2 / ratio ** 0.5, 8 - side / 2 * ratio ** 0.5, 8 + side / 2 / ratio ** 0.5,
+         8 + side / 2 * ratio ** 0.5] for side in (32, 64, 128) for ratio in (0.5, 1, 2)], atol=1e-4)
+    images = next(iter(make_dataset(str(data_dir), "val", 128, 2, training=False)))[0]
+    outputs = model(images)
+    assert [logits.shape for logits in outputs["rpn_logits"]] == [(2, 8 * 8 * 9)]
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(make_dataset(str(data_dir), "train", 128, 4, training=True, seed=0), epochs=4,
+                        verbose=0).history
+    assert history["rpn_class_loss"][-1] < 0.8 * history["rpn_class_loss"][0]
+    rebuilt = FasterRCNN.from_config(model.get_config())
+    assert rebuilt.pyramid is None
+    rebuilt.set_weights(model.get_weights())
+    for name, values in model.detect(images).items():
+        np.testing.assert_allclose(rebuilt.detect(images)[name], values, atol=1e-5)

@@ -17,7 +17,7 @@ from keras_models.training.run_directory import load_trained_model
 from serving.detection_functions import OUTPUT_NAMES, detect_encoded_images
 from serving.export import export
 from serving.server import Server, ServeSettings
-from tests.builders import SMALL_FASTER_RCNN, read_records
+from tests.builders import SMALL_FASTER_RCNN, SMALL_FASTER_RCNN_FILE, read_records
 from tests.helpers.serving import b64, rest
 
 
@@ -42,6 +42,25 @@ def test_settings_of_the_other_detector_exit_2_naming_them(tiny_run, tmp_path, c
     error = capsys.readouterr().err.strip()
     assert error.endswith("rois_per_image set, but only --model faster_rcnn reads it; this run trains retinanet")
     assert len(error.splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_the_single_level_variant_trains_with_fitted_anchors_and_evaluates_as_it_validated(tiny_run, tmp_path):
+    data = tiny_run[0]
+    config = tmp_path / "single_level.yaml"
+    config.write_text(SMALL_FASTER_RCNN_FILE.read_text() + "pyramid: false\n")
+    run = tmp_path / "run"
+    assert main(["train", "--model", "faster_rcnn", "--config", str(config), "--data", str(data), "--out", str(run),
+                 "--image-size", "128", "--epochs", "2", "--batch-size", "8", "--learning-rate", "0.003",
+                 "--anchors", "auto", "--eval-every", "2"]) == 0
+    model_config = json.loads((run / "config.json").read_text())["model"]
+    assert model_config["pyramid"] is False
+    model = load_trained_model(str(run)).model
+    assert model.pyramid is None and model.anchor_config.levels == range(4, 5)
+    assert model.anchor_config.size_multiplier == model_config["anchor_size_multiplier"]
+    assert main(["evaluate", "--run", str(run), "--data", str(data), "--resamples", "0"]) == 0
+    report = json.loads((run / "evaluation" / "val.json").read_text())
+    history = json.loads((run / "history.json").read_text())
+    assert report["coco"]["AP50"] == pytest.approx(history[-1]["val_mAP50"], abs=1e-6)
 
 
 @pytest.fixture(scope="module")

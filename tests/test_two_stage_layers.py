@@ -6,20 +6,26 @@ import numpy as np
 import pytest
 
 from boxflow.errors import BoxflowError
-from keras_models.layers.backbones import build_backbone
+from keras_models.layers.backbones import backbone_features, build_backbone
 from keras_models.layers.feature_pyramid import POOL_TOP, FeaturePyramid
 from keras_models.layers.two_stage_heads import BoxHead, RegionProposalHead
 from keras_models.ops.anchors import AnchorConfig, level_anchors
 
 
 @pytest.mark.parametrize("name", ["tiny", "mobilenet_v2"])
-def test_backbones_start_at_c2_when_asked(name):
+def test_backbones_give_the_levels_asked_for(name):
     images = keras.ops.zeros((1, 128, 128, 3))
     from_c2 = [feature.shape[1] for feature in build_backbone(name, 128, min_level=2)(images)]
     from_c3 = [feature.shape[1] for feature in build_backbone(name, 128)(images)]
+    only_c4 = build_backbone(name, 128, min_level=4, max_level=4)
     assert from_c2 == [32, 16, 8, 4] and from_c3 == [16, 8, 4]
-    with pytest.raises(BoxflowError, match="start at C2 or C3, not C4"):
-        build_backbone(name, 128, min_level=4)
+    assert [feature.shape[1] for feature in backbone_features(only_c4, images)] == [8]
+    # Ending at C4 builds nothing above it.
+    assert only_c4.count_params() < 0.7 * build_backbone(name, 128, min_level=4).count_params()
+    with pytest.raises(BoxflowError, match="levels within C2-C5, not C1-C5"):
+        build_backbone(name, 128, min_level=1)
+    with pytest.raises(BoxflowError, match="not C4-C3"):
+        build_backbone(name, 128, min_level=4, max_level=3)
 
 
 def test_the_pyramid_from_p2_pools_p6_from_p5(rng):

@@ -4,6 +4,8 @@ anchors, matching, box coding and NMS.
 Stage one, the RPN, scores every anchor of P2-P6 (one size per level, three aspect ratios) and
 proposes boxes (`ops/proposals`). Stage two pools each proposal from its pyramid level with ROI
 Align (`ops/roi_align`) and classifies it, refining its box per class (`layers/two_stage_heads`).
+With `pyramid=False` the model is the original single-level Faster R-CNN: both stages read the
+backbone's C4 (stride 16), whose anchors have 3 sizes x 3 aspect ratios.
 Training samples anchors and ROIs inside `train_step` (`ops/sampling`), so the input pipeline
 stays model-agnostic, and normalizes each loss by its sample count over the global batch.
 `predict` returns DESIGN.md §5's padded detections.
@@ -18,7 +20,7 @@ import tensorflow as tf
 
 from boxflow.errors import BoxflowError
 from keras_models.detectors.training_steps import DetectorSteps, global_count
-from keras_models.layers.backbones import build_backbone
+from keras_models.layers.backbones import backbone_features, build_backbone
 from keras_models.layers.feature_pyramid import POOL_TOP, FeaturePyramid
 from keras_models.layers.two_stage_heads import BoxHead, RegionProposalHead
 from keras_models.ops.anchors import AnchorConfig, level_anchors
@@ -32,6 +34,7 @@ from keras_models.ops.two_stage_losses import roi_losses, rpn_losses
 from pipeline.ragged_padding import ragged_to_padded
 
 ROI_LEVELS = (2, 3, 4, 5)  # P6 serves the RPN only (FPN)
+SINGLE_LEVEL = 4  # C4, where Ren et al. put both stages
 # Added to an image's seed for the second stage's draw, so that it is independent of the RPN's.
 SECOND_STAGE_SEED = (0, 1 << 20)
 
@@ -46,11 +49,17 @@ class FasterRCNN(DetectorSteps):
     sides `anchor_size_multiplier * stride` (FPN's 32-512 px at 8). ROIs are assigned to P2-P5 by
     FPN's equation with `roi_canonical_size` pixels on P4; it is not scaled with the input,
     which keeps every box's crop at 7-14 cells of its level whatever the image size.
+    Without the pyramid, the anchors on C4 have sides `anchor_size_multiplier * 16 * (1, 2, 4)`
+    (Ren et al.'s 128-512 px at 8), the RPN's convolution has `fpn_channels` channels, and every ROI
+    is pooled from C4; P2-P6 become a single level `[B, S/16 * S/16 * 9]` in the outputs.
     """
 
     LOSS_NAMES = ("loss", "rpn_class_loss", "rpn_box_loss", "class_loss", "box_loss")
     # FPN's RPN anchors: one size per level of P2-P6, 32-512 px at 8x the stride.
     ANCHOR_LAYOUT = AnchorConfig(min_level=2, max_level=6, size_multiplier=8.0, scales=(1.0,))
+    # Ren et al.'s anchors on the single level: 128, 256 and 512 px at stride 16.
+    SINGLE_LEVEL_ANCHOR_LAYOUT = AnchorConfig(min_level=SINGLE_LEVEL, max_level=SINGLE_LEVEL, size_multiplier=8.0,
+                                              scales=(1.0, 2.0, 4.0))
 
     def __init__(self, num_classes: int, image_size: int, backbone: str = "tiny", backbone_width: int = 32,
                  fpn_channels: int = 64, anchor_size_multiplier: float = 8.0,
@@ -59,7 +68,7 @@ class FasterRCNN(DetectorSteps):
                  inference_pre_nms: int = 1000, inference_proposals: int = 1000, rpn_sample_size: int = 256,
                  rois_per_image: int = 512, foreground_fraction: float = 0.25, roi_canonical_size: float = 224.0,
                  score_threshold: float = 0.05, iou_threshold: float = 0.5, max_detections: int = 100,
-                 norm: str = "batch", **kwargs):
+                 norm: str = "batch", pyramid: bool = True, **kwargs):
         super().__init__(**kwargs)
         if image_size % 128:
             raise BoxflowError(f"--image-size must be a multiple of 128, got {image_size}")
@@ -74,21 +83,33 @@ class FasterRCNN(DetectorSteps):
         self.roi_canonical_size = roi_canonical_size
         self.nms = NmsConfig(score_threshold=score_threshold, iou_threshold=iou_threshold,
                              max_detections=max_detections, max_detections_per_class=max_detections)
-        self.anchor_config = dataclasses.replace(self.ANCHOR_LAYOUT, size_multiplier=anchor_size_multiplier,
+        layout = self.ANCHOR_LAYOUT if pyramid else self.SINGLE_LEVEL_ANCHOR_LAYOUT
+        self.anchor_config = dataclasses.replace(layout, size_multiplier=anchor_size_multiplier,
                                                  aspect_ratios=tuple(float(ratio) for ratio in anchor_aspect_ratios))
         self.level_anchors = [level_anchors(image_size, level, self.anchor_config)
                               for level in self.anchor_config.levels]
         self.anchors = tf.concat(self.level_anchors, axis=0)
-        self.backbone = build_backbone(backbone, image_size, backbone_width, norm, min_level=2)
-        self.pyramid = FeaturePyramid(fpn_channels, min_level=2, top=POOL_TOP, name="fpn")
+        if pyramid:
+            self.roi_levels = ROI_LEVELS
+            self.backbone = build_backbone(backbone, image_size, backbone_width, norm, min_level=2)
+            self.pyramid = FeaturePyramid(fpn_channels, min_level=2, top=POOL_TOP, name="fpn")
+        else:
+            self.roi_levels = (SINGLE_LEVEL,)
+            self.backbone = build_backbone(backbone, image_size, backbone_width, norm, SINGLE_LEVEL, SINGLE_LEVEL)
+            self.pyramid = None
         self.rpn_head = RegionProposalHead(self.anchor_config.anchors_per_location, fpn_channels, name="rpn_head")
         self.box_head = BoxHead(num_classes, box_head, box_head_width, name="box_head")
         self._make_trackers()
         # Create every variable now, inside whatever strategy scope constructs the model.
         self(keras.ops.zeros((1, image_size, image_size, 3)))
 
+    def _levels(self, images, training: bool) -> list:
+        """The feature maps both stages read: P2-P6, or C4 alone without the pyramid."""
+        features = backbone_features(self.backbone, images, training)
+        return features if self.pyramid is None else self.pyramid(features)
+
     def call(self, images, training=False):
-        levels = self.pyramid(self.backbone(images, training=training))
+        levels = self._levels(images, training)
         logits, deltas = self.rpn_head(levels)
         proposals, _, valid = generate_proposals(logits, deltas, self.level_anchors, self.image_size,
                                                  self.inference_proposals, self._compiled)
@@ -96,15 +117,11 @@ class FasterRCNN(DetectorSteps):
         return {"rpn_logits": logits, "rpn_deltas": deltas, "proposals": proposals, "proposal_valid": valid,
                 "class_logits": class_logits, "box_deltas": box_deltas}
 
-    @property
-    def _compiled(self) -> bool:
-        """Whether Keras compiles the steps with XLA, which needs XLA's forms of NMS and ROI Align."""
-        return bool(getattr(self, "jit_compile", False))
-
     def _second_stage(self, levels, rois):
-        roi_levels = assign_levels(rois, ROI_LEVELS[0], ROI_LEVELS[-1], self.roi_canonical_size) - ROI_LEVELS[0]
+        first, last = self.roi_levels[0], self.roi_levels[-1]
+        roi_levels = assign_levels(rois, first, last, self.roi_canonical_size) - first
         crop = roi_align_for(self._compiled)
-        features = crop(levels[:len(ROI_LEVELS)], [2 ** level for level in ROI_LEVELS], rois, roi_levels)
+        features = crop(levels[:len(self.roi_levels)], [2 ** level for level in self.roi_levels], rois, roi_levels)
         return self.box_head(tf.cast(features, self.compute_dtype))
 
     def _sampling_seeds(self, batch: tf.Tensor) -> tf.Tensor:
@@ -120,7 +137,7 @@ class FasterRCNN(DetectorSteps):
         if isinstance(boxes, tf.RaggedTensor):
             boxes, classes = ragged_to_padded(boxes, classes)
         seeds = self._sampling_seeds(tf.shape(images)[0])
-        levels = self.pyramid(self.backbone(images, training=training))
+        levels = self._levels(images, training)
         logits, deltas = self.rpn_head(levels)
         objectness, rpn_box_targets = tf.map_fn(
             lambda item: rpn_targets(self.anchors, item[0], item[1], item[2], sampling=self.rpn_sampling),
@@ -151,7 +168,7 @@ class FasterRCNN(DetectorSteps):
         boxes = decode_boxes(tf.cast(outputs["box_deltas"], tf.float32), proposals[:, :, tf.newaxis, :])
         probabilities = tf.nn.softmax(tf.cast(outputs["class_logits"], tf.float32))[..., :self.num_classes]
         scores = probabilities * tf.cast(outputs["proposal_valid"], tf.float32)[..., tf.newaxis]
-        return per_class_nms(boxes, scores, self.image_size, self.nms)
+        return per_class_nms(boxes, scores, self.image_size, self.nms, self._compiled)
 
     def get_config(self) -> dict:
         return {
@@ -169,4 +186,5 @@ class FasterRCNN(DetectorSteps):
             "foreground_fraction": self.roi_sampling.positive_fraction,
             "roi_canonical_size": self.roi_canonical_size, "score_threshold": self.nms.score_threshold,
             "iou_threshold": self.nms.iou_threshold, "max_detections": self.nms.max_detections, "norm": self.norm,
+            "pyramid": self.pyramid is not None,
         }

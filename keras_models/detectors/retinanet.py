@@ -93,7 +93,7 @@ class RetinaNet(DetectorSteps):
         """`{"boxes": [B, K, 4] pixels XYXY, "scores", "classes" (from 0), "num_detections"}`."""
         outputs = self(images, training=False)
         return decode_detections(outputs["box_predictions"], outputs["logits"], self.anchors, self.image_size,
-                                 self.nms)
+                                 self.nms, self._compiled)
 
     def get_config(self) -> dict:
         return {

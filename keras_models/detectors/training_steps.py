@@ -19,6 +19,11 @@ class DetectorSteps(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.LOSS_NAMES}
 
     @property
+    def _compiled(self) -> bool:
+        """Whether Keras compiles the steps with XLA, which needs XLA's forms of NMS and ROI Align."""
+        return bool(getattr(self, "jit_compile", False))
+
+    @property
     def metrics(self):
         return list(self.trackers.values())
 

@@ -35,7 +35,11 @@ def load_backbone_weights(backbone: keras.Model, backbone_name: str, image_size:
             raise BoxflowError(f"--weights {path}: cannot load into the tiny backbone: {error}") from None
         return
     network = backbone.get_layer(NETWORK_LAYER)
+    # A backbone that ends below C5 (Faster R-CNN without its pyramid) has no layers above its end.
+    built = {layer.name for layer in network.layers}
     for layer_name, values in read_application_weights(path, backbone_name, image_size).items():
+        if layer_name not in built:
+            continue
         layer = network.get_layer(layer_name)
         if isinstance(layer, GroupNormalization):
             raise BoxflowError(f"--weights {path}: layer '{layer_name}' holds BatchNorm statistics, which "

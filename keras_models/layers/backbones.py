@@ -1,5 +1,5 @@
-"""Backbones built from constructors (no preset downloads), each returning C3, C4, C5, or from C2
-when a detector asks for it (Faster R-CNN's FPN starts at P2).
+"""Backbones built from constructors (no preset downloads), each returning C3, C4, C5, or the
+levels a detector asks for (Faster R-CNN's FPN starts at C2; without the pyramid it reads C4 only).
 
 `tiny` is a small conv net for CPU tests and the synth benchmark; `mobilenet_v2` and
 `resnet50` are the Keras Applications networks with `weights=None`, their BatchNorm layers
@@ -40,21 +40,23 @@ def plain_application(name: str, image_size: int) -> keras.Model:
 
 
 def build_backbone(name: str, image_size: int, width: int = 32, norm: str = "batch",
-                   min_level: int = 3) -> keras.Model:
-    """A model from images `[B, S, S, 3]` in 0..255 to `[C_min_level, …, C5]` (strides
-    `2**min_level` … 32); `min_level` is 2 or 3.
+                   min_level: int = 3, max_level: int = 5) -> keras.Model:
+    """A model from images `[B, S, S, 3]` in 0..255 to `[C_min_level, …, C_max_level]` (strides
+    `2**min_level` … `2**max_level`), levels within 2-5; call it through `backbone_features`,
+    since Keras returns a one-level list as a bare tensor. The network ends at C_max_level: the
+    layers above it are not built.
 
     `norm` (`keras_models.layers.normalization.NORMALIZATIONS`) is used for every normalization layer.
     """
     check_backbone(name)
-    if min_level not in (2, 3):
-        raise BoxflowError(f"a backbone's features start at C2 or C3, not C{min_level}")
+    if not LEVELS[0] <= min_level <= max_level <= LEVELS[-1]:
+        raise BoxflowError(f"a backbone's features are levels within C2-C5, not C{min_level}-C{max_level}")
     if name == "tiny":
-        return _tiny(image_size, width, norm, min_level)
+        return _tiny(image_size, width, norm, min_level, max_level)
     network = plain_application(name, image_size)
     if norm != "batch":
         network = with_normalization(network, norm)
-    layers = [APPLICATION_FEATURES[name][level] for level in LEVELS if level >= min_level]
+    layers = [APPLICATION_FEATURES[name][level] for level in range(min_level, max_level + 1)]
     features = keras.Model(network.input, [network.get_layer(layer).output for layer in layers], name=NETWORK_LAYER)
     inputs = keras.Input((image_size, image_size, 3))
     if name == "mobilenet_v2":
@@ -64,12 +66,18 @@ def build_backbone(name: str, image_size: int, width: int = 32, norm: str = "bat
     return keras.Model(inputs, features(scaled), name=f"{name}_backbone")
 
 
-def _tiny(image_size: int, width: int, norm: str, min_level: int) -> keras.Model:
+def backbone_features(backbone: keras.Model, images, training: bool = False) -> list:
+    """`backbone`'s levels as a list, also when it has one."""
+    features = backbone(images, training=training)
+    return list(features) if isinstance(features, (list, tuple)) else [features]
+
+
+def _tiny(image_size: int, width: int, norm: str, min_level: int, max_level: int) -> keras.Model:
     inputs = keras.Input((image_size, image_size, 3))
     x = keras.layers.Rescaling(1 / 255.0)(inputs)
     outputs = []
-    for stage, (channels, blocks) in enumerate([(width // 2, 1), (width, 1), (width * 2, 2), (width * 3, 2),
-                                                (width * 4, 2)]):
+    stages = [(width // 2, 1), (width, 1), (width * 2, 2), (width * 3, 2), (width * 4, 2)]
+    for stage, (channels, blocks) in enumerate(stages[:max_level]):
         x = _conv(x, channels, 2, norm, name=f"stage{stage}_down")
         for block in range(blocks - 1):
             x = _conv(x, channels, 1, norm, name=f"stage{stage}_block{block}")

@@ -20,6 +20,8 @@ DEFAULT_MODEL = "retinanet"
 def anchor_layout(settings: TrainSettings) -> AnchorConfig:
     """The model's anchor layout, its size multiplier taken from the settings when they set one."""
     layout = DETECTORS[settings.model].ANCHOR_LAYOUT
+    if settings.model == "faster_rcnn" and not settings.pyramid:
+        layout = FasterRCNN.SINGLE_LEVEL_ANCHOR_LAYOUT
     if settings.anchor_size_multiplier is None:
         return layout
     return dataclasses.replace(layout, size_multiplier=settings.anchor_size_multiplier)

@@ -23,7 +23,7 @@ from pipeline.augment.config import AugmentationConfig, augmentation_from_mappin
 MODEL_FIELDS = {
     "retinanet": ("head_depth", "head_channels", "head_norm"),
     "faster_rcnn": ("box_head", "box_head_width", "training_pre_nms", "training_proposals", "inference_pre_nms",
-                    "inference_proposals", "rpn_sample_size", "rois_per_image", "foreground_fraction"),
+                    "inference_proposals", "rpn_sample_size", "rois_per_image", "foreground_fraction", "pyramid"),
 }
 
 
@@ -74,6 +74,7 @@ class TrainSettings:
     rpn_sample_size: int = 256
     rois_per_image: int = 512
     foreground_fraction: float = 0.25
+    pyramid: bool = True  # False: Faster R-CNN on C4 alone, 3 anchor sizes x 3 ratios
     # None: the model's layout (4 for RetinaNet, 8 for Faster R-CNN)
     anchor_size_multiplier: Optional[float] = None
     anchors: str = "default"  # or "auto": fitted to the dataset's boxes (keras_models.ops.anchor_fitting)

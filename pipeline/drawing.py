@@ -16,21 +16,27 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 # 21 px on a 512 px picture, as a caption reads on screen.
 FONT_FRACTION = 1 / 24
 MIN_FONT_PIXELS = 11
+# Opacity (0-255) of the band that shows a box's uncertainty: visible, yet the image shows through.
+BAND_OPACITY = 90
 
 
 def draw_example(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, class_names: Sequence[str],
-                 scores: Optional[np.ndarray] = None, min_side: int = 0) -> Image.Image:
+                 scores: Optional[np.ndarray] = None, min_side: int = 0,
+                 box_stddev: Optional[np.ndarray] = None) -> Image.Image:
     """`image` `[H, W, 3]` 0..255, `boxes` `[N, 4]` pixels xyxy, `classes` `[N]` from 0 → a picture.
 
     With `scores` `[N]` (detections), each label carries its score and the best are drawn last, on
     top. With `min_side`, a smaller picture is first enlarged so that its shorter side has that many
-    pixels: labels stay legible on thumbnails.
+    pixels: labels stay legible on thumbnails. With `box_stddev` `[N, 4]` (pixels, xyxy), each edge
+    gets a translucent band from one standard deviation inside it to one outside.
     """
     picture = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
     scale = max(1.0, min_side / min(picture.size))
     if scale > 1:
         picture = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.BILINEAR)
     boxes = np.asarray(boxes, float).reshape(-1, 4) * scale
+    if box_stddev is not None:
+        picture = _with_bands(picture, boxes, np.asarray(box_stddev, float).reshape(-1, 4) * scale, classes)
     draw = ImageDraw.Draw(picture)
     font = ImageFont.load_default(size=max(MIN_FONT_PIXELS, round(min(picture.size) * FONT_FRACTION)))
     line_width = max(2, round(min(picture.size) / 200))
@@ -44,6 +50,20 @@ def draw_example(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, clas
         text = name if scores is None else f"{name} {scores[index]:.2f}"
         _draw_label(draw, text, font, colour, left, top, picture.size)
     return picture
+
+
+def _with_bands(picture: Image.Image, boxes: np.ndarray, stddev: np.ndarray, classes: np.ndarray) -> Image.Image:
+    """`picture` with each box's ±1σ band (the ring between the box grown and shrunk by its edges'
+    standard deviations) blended in its class colour."""
+    overlay = Image.new("RGBA", picture.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    for box, spread, label in zip(boxes, stddev, np.asarray(classes).tolist()):
+        outer = box + spread * np.array([-1, -1, 1, 1])
+        inner = box - spread * np.array([-1, -1, 1, 1])
+        draw.rectangle(tuple(outer.tolist()), fill=(*PALETTE[int(label) % len(PALETTE)], BAND_OPACITY))
+        if inner[2] > inner[0] and inner[3] > inner[1]:
+            draw.rectangle(tuple(inner.tolist()), fill=(0, 0, 0, 0))  # replaces the fill: a ring
+    return Image.alpha_composite(picture.convert("RGBA"), overlay).convert("RGB")
 
 
 def _draw_label(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, colour: tuple[int, int, int],

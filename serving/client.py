@@ -12,11 +12,13 @@ import dataclasses
 import json
 import urllib.error
 import urllib.request
+from typing import Optional
 
 import numpy as np
 
 from boxflow import box_overlap
 from boxflow.errors import BoxflowError
+from serving.output_names import STDDEV_OUTPUT
 
 # Pictures of detections are drawn at least this large (pixels, shorter side).
 PICTURE_MIN_SIDE = 512
@@ -26,6 +28,8 @@ class Detection:
     label: int  # label-map id, from 1
     score: float
     box: tuple[float, float, float, float]  # normalized (ymin, xmin, ymax, xmax)
+    # Each edge's standard deviation, normalized as `box`, from a model with box uncertainty.
+    stddev: Optional[tuple[float, float, float, float]] = None
 
 
 def predict_rest(server: str, name: str, image: bytes, timeout: float = 60.0) -> dict[str, np.ndarray]:
@@ -70,9 +74,12 @@ def predict_grpc(address: str, name: str, image: bytes, timeout: float = 60.0) -
 def detections(outputs: dict[str, np.ndarray], min_score: float = 0.0) -> list[Detection]:
     """The valid detections of one image's outputs, best first, at least `min_score`."""
     count = int(outputs["num_detections"])
-    found = [Detection(int(label), float(score), tuple(float(v) for v in box))
-             for label, score, box in zip(outputs["detection_classes"][:count], outputs["detection_scores"][:count],
-                                          outputs["detection_boxes"][:count])]
+    stddevs = outputs.get(STDDEV_OUTPUT, [None] * count)
+    found = [Detection(int(label), float(score), tuple(float(v) for v in box),
+                       None if stddev is None else tuple(float(v) for v in stddev))
+             for label, score, box, stddev in zip(outputs["detection_classes"][:count],
+                                                  outputs["detection_scores"][:count],
+                                                  outputs["detection_boxes"][:count], stddevs[:count])]
     return [detection for detection in found if detection.score >= min_score]
 
 
@@ -100,7 +107,13 @@ def draw_detections(image: bytes, found: list[Detection], names: dict[int, str],
     with Image.open(io.BytesIO(image)) as opened:
         pixels = np.asarray(opened.convert("RGB"))
     height, width = pixels.shape[:2]
-    boxes = np.array([[d.box[1] * width, d.box[0] * height, d.box[3] * width, d.box[2] * height] for d in found])
+
+    def xyxy_pixels(yxyx: tuple[float, float, float, float]) -> list[float]:
+        return [yxyx[1] * width, yxyx[0] * height, yxyx[3] * width, yxyx[2] * height]
+
+    boxes = np.array([xyxy_pixels(d.box) for d in found]).reshape(-1, 4)
+    stddev = (np.array([xyxy_pixels(d.stddev) for d in found]).reshape(-1, 4)
+              if found and all(d.stddev is not None for d in found) else None)
     class_names = [names.get(label, f"class {label}") for label in range(1, max([d.label for d in found] + [0]) + 1)]
-    draw_example(pixels, boxes.reshape(-1, 4), np.array([d.label - 1 for d in found], int), class_names,
-                 np.array([d.score for d in found]), min_side=PICTURE_MIN_SIDE).save(path)
+    draw_example(pixels, boxes, np.array([d.label - 1 for d in found], int), class_names,
+                 np.array([d.score for d in found]), min_side=PICTURE_MIN_SIDE, box_stddev=stddev).save(path)

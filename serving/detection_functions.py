@@ -8,7 +8,10 @@ TF Object Detection API's output form (DESIGN.md §6):
 - `detection_boxes`: float32 `[B, K, 4]`, normalized `(ymin, xmin, ymax, xmax)` of the original image;
 - `detection_scores`: float32 `[B, K]`;
 - `detection_classes`: float32 `[B, K]`, label-map ids (from 1);
-- `num_detections`: float32 `[B]`; rows past it are zero padding.
+- `num_detections`: float32 `[B]`; rows past it are zero padding;
+- `detection_box_stddev`: float32 `[B, K, 4]`, only from a model with a probabilistic box head:
+  each edge's standard deviation, normalized to the original image as `detection_boxes` and in
+  its `(ymin, xmin, ymax, xmax)` order.
 
 `boxflow evaluate` calls the same functions on the in-process model, so what is
 evaluated from a run directory is exactly what the export serves.
@@ -23,8 +26,8 @@ import tensorflow as tf
 from boxflow import record_schema
 from pipeline.letterbox import letterbox
 from pipeline.record_decoding import decode_image
+from serving.output_names import STDDEV_OUTPUT
 
-OUTPUT_NAMES = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
 
 
 class Detector(Protocol):
@@ -65,13 +68,20 @@ def _detect_each(model: Detector, batch: tf.Tensor, to_image) -> dict[str, tf.Te
         letterboxed, batch,
         fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.float32)))
     detections = model.detect(images)
-    xmin, ymin, xmax, ymax = tf.unstack(detections["boxes"], axis=-1)
-    height, width = extents[:, 0:1], extents[:, 1:2]
-    boxes = tf.clip_by_value(tf.stack([ymin / height, xmin / width, ymax / height, xmax / width], axis=-1), 0.0, 1.0)
-    valid = tf.sequence_mask(detections["num_detections"], tf.shape(boxes)[1])
-    return {
-        "detection_boxes": tf.where(valid[..., tf.newaxis], boxes, 0.0),
+    valid = tf.sequence_mask(detections["num_detections"], tf.shape(detections["boxes"])[1])[..., tf.newaxis]
+
+    def normalized_yxyx(xyxy: tf.Tensor) -> tf.Tensor:
+        """`[B, K, 4]` model pixels XYXY → fractions of the original image, YXYX, padding rows zero."""
+        xmin, ymin, xmax, ymax = tf.unstack(xyxy, axis=-1)
+        height, width = extents[:, 0:1], extents[:, 1:2]
+        return tf.where(valid, tf.stack([ymin / height, xmin / width, ymax / height, xmax / width], axis=-1), 0.0)
+
+    outputs = {
+        "detection_boxes": tf.clip_by_value(normalized_yxyx(detections["boxes"]), 0.0, 1.0),
         "detection_scores": detections["scores"],
-        "detection_classes": tf.where(valid, tf.cast(detections["classes"] + 1, tf.float32), 0.0),
+        "detection_classes": tf.where(valid[..., 0], tf.cast(detections["classes"] + 1, tf.float32), 0.0),
         "num_detections": tf.cast(detections["num_detections"], tf.float32),
     }
+    if "box_stddev" in detections:
+        outputs[STDDEV_OUTPUT] = normalized_yxyx(detections["box_stddev"])
+    return outputs

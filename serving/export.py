@@ -27,6 +27,7 @@ import tensorflow as tf
 from boxflow import record_schema
 from boxflow.errors import BoxflowError
 from boxflow.user_paths import make_folder
+from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
 from keras_models.training.run_directory import load_trained_model
 from serving import model_base
 from serving.detection_functions import detect_encoded_images, detect_examples, detect_images
@@ -62,6 +63,10 @@ def export(run_dir: str, model_dir: str, version: Optional[int] = None) -> Expor
         shutil.copy(os.path.join(run_dir, record_schema.LABEL_MAP_FILE),
                     os.path.join(assets, record_schema.LABEL_MAP_FILE))
         write_warmup_requests(os.path.join(assets, model_base.WARMUP_FILE), name, trained.model.image_size)
+        box_uncertainty = getattr(trained.model, "box_uncertainty", NO_UNCERTAINTY)
+        if box_uncertainty != NO_UNCERTAINTY:
+            with open(os.path.join(assets, model_base.BOX_UNCERTAINTY_FILE), "w") as f:
+                f.write(box_uncertainty + "\n")
         os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -42,3 +42,12 @@ def tiny_faster_rcnn_run(tiny_run, tmp_path_factory):
     from tests.builders import trained_tiny_faster_rcnn
 
     return tiny_run[0], trained_tiny_faster_rcnn(tmp_path_factory.mktemp("tiny_faster_rcnn"), tiny_run[0])
+
+
+@pytest.fixture(scope="session")
+def tiny_uncertain_run(tiny_run, tmp_path_factory):
+    """`(data, run)`: the tiny run fine-tuned for 3 epochs with a Laplace box head, shared by the
+    tests of training, exporting and serving box uncertainty."""
+    from tests.builders import trained_tiny_uncertain_run
+
+    return tiny_run[0], trained_tiny_uncertain_run(tmp_path_factory.mktemp("tiny_uncertain"), *tiny_run)

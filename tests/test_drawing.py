@@ -3,7 +3,7 @@ the picture, the best detection's label on top."""
 
 import numpy as np
 
-from pipeline.drawing import FONT_FRACTION, PALETTE, draw_example
+from pipeline.drawing import BAND_OPACITY, FONT_FRACTION, PALETTE, draw_example
 
 GREY = 90
 
@@ -42,3 +42,14 @@ def test_the_best_detection_is_labelled_on_top_and_a_top_edge_label_goes_inside(
     inside = picture[4:18, 12:30]
     assert (inside == PALETTE[0]).all(axis=-1).mean() > 0.5
     assert not (inside == PALETTE[2]).all(axis=-1).any()
+
+
+def test_the_uncertainty_band_spans_one_stddev_either_side_of_each_edge():
+    boxes = np.array([[100.0, 100.0, 300.0, 300.0]])
+    stddev = np.array([[4.0, 4.0, 20.0, 4.0]])  # the right edge is the unsure one
+    picture = np.asarray(draw_example(grey_image(512), boxes, np.array([0]), ["a"], np.array([0.9]),
+                                      box_stddev=stddev)).astype(int)
+    tinted = round(GREY + (PALETTE[0][0] - GREY) * BAND_OPACITY / 255)
+    row = picture[200]  # through the middle of the box, left to right
+    assert row[90, 0] == GREY and row[97, 0] == tinted and row[103, 0] == tinted and row[110, 0] == GREY
+    assert row[285, 0] == tinted and row[315, 0] == tinted and row[325, 0] == GREY and row[275, 0] == GREY

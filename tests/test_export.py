@@ -16,20 +16,24 @@ from PIL import Image
 
 from boxflow.cli import main
 from keras_models.training.run_directory import load_trained_model
-from serving.detection_functions import OUTPUT_NAMES, detect_encoded_images, detect_examples, detect_images
+from serving.detection_functions import detect_encoded_images, detect_examples, detect_images
+from serving.output_names import OUTPUT_NAMES, STDDEV_OUTPUT
 
 
 # Each test runs for both detectors, unless it checks what does not depend on the model.
 RETINANET_ONLY = pytest.mark.parametrize("trained", ["retinanet"], indirect=True)
 
 
-@pytest.fixture(scope="module", params=["retinanet", "faster_rcnn"])
+RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run", "uncertain_retinanet": "tiny_uncertain_run"}
+
+
+@pytest.fixture(scope="module", params=list(RUNS))
 def trained(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    data, run = request.getfixturevalue({"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run"}[request.param])
+    data, run = request.getfixturevalue(RUNS[request.param])
     model_dir = root / "models" / "shapes"
     assert main(["export", "--run", str(run), "--out", str(model_dir)]) == 0
-    return {"data": data, "run": run, "model_dir": model_dir, "version": model_dir / "1"}
+    return {"kind": request.param, "data": data, "run": run, "model_dir": model_dir, "version": model_dir / "1"}
 
 
 def jpeg(width, height, seed):
@@ -77,11 +81,14 @@ def test_signatures_equal_the_in_process_model(trained):
         ("serve_examples", {"examples": tf.constant([r["serialized"] for r in serialized_records(trained)])},
          detect_examples(model, tf.constant([r["serialized"] for r in serialized_records(trained)]))),
     ]
+    # The probabilistic head adds its output; every other model exports exactly the four as before.
+    names = set(OUTPUT_NAMES) | ({STDDEV_OUTPUT} if getattr(model, "box_uncertainty", "none") != "none" else set())
     for signature, inputs, expected in cases:
         outputs = loaded.signatures[signature](**inputs)
-        assert set(outputs) == set(OUTPUT_NAMES)
-        for name in OUTPUT_NAMES:
+        assert set(outputs) == set(expected) == names
+        for name in names:
             np.testing.assert_allclose(outputs[name], expected[name], atol=1e-4, err_msg=f"{signature}/{name}")
+    assert float(expected["num_detections"].numpy().sum()) > 0  # the val records': there were detections to compare
 
 
 def serialized_records(trained):
@@ -151,3 +158,7 @@ def test_evaluating_the_export_equals_evaluating_the_run(trained, tmp_path):
     assert from_model["model"] == str(trained["version"]) and from_model["detections"] == from_run["detections"]
     for name, value in from_run["coco"].items():
         assert from_model["coco"][name] == pytest.approx(value, abs=1e-6)
+    # The export names its box distribution, so its calibration is the run's.
+    assert ("calibration" in from_run) == ("calibration" in from_model) == (trained["kind"] == "uncertain_retinanet")
+    if "calibration" in from_run:
+        assert from_model["calibration"]["coverage"] == pytest.approx(from_run["calibration"]["coverage"], abs=1e-3)

@@ -5,20 +5,16 @@ Mirrored and multi-worker training in test_strategy.py and test_multi_worker.py.
 
 import json
 
-import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from boxflow.cli import main
 from keras_models.detectors.faster_rcnn import FasterRCNN
 from keras_models.training.run_directory import load_trained_model
-from serving.detection_functions import OUTPUT_NAMES, detect_encoded_images
-from serving.export import export
-from serving.server import Server, ServeSettings
-from tests.builders import SMALL_FASTER_RCNN, SMALL_FASTER_RCNN_FILE, read_records
-from tests.helpers.serving import b64, rest
+from serving.output_names import OUTPUT_NAMES
+from tests.builders import SMALL_FASTER_RCNN, SMALL_FASTER_RCNN_FILE
+from tests.helpers.serving import b64, grpc_predict, held_out_images_and_answer, rest, serving_run
 
 
 def test_the_run_directory_holds_the_faster_rcnn_it_trained(tiny_faster_rcnn_run):
@@ -65,26 +61,14 @@ def test_the_single_level_variant_trains_with_fitted_anchors_and_evaluates_as_it
 
 @pytest.fixture(scope="module")
 def served(tiny_faster_rcnn_run, tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve_faster_rcnn")
-    _, run = tiny_faster_rcnn_run
-    export(str(run), str(root / "models" / "two_stage"))
-    server = Server(ServeSettings(str(root / "models"), rest_port=0, grpc_port=0, poll_seconds=0.2))
-    server.start()
-    yield {"server": server, "model": load_trained_model(str(run)).model, "data": tiny_faster_rcnn_run[0],
-           "rest": f"http://127.0.0.1:{server.rest_port}", "grpc": f"127.0.0.1:{server.grpc_port}"}
-    server.stop()
+    with serving_run(*tiny_faster_rcnn_run, tmp_path_factory.mktemp("serve_faster_rcnn"), "two_stage") as served:
+        yield served
 
 
 def test_serve_answers_the_official_grpc_client_and_rest_as_the_model_does(served):
     # Eight held-out images: 3 epochs in, the model finds something in some of them, not in each.
-    images = [record["encoded"] for record in read_records(served["data"], "val")[:8]]
-    reference = detect_encoded_images(served["model"], tf.constant(images))
-    assert np.sum(reference["num_detections"]) > 0
-    with grpc.insecure_channel(served["grpc"]) as channel:
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = "two_stage"
-        request.inputs["images"].CopyFrom(tf.make_tensor_proto(images, dtype=tf.string))
-        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)
+    images, reference = held_out_images_and_answer(served)
+    response = grpc_predict(served["grpc"], "two_stage", images)
     assert response.model_spec.version.value == 1
     for name in OUTPUT_NAMES:
         np.testing.assert_allclose(tf.make_ndarray(response.outputs[name]), reference[name], atol=1e-4)

@@ -19,6 +19,13 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--resamples", type=int, default=200,
                         help="bootstrap resamples for the mAP confidence interval, 0 for none (default 200)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="with --run of a model trained with --box-uncertainty: fit one temperature per box edge "
+                             "on this split by maximum likelihood, store it in the run directory (box_calibration.json; "
+                             "evaluate, export and serve then use it) and report the calibrated coverage")
+    parser.add_argument("--variance-voting", action="store_true",
+                        help="with --run of a model trained with --box-uncertainty: evaluate it with variance voting "
+                             "(to compare with and without; train with --variance-voting to export it)")
 
 
 def run(args: argparse.Namespace, _: Sequence[str]) -> int:
@@ -26,7 +33,8 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
 
     settings = EvaluateSettings(data_dir=args.data, run_dir=args.run, model_dir=args.model, split=args.split,
                                 report_path=args.out, batch_size=args.batch_size, resamples=args.resamples,
-                                seed=args.seed)
+                                seed=args.seed, calibrate=args.calibrate,
+                                variance_voting=args.variance_voting)
     report = run_job(settings)
     print(format_report(report))
     print(f"report {settings.report}; precision-recall curves {report['pr_curves']}")

@@ -45,9 +45,9 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
     if args.one_label_per_object:
         found = one_label_per_object(found)
     for detection in found:
-        ymin, xmin, ymax, xmax = detection.box
-        print(f"{names.get(detection.label, f'class {detection.label}'):<16} {detection.score:.3f}  "
-              f"ymin {ymin:.3f} xmin {xmin:.3f} ymax {ymax:.3f} xmax {xmax:.3f}")
+        edges = [f"{edge} {value:.3f}" + ("" if detection.stddev is None else f"±{detection.stddev[index]:.3f}")
+                 for index, (edge, value) in enumerate(zip(("ymin", "xmin", "ymax", "xmax"), detection.box))]
+        print(f"{names.get(detection.label, f'class {detection.label}'):<16} {detection.score:.3f}  {' '.join(edges)}")
     print(f"{len(found)} detection(s) with score >= {args.min_score}")
     if args.out:
         draw_detections(image, found, names, args.out)

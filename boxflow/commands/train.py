@@ -16,13 +16,18 @@ def add_to(commands: argparse._SubParsersAction) -> None:
                "also set model sizes (backbone_width, fpn_channels, anchor_size_multiplier; RetinaNet's "
                "head_depth, head_channels and head_norm; Faster R-CNN's box_head, box_head_width, "
                "training_pre_nms, training_proposals, inference_pre_nms, inference_proposals, rpn_sample_size, "
-               "rois_per_image, foreground_fraction), weight_decay, momentum, max_boxes, "
+               "rois_per_image, foreground_fraction, pyramid), weight_decay, momentum, max_boxes, "
                "deterministic_input and an augmentation mapping.")
     parser.add_argument("--data", required=True, help="prepared dataset folder")
     parser.add_argument("--out", required=True, help="run directory (config, label map, checkpoints, logs)")
     parser.add_argument("--config", help="YAML file of training settings")
     parser.add_argument("--model", choices=MODELS, help="detector to train: retinanet or faster_rcnn (default retinanet)")
     parser.add_argument("--backbone", help="tiny, mobilenet_v2 or resnet50 (default tiny)")
+    parser.add_argument("--box-uncertainty", help="none, laplace or normal: RetinaNet's box head predicts each edge's "
+                                                  "distribution and serves its standard deviation (default none)")
+    parser.add_argument("--variance-voting", action="store_true", default=None,
+                        help="with --box-uncertainty: after NMS, each kept box becomes the average of its "
+                             "overlapping neighbours, weighted by overlap and inverse variance")
     parser.add_argument("--image-size", type=int, help="model input side, a multiple of 128 (default 256)")
     parser.add_argument("--anchors", help="default (the model's, sized by anchor_size_multiplier) or auto: sizes and "
                                           "aspect ratios fitted to the dataset's boxes (default default)")
@@ -62,6 +67,7 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
 
     settings = train_settings(
         args.data, args.out, args.config, model=args.model, backbone=args.backbone, image_size=args.image_size,
+        box_uncertainty=args.box_uncertainty, variance_voting=args.variance_voting,
         weights=args.weights, init_from=args.init_from, anchors=args.anchors, norm=args.norm,
         lr_scaling=args.lr_scaling, bfloat16=args.bfloat16,
         epochs=args.epochs, time_budget_minutes=args.time_budget, batch_size=args.batch_size,

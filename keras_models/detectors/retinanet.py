@@ -17,6 +17,8 @@ from boxflow.errors import BoxflowError
 from keras_models.detectors.training_steps import DetectorSteps, global_count
 from keras_models.ops.anchors import AnchorConfig, image_anchors
 from keras_models.layers.backbones import build_backbone
+from keras_models.ops.box_coding import encode_boxes, encode_edges
+from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, check_box_uncertainty
 from keras_models.ops.detection_decoding import NmsConfig, decode_detections
 from keras_models.layers.feature_pyramid import FeaturePyramid
 from keras_models.layers.heads import PredictionHead, check_head_norm
@@ -34,7 +36,11 @@ class RetinaNet(DetectorSteps):
     Sizes: `S` must be a multiple of 128 (the P7 stride). FPN and head width and depth
     are free, so a CPU-sized model is a narrow one rather than a different class.
     `norm` is the backbone's normalization (`keras_models.layers.normalization`); `head_norm`
-    `"group"` adds GroupNorm to the FPN and the heads.
+    `"group"` adds GroupNorm to the FPN and the heads. `box_uncertainty` `"laplace"` or
+    `"normal"` makes the box head probabilistic (`ops/box_uncertainty`): `box_predictions` is then
+    `[B, A, 8]`, each edge's location and log-scale in edge coding, and `detect` adds
+    `"box_stddev"`; `variance_voting` then refines each kept box from its neighbours
+    (`ops/variance_voting`).
     """
 
     LOSS_NAMES = ("loss", "class_loss", "box_loss")
@@ -45,7 +51,8 @@ class RetinaNet(DetectorSteps):
                  anchor_size_multiplier: float = 4.0, anchor_aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0),
                  score_threshold: float = 0.05, iou_threshold: float = 0.5,
                  max_detections: int = 100, box_loss_weight: float = 1.0, norm: str = "batch",
-                 head_norm: str = "none", **kwargs):
+                 head_norm: str = "none", box_uncertainty: str = NO_UNCERTAINTY, variance_voting: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         if image_size % 128:
             raise BoxflowError(f"--image-size must be a multiple of 128 for P3–P7, got {image_size}")
@@ -54,9 +61,18 @@ class RetinaNet(DetectorSteps):
         self.head_depth, self.head_channels = head_depth, head_channels
         self.anchor_size_multiplier, self.box_loss_weight = anchor_size_multiplier, box_loss_weight
         check_head_norm(head_norm)
+        check_box_uncertainty(box_uncertainty)
+        if variance_voting and box_uncertainty == NO_UNCERTAINTY:
+            raise BoxflowError("--variance-voting weighs boxes by their predicted variance: it needs "
+                               "--box-uncertainty laplace or normal")
+        self.box_uncertainty = box_uncertainty
+        # Multipliers of the predicted stddev per XYXY edge, fitted by `boxflow evaluate --calibrate`
+        # and set from the run directory (not a constructor setting: config.json stays as trained).
+        self.box_temperatures = (1.0, 1.0, 1.0, 1.0)
         self.norm, self.head_norm = norm, head_norm
         self.nms = NmsConfig(score_threshold=score_threshold, iou_threshold=iou_threshold,
-                             max_detections=max_detections, max_detections_per_class=max_detections)
+                             max_detections=max_detections, max_detections_per_class=max_detections,
+                             variance_voting=variance_voting)
         self.anchor_config = dataclasses.replace(self.ANCHOR_LAYOUT, size_multiplier=anchor_size_multiplier,
                                                  aspect_ratios=tuple(float(ratio) for ratio in anchor_aspect_ratios))
         self.anchors = image_anchors(image_size, self.anchor_config)
@@ -66,7 +82,9 @@ class RetinaNet(DetectorSteps):
         self.pyramid = FeaturePyramid(fpn_channels, group_norm, name="fpn")
         self.class_head = PredictionHead(per_location, num_classes, head_depth, head_channels, PRIOR_PROBABILITY,
                                          group_norm, name="class_head")
-        self.box_head = PredictionHead(per_location, 4, head_depth, head_channels, group_norm=group_norm,
+        # A probabilistic head predicts each edge's location and log-scale.
+        box_outputs = 4 if box_uncertainty == NO_UNCERTAINTY else 8
+        self.box_head = PredictionHead(per_location, box_outputs, head_depth, head_channels, group_norm=group_norm,
                                        name="box_head")
         self._make_trackers()
         # Create every variable now, inside whatever strategy scope constructs the model;
@@ -81,19 +99,24 @@ class RetinaNet(DetectorSteps):
         boxes, classes = targets["boxes"], targets["classes"]
         if isinstance(boxes, tf.RaggedTensor):
             boxes, classes = ragged_to_padded(boxes, classes)
-        class_targets, box_targets = assign_batch_targets(self.anchors, boxes, classes)
+        encode = encode_boxes if self.box_uncertainty == NO_UNCERTAINTY else encode_edges
+        class_targets, box_targets = assign_batch_targets(self.anchors, boxes, classes, encode=encode)
         # Normalizing by the positives of the whole global batch makes the replicas' losses
         # (and so their summed gradients) add up to exactly the one-device loss.
         positives = global_count(positive_anchors(class_targets))
         outputs = self(images, training=training)
         return detection_loss(class_targets, box_targets, outputs["logits"], outputs["box_predictions"],
-                              self.box_loss_weight, positives)
+                              self.box_loss_weight, positives, self.box_uncertainty)
 
     def detect(self, images) -> dict:
-        """`{"boxes": [B, K, 4] pixels XYXY, "scores", "classes" (from 0), "num_detections"}`."""
+        """`{"boxes": [B, K, 4] pixels XYXY, "scores", "classes" (from 0), "num_detections"}`, and
+        `"box_stddev" [B, K, 4]` pixels with a probabilistic head."""
         outputs = self(images, training=False)
-        return decode_detections(outputs["box_predictions"], outputs["logits"], self.anchors, self.image_size,
-                                 self.nms, self._compiled)
+        detections = decode_detections(outputs["box_predictions"], outputs["logits"], self.anchors,
+                                       self.image_size, self.nms, self._compiled, self.box_uncertainty)
+        if "box_stddev" in detections:
+            detections["box_stddev"] *= tf.constant(self.box_temperatures, tf.float32)
+        return detections
 
     def get_config(self) -> dict:
         return {
@@ -105,5 +128,6 @@ class RetinaNet(DetectorSteps):
             "anchor_aspect_ratios": list(self.anchor_config.aspect_ratios),
             "score_threshold": self.nms.score_threshold, "iou_threshold": self.nms.iou_threshold,
             "max_detections": self.nms.max_detections, "box_loss_weight": self.box_loss_weight,
+            "box_uncertainty": self.box_uncertainty, "variance_voting": self.nms.variance_voting,
             "norm": self.norm, "head_norm": self.head_norm,
         }

@@ -13,10 +13,12 @@ from boxflow import record_schema
 from boxflow.errors import BoxflowError
 from boxflow.label_map import parse_label_map
 from keras_models.evaluation.evaluation_image import EvaluationImage
+from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
 from pipeline.dataset import shard_files
 from pipeline.record_decoding import decode_ground_truth
 from serving.detection_functions import Detector, detect_examples
-from serving.model_base import ASSETS_EXTRA
+from serving.model_base import ASSETS_EXTRA, BOX_UNCERTAINTY_FILE
+from serving.output_names import STDDEV_OUTPUT
 
 # serialized tf.Examples [B] → the TF OD API outputs of serving/detection_functions.py
 DetectExamples = Callable[[tf.Tensor], dict[str, tf.Tensor]]
@@ -29,8 +31,9 @@ def model_detector(model: Detector) -> DetectExamples:
                        input_signature=[tf.TensorSpec([None], tf.string)])
 
 
-def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...]]:
-    """An exported SavedModel's `serve_examples` signature, and the class names it ships."""
+def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...], str]:
+    """An exported SavedModel's `serve_examples` signature, the class names it ships, and the
+    distribution of its box uncertainty (`"none"` for a deterministic model)."""
     label_map = os.path.join(model_dir, ASSETS_EXTRA, record_schema.LABEL_MAP_FILE)
     if not os.path.exists(label_map):
         raise BoxflowError(f"--model {model_dir}: no {ASSETS_EXTRA}/{record_schema.LABEL_MAP_FILE}; "
@@ -50,7 +53,12 @@ def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...
         # Reaching the signature through `loaded` keeps the SavedModel's variables alive.
         return loaded.signatures[SAVED_MODEL_EXAMPLES_SIGNATURE](**{input_name: serialized})
 
-    return detect, class_names
+    uncertainty_file = os.path.join(model_dir, ASSETS_EXTRA, BOX_UNCERTAINTY_FILE)
+    box_uncertainty = NO_UNCERTAINTY
+    if os.path.exists(uncertainty_file):
+        with open(uncertainty_file) as f:
+            box_uncertainty = f.read().strip()
+    return detect, class_names, box_uncertainty
 
 
 def collect(data_dir: str, split: str, detect: DetectExamples, batch_size: int = 16,
@@ -76,7 +84,11 @@ def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list
     for index in range(int(tf.shape(truth["height"])[0])):
         height, width = int(truth["height"][index]), int(truth["width"][index])
         count = int(detections["num_detections"][index])
-        ymin, xmin, ymax, xmax = np.moveaxis(detections["detection_boxes"][index, :count].numpy(), -1, 0)
+
+        def xyxy_pixels(output: str) -> np.ndarray:
+            ymin, xmin, ymax, xmax = np.moveaxis(detections[output][index, :count].numpy(), -1, 0)
+            return np.stack([xmin * width, ymin * height, xmax * width, ymax * height], axis=-1)
+
         paired.append(EvaluationImage(
             source_id=truth["source_id"][index].numpy().decode("utf-8", "replace"),
             height=height,
@@ -85,8 +97,9 @@ def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list
             classes=truth["classes"][index].numpy(),
             is_crowd=truth["is_crowd"][index].numpy(),
             difficult=truth["difficult"][index].numpy(),
-            detection_boxes=np.stack([xmin * width, ymin * height, xmax * width, ymax * height], axis=-1),
+            detection_boxes=xyxy_pixels("detection_boxes"),
             detection_scores=detections["detection_scores"][index, :count].numpy(),
             detection_classes=detections["detection_classes"][index, :count].numpy().astype(np.int64) - 1,
+            detection_stddev=xyxy_pixels(STDDEV_OUTPUT) if STDDEV_OUTPUT in detections else None,
         ))
     return paired

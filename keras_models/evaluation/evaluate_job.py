@@ -14,9 +14,12 @@ from boxflow.errors import BoxflowError
 from boxflow.label_map import parse_label_map
 from keras_models.evaluation import coco_metrics
 from keras_models.evaluation.bootstrap import bootstrap_intervals
+from keras_models.evaluation.calibration import (MATCH_IOU, calibration_report, fit_temperatures, match_edges,
+                                                 with_temperatures, write_reliability_plot)
 from keras_models.evaluation.evaluation_image import EvaluationImage
 from keras_models.evaluation.pr_curves import write_pr_curves
 from keras_models.evaluation.voc_ap import voc_average_precision
+from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
 from pipeline.dataset import shard_files
 
 REPORT_VERSION = 1
@@ -32,6 +35,10 @@ class EvaluateSettings:
     batch_size: int = 16
     resamples: int = 200
     seed: int = 0
+    # Fit the box uncertainty's temperatures on this split and store them in the run directory.
+    calibrate: bool = False
+    # Evaluate the run's model with variance voting, whatever it was trained with.
+    variance_voting: bool = False
 
     def __post_init__(self) -> None:
         if (self.run_dir is None) == (self.model_dir is None):
@@ -40,6 +47,11 @@ class EvaluateSettings:
             raise BoxflowError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.resamples < 0:
             raise BoxflowError(f"--resamples must be 0 (no interval) or more, got {self.resamples}")
+        if self.calibrate and not self.run_dir:
+            raise BoxflowError("--calibrate stores its temperatures in a run directory: give --run, not --model")
+        if self.variance_voting and not self.run_dir:
+            raise BoxflowError("--variance-voting changes the run's model: give --run; an export votes as it was "
+                               "trained to")
 
     @property
     def report(self) -> str:
@@ -97,11 +109,19 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
     started = time.monotonic()
     shard_files(settings.data_dir, settings.split)  # fails fast, before a model is loaded
     if settings.run_dir:
-        trained = load_trained_model(settings.run_dir)
+        # Calibrating fits the temperatures afresh, on the model's own stddev.
+        trained = load_trained_model(settings.run_dir, calibrated=not settings.calibrate)
         detect, class_names = model_detector(trained.model), trained.class_names
+        box_uncertainty = getattr(trained.model, "box_uncertainty", NO_UNCERTAINTY)
+        for flag, asked in (("--calibrate", settings.calibrate), ("--variance-voting", settings.variance_voting)):
+            if asked and box_uncertainty == NO_UNCERTAINTY:
+                raise BoxflowError(f"{flag}: the model of {settings.run_dir} predicts no box uncertainty; "
+                                   "train it with --box-uncertainty laplace or normal")
+        if settings.variance_voting:
+            trained.model.nms = dataclasses.replace(trained.model.nms, variance_voting=True)
         source = {"run": settings.run_dir, "weights": trained.weights_path}
     else:
-        detect, class_names = saved_model_detector(settings.model_dir)
+        detect, class_names, box_uncertainty = saved_model_detector(settings.model_dir)
         source = {"model": settings.model_dir}
     dataset_classes = _dataset_classes(settings.data_dir)
     if list(class_names) != dataset_classes:
@@ -111,6 +131,9 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
     progress(f"[evaluate] detecting on '{settings.split}' of {settings.data_dir}")
     images = collect(settings.data_dir, settings.split, detect, settings.batch_size,
                      progress=lambda done: progress(f"[evaluate] {done} images"))
+    temperatures = None
+    if settings.calibrate:
+        images, temperatures = _calibrated(images, box_uncertainty, settings, progress)
     metrics, evaluation = evaluate_images(images, class_names, settings.resamples, settings.seed)
 
     report_path = settings.report
@@ -118,12 +141,40 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
     curves_path = os.path.splitext(report_path)[0] + ".pr_curves.png"
     write_pr_curves(evaluation, class_names, curves_path)
     report = {"report_version": REPORT_VERSION, **source, "data": settings.data_dir, "split": settings.split,
-              **metrics, "pr_curves": curves_path, "seconds": round(time.monotonic() - started, 1)}
+              **metrics, "pr_curves": curves_path}
+    if box_uncertainty != NO_UNCERTAINTY:
+        report["calibration"] = calibration_report(images, box_uncertainty)
+        if temperatures:
+            report["calibration"]["temperatures"] = list(temperatures)
+        if report["calibration"]["matched_detections"]:
+            report["calibration"]["reliability_plot"] = os.path.splitext(report_path)[0] + ".calibration.png"
+            write_reliability_plot(report["calibration"], report["calibration"]["reliability_plot"])
+    report["seconds"] = round(time.monotonic() - started, 1)
     temporary = report_path + ".tmp"
     with open(temporary, "w") as f:
         json.dump(report, f, indent=2)
     os.replace(temporary, report_path)
     return report
+
+
+def _calibrated(images: list[EvaluationImage], box_uncertainty: str, settings: EvaluateSettings,
+                progress: Callable[[str], None]) -> tuple[list[EvaluationImage], tuple[float, ...]]:
+    """Fits the per-edge temperatures on `images`, stores them in the run directory, and returns
+    the images with their stddev so scaled."""
+    from keras_models.training.run_directory import write_box_calibration
+
+    edges = match_edges(images)
+    if not len(edges.truth):
+        raise BoxflowError(f"--calibrate: no detection on '{settings.split}' matches a ground-truth box at IoU "
+                           f"{MATCH_IOU}; there is nothing to fit the temperatures on")
+    temperatures = fit_temperatures(edges, box_uncertainty)
+    path = write_box_calibration(settings.run_dir, {
+        "temperatures": list(temperatures), "distribution": box_uncertainty, "split": settings.split,
+        "data": settings.data_dir, "matched_detections": len(edges.truth), "edges": ["xmin", "ymin", "xmax", "ymax"]})
+    progress(f"[evaluate] stddev temperatures (xmin, ymin, xmax, ymax) "
+             f"{', '.join(f'{value:.3f}' for value in temperatures)} fitted on {len(edges.truth)} matched detections; "
+             f"wrote {path}")
+    return with_temperatures(images, temperatures), temperatures
 
 
 def _number(value: Optional[float]) -> str:
@@ -144,4 +195,10 @@ def format_report(report: dict) -> str:
     for name, values in report["per_class"].items():
         lines.append(f"{name:<16} {_number(values['AP']):>6} {_number(values['AP50']):>6} "
                      f"{_number(values['VOC_AP50']):>9}")
+    calibration = report.get("calibration")
+    if calibration and calibration["matched_detections"]:
+        coverage = ", ".join(f"{float(level):.0%} → {observed:.1%}" for level, observed in calibration["coverage"].items())
+        lines.append(f"box edge calibration ({calibration['distribution']}, {calibration['matched_detections']} "
+                     f"matched detections): interval coverage {coverage}; calibration error "
+                     f"{calibration['calibration_error']:.3f}; mean NLL {calibration['mean_negative_log_likelihood']:.3f}")
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 import numpy as np
 
@@ -12,7 +13,8 @@ class EvaluationImage:
     """Boxes are pixels `xyxy` of the original (stored) image; classes count from 0.
 
     Ground truth: `boxes` `[N, 4]`, `classes` `[N]`, `is_crowd` / `difficult` `[N]` bool.
-    Detections: `detection_boxes` `[K, 4]`, `detection_scores` `[K]`, `detection_classes` `[K]`.
+    Detections: `detection_boxes` `[K, 4]`, `detection_scores` `[K]`, `detection_classes` `[K]`, and
+    from a model with box uncertainty `detection_stddev` `[K, 4]`, each edge's standard deviation.
     """
 
     source_id: str
@@ -25,4 +27,5 @@ class EvaluationImage:
     detection_boxes: np.ndarray
     detection_scores: np.ndarray
     detection_classes: np.ndarray
+    detection_stddev: Optional[np.ndarray] = None
 

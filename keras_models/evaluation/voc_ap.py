@@ -12,17 +12,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from boxflow.box_overlap import iou_with_each
 from keras_models.evaluation.evaluation_image import EvaluationImage
-
-
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one `[4]` xyxy box with each of `[N, 4]`."""
-    width = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    height = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    intersection = width * height
-    union = ((box[2] - box[0]) * (box[3] - box[1])
-             + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - intersection)
-    return np.where(union > 0, intersection / np.maximum(union, 1e-12), 0.0)
 
 
 def interpolated_average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
@@ -50,7 +41,7 @@ def class_average_precision(images: Sequence[EvaluationImage], label: int, iou_t
     true_positive = np.zeros(len(found))
     false_positive = np.zeros(len(found))
     for rank, (index, _, box) in enumerate(found):
-        overlaps = _iou(box, truths[index]) if len(truths[index]) else np.zeros(0)
+        overlaps = iou_with_each(box, truths[index]) if len(truths[index]) else np.zeros(0)
         best = int(np.argmax(overlaps)) if overlaps.size else -1
         if best < 0 or overlaps[best] <= iou_threshold:
             false_positive[rank] = 1

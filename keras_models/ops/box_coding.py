@@ -29,3 +29,33 @@ def decode_boxes(encoded: tf.Tensor, anchors: tf.Tensor, variances=DEFAULT_VARIA
     # Clamp log-sizes so an untrained head cannot overflow exp().
     size = tf.exp(tf.minimum(deltas[..., 2:], 8.0)) * anchor[..., 2:]
     return center_size_to_xyxy(tf.concat([center, size], axis=-1))
+
+
+# Edge coding (He et al. 2019, "Bounding Box Regression with Uncertainty"): each edge's offset from
+# the anchor's, over the anchor's side along that edge's axis. The probabilistic heads predict a
+# distribution per edge in this coding, so a predicted scale is an edge's spread in pixels times a
+# constant (`edge_scales_to_pixels`), with no change of variables.
+EDGE_VARIANCE = 0.1
+
+
+def _edge_sides(anchors: tf.Tensor) -> tf.Tensor:
+    """`[..., 4]` XYXY anchors → `[..., 4]` `(width, height, width, height)` pixels."""
+    sides = anchors[..., 2:] - anchors[..., :2]
+    return tf.concat([sides, sides], axis=-1)
+
+
+def encode_edges(boxes: tf.Tensor, anchors: tf.Tensor, variance: float = EDGE_VARIANCE) -> tf.Tensor:
+    """`[..., 4]` XYXY boxes relative to `[..., 4]` XYXY anchors → `[..., 4]` per-edge offsets."""
+    anchors = tf.cast(anchors, boxes.dtype)
+    return (boxes - anchors) / (_edge_sides(anchors) * variance)
+
+
+def decode_edges(encoded: tf.Tensor, anchors: tf.Tensor, variance: float = EDGE_VARIANCE) -> tf.Tensor:
+    """The inverse of `encode_edges`: per-edge offsets → XYXY pixels."""
+    anchors = tf.cast(anchors, encoded.dtype)
+    return anchors + encoded * _edge_sides(anchors) * variance
+
+
+def edge_scales_to_pixels(scales: tf.Tensor, anchors: tf.Tensor, variance: float = EDGE_VARIANCE) -> tf.Tensor:
+    """A distribution's scale per encoded edge `[..., 4]` → the same scale in pixels `[..., 4]`."""
+    return scales * _edge_sides(tf.cast(anchors, scales.dtype)) * variance

@@ -19,9 +19,10 @@ def center_size_to_xyxy(boxes: tf.Tensor) -> tf.Tensor:
 
 
 def pairwise_iou(boxes_a: tf.Tensor, boxes_b: tf.Tensor) -> tf.Tensor:
-    """IoU of every pair: `[N, 4]` and `[M, 4]` XYXY → `[N, M]` (0 where a union is empty)."""
-    a = boxes_a[:, tf.newaxis, :]
-    b = boxes_b[tf.newaxis, :, :]
+    """IoU of every pair: `[..., N, 4]` and `[..., M, 4]` XYXY → `[..., N, M]` (0 where a union is
+    empty), the leading dimensions broadcast."""
+    a = boxes_a[..., :, tf.newaxis, :]
+    b = boxes_b[..., tf.newaxis, :, :]
     width = tf.maximum(tf.minimum(a[..., 2], b[..., 2]) - tf.maximum(a[..., 0], b[..., 0]), 0.0)
     height = tf.maximum(tf.minimum(a[..., 3], b[..., 3]) - tf.maximum(a[..., 1], b[..., 1]), 0.0)
     intersection = width * height

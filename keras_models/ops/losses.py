@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, box_likelihood_loss
 from keras_models.ops.matching import IGNORED
 
 
@@ -45,15 +46,21 @@ def positive_anchors(class_targets: tf.Tensor) -> tf.Tensor:
 
 
 def detection_loss(class_targets: tf.Tensor, box_targets: tf.Tensor, logits: tf.Tensor, box_predictions: tf.Tensor,
-                   box_loss_weight: float = 1.0, positives: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+                   box_loss_weight: float = 1.0, positives: tf.Tensor | None = None,
+                   box_uncertainty: str = NO_UNCERTAINTY) -> dict[str, tf.Tensor]:
     """`{"class_loss", "box_loss", "loss"}`, each divided by max(1, positive anchors).
 
     `positives` defaults to this batch's count; under a distribution strategy pass the
     count summed over replicas, so the replicas' losses add up to the global batch's.
+    With a `box_uncertainty` distribution the box loss is its negative log-likelihood
+    (`box_uncertainty.box_likelihood_loss`, predictions `[B, A, 8]`) instead of Huber's.
     """
     if positives is None:
         positives = positive_anchors(class_targets)
     positives = tf.maximum(positives, 1.0)
     class_loss = sigmoid_focal_loss(class_targets, logits) / positives
-    box_loss = box_regression_loss(box_targets, box_predictions, class_targets) / positives
+    if box_uncertainty == NO_UNCERTAINTY:
+        box_loss = box_regression_loss(box_targets, box_predictions, class_targets) / positives
+    else:
+        box_loss = box_likelihood_loss(box_targets, box_predictions, class_targets, box_uncertainty) / positives
     return {"class_loss": class_loss, "box_loss": box_loss, "loss": class_loss + box_loss_weight * box_loss}

@@ -21,7 +21,7 @@ class MatchingConfig:
 
 
 def assign_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
-                   config: MatchingConfig = MatchingConfig()) -> tuple[tf.Tensor, tf.Tensor]:
+                   config: MatchingConfig = MatchingConfig(), encode=encode_boxes) -> tuple[tf.Tensor, tf.Tensor]:
     """Targets for one image.
 
     Args:
@@ -30,7 +30,8 @@ def assign_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
     Returns:
       `class_targets [A]` int32: the matched box's class for positives (IoU ≥ positive_iou,
       plus each box's best anchor), `BACKGROUND` below negative_iou, `IGNORED` in between;
-      `box_targets [A, 4]`: the encoded matched box (meaningful for positives only).
+      `box_targets [A, 4]`: the matched box as `encode(box, anchor)` codes it (`box_coding`'s
+      centre-size or edge coding), meaningful for positives only.
     """
     # A padding entry at the end keeps every gather valid when an image has no boxes.
     boxes = tf.concat([tf.reshape(tf.cast(boxes, tf.float32), [-1, 4]), tf.zeros([1, 4])], axis=0)
@@ -55,13 +56,13 @@ def assign_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
 
     class_targets = tf.where(positive, tf.gather(classes, best_box),
                              tf.where(best_iou < config.negative_iou, BACKGROUND, IGNORED))
-    box_targets = tf.where(positive[:, tf.newaxis], encode_boxes(tf.gather(boxes, best_box), anchors), 0.0)
+    box_targets = tf.where(positive[:, tf.newaxis], encode(tf.gather(boxes, best_box), anchors), 0.0)
     return class_targets, box_targets
 
 
 def assign_batch_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
-                         config: MatchingConfig = MatchingConfig()) -> tuple[tf.Tensor, tf.Tensor]:
+                         config: MatchingConfig = MatchingConfig(), encode=encode_boxes) -> tuple[tf.Tensor, tf.Tensor]:
     """`assign_targets` over a padded batch: boxes `[B, M, 4]`, classes `[B, M]` (-1 = padding)
     → class targets `[B, A]`, box targets `[B, A, 4]`."""
-    return tf.map_fn(lambda item: assign_targets(anchors, item[0], item[1], config), (boxes, classes),
+    return tf.map_fn(lambda item: assign_targets(anchors, item[0], item[1], config, encode), (boxes, classes),
                      fn_output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 4], tf.float32)))

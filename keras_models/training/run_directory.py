@@ -5,6 +5,7 @@ RUN_DIR/label_map.pbtxt     copied from the dataset
 RUN_DIR/checkpoints/epoch-NNN.weights.h5
 RUN_DIR/model.weights.h5    written when training ends
 RUN_DIR/history.json, logs/ (TensorBoard), backup/ (BackupAndRestore, removed at the end)
+RUN_DIR/box_calibration.json  per-edge stddev temperatures from `boxflow evaluate --calibrate`
 RUN_DIR/workers/worker-N/   the same files of the other workers of a multi-worker run
 """
 
@@ -27,6 +28,7 @@ CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PATTERN = "epoch-{epoch:03d}.weights.h5"
 LOGS_DIR = "logs"
 BACKUP_DIR = "backup"
+BOX_CALIBRATION_FILE = "box_calibration.json"
 WORKERS_DIR = "workers"  # non-chief workers' own checkpoints and backups under multi-worker training
 
 
@@ -61,10 +63,15 @@ def latest_weights(run_dir: str) -> str:
     return checkpoints[-1]
 
 
-def load_trained_model(run_dir: str, weights: Optional[str] = None) -> TrainedModel:
-    """Rebuilds the run's model from `config.json` and loads `weights` (default: its latest)."""
+def load_trained_model(run_dir: str, weights: Optional[str] = None, calibrated: bool = True) -> TrainedModel:
+    """Rebuilds the run's model from `config.json` and loads `weights` (default: its latest), with
+    the box uncertainty's temperatures of `box_calibration.json` when there is one and `calibrated`."""
     config = read_run_config(run_dir)
     model = rebuild_detector(config)
+    calibration = os.path.join(run_dir, BOX_CALIBRATION_FILE)
+    if calibrated and os.path.exists(calibration):
+        with open(calibration) as f:
+            model.box_temperatures = tuple(float(value) for value in json.load(f)["temperatures"])
     weights = weights or latest_weights(run_dir)
     try:
         model.load_weights(weights)
@@ -72,3 +79,12 @@ def load_trained_model(run_dir: str, weights: Optional[str] = None) -> TrainedMo
         raise BoxflowError(f"{weights}: cannot load into the model of {CONFIG_FILE}: {error}") from None
     classes = sorted(config["classes"], key=lambda entry: entry["id"])  # dataset_info.json's {"id", "name"}
     return TrainedModel(model, tuple(entry["name"] for entry in classes), weights)
+
+
+def write_box_calibration(run_dir: str, calibration: dict) -> str:
+    """Writes `calibration` (with its "temperatures") as the run's `box_calibration.json`, atomically."""
+    path = os.path.join(run_dir, BOX_CALIBRATION_FILE)
+    with open(path + ".tmp", "w") as f:
+        json.dump(calibration, f, indent=2)
+    os.replace(path + ".tmp", path)
+    return path

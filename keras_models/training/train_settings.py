@@ -9,6 +9,7 @@ from boxflow.errors import BoxflowError
 from boxflow.settings_file import read_settings_file
 from keras_models.detectors import MODELS
 from keras_models.ops.anchor_fitting import ANCHOR_CHOICES
+from keras_models.ops.box_uncertainty import BOX_UNCERTAINTIES, NO_UNCERTAINTY
 from keras_models.layers.backbones import BACKBONES
 from keras_models.layers.heads import HEAD_NORMS
 from keras_models.layers.two_stage_heads import BOX_HEADS
@@ -21,7 +22,7 @@ from pipeline.augment.config import AugmentationConfig, augmentation_from_mappin
 # The settings only one detector reads, passed to its class as arguments of the same names; a run
 # of another detector refuses them unless they keep their defaults.
 MODEL_FIELDS = {
-    "retinanet": ("head_depth", "head_channels", "head_norm"),
+    "retinanet": ("head_depth", "head_channels", "head_norm", "box_uncertainty", "variance_voting"),
     "faster_rcnn": ("box_head", "box_head_width", "training_pre_nms", "training_proposals", "inference_pre_nms",
                     "inference_proposals", "rpn_sample_size", "rois_per_image", "foreground_fraction", "pyramid"),
 }
@@ -64,6 +65,8 @@ class TrainSettings:
     # RetinaNet's heads (MODEL_FIELDS)
     head_depth: int = 2
     head_channels: int = 64
+    box_uncertainty: str = NO_UNCERTAINTY  # or laplace, normal: a probabilistic box head
+    variance_voting: bool = False  # with box_uncertainty: kept boxes voted from their neighbours
     # Faster R-CNN's second stage, proposals and samples (MODEL_FIELDS)
     box_head: str = "2fc"
     box_head_width: int = 1024
@@ -86,13 +89,17 @@ class TrainSettings:
         if self.strategy not in STRATEGIES:
             raise BoxflowError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         for name, allowed in (("model", MODELS), ("optimizer", OPTIMIZERS), ("lr_scaling", LR_SCALINGS),
-                              ("head_norm", HEAD_NORMS), ("anchors", ANCHOR_CHOICES), ("box_head", BOX_HEADS)):
+                              ("head_norm", HEAD_NORMS), ("anchors", ANCHOR_CHOICES), ("box_head", BOX_HEADS),
+                              ("box_uncertainty", BOX_UNCERTAINTIES)):
             if getattr(self, name) not in allowed:
                 raise BoxflowError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
                                    f"got {getattr(self, name)!r}")
         if self.norm is not None:
             check_normalization(self.norm)
         self._check_model_fields()
+        if self.variance_voting and self.box_uncertainty == NO_UNCERTAINTY:
+            raise BoxflowError("--variance-voting weighs boxes by their predicted variance: it needs "
+                               "--box-uncertainty laplace or normal")
         if self.weights and self.init_from:
             raise BoxflowError("--weights (a backbone) and --init-from (a whole detector) exclude each other")
         if self.mixed_precision and self.bfloat16:

@@ -5,6 +5,7 @@ its memory can be read from outside."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import signal
@@ -138,3 +139,45 @@ class ServeProcess:
                 name, _, value = line.partition(":")
                 fields[name] = value
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+@contextlib.contextmanager
+def serving_run(data, run, root, name: str):
+    """`boxflow serve` in this process over the export of `run` as model `name`: yields
+    `{"server", "model" (the in-process model), "data", "rest" URL, "grpc" address}`."""
+    from keras_models.training.run_directory import load_trained_model
+    from serving.export import export
+    from serving.server import Server, ServeSettings
+
+    export(str(run), str(root / "models" / name))
+    server = Server(ServeSettings(str(root / "models"), rest_port=0, grpc_port=0, poll_seconds=0.2))
+    server.start()
+    try:
+        yield {"server": server, "model": load_trained_model(str(run)).model, "data": data,
+               "rest": f"http://127.0.0.1:{server.rest_port}", "grpc": f"127.0.0.1:{server.grpc_port}"}
+    finally:
+        server.stop()
+
+
+def grpc_predict(address: str, model_name: str, images: list[bytes]):
+    """The official client's `PredictResponse` for encoded `images` sent to `serving_default`."""
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(images, dtype=tf.string))
+    with grpc.insecure_channel(address) as channel:
+        return prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)
+
+
+def held_out_images_and_answer(served: dict, count: int = 8) -> tuple[list[bytes], dict]:
+    """The first `count` val images of a `serving_run` and the in-process model's outputs on them,
+    among which there is at least one detection to compare."""
+    from serving.detection_functions import detect_encoded_images
+    from tests.builders import read_records
+
+    images = [record["encoded"] for record in read_records(served["data"], "val")[:count]]
+    reference = detect_encoded_images(served["model"], tf.constant(images))
+    assert int(tf.reduce_sum(reference["num_detections"])) > 0
+    return images, reference

@@ -51,3 +51,4 @@ def tiny_uncertain_run(tiny_run, tmp_path_factory):
     from tests.builders import trained_tiny_uncertain_run
 
     return tiny_run[0], trained_tiny_uncertain_run(tmp_path_factory.mktemp("tiny_uncertain"), *tiny_run)
+

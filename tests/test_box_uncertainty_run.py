@@ -28,12 +28,13 @@ def test_the_run_keeps_its_probabilistic_head(tiny_uncertain_run):
     assert history[-1]["box_loss"] < history[0]["box_loss"]
 
 
-def test_faster_rcnn_refuses_it_in_one_line(tiny_run, tmp_path, capsys):
-    assert main(["train", "--model", "faster_rcnn", "--box-uncertainty", "normal", "--data", str(tiny_run[0]),
+def test_variance_voting_without_uncertainty_exits_2_in_one_line(tiny_run, tmp_path, capsys):
+    assert main(["train", "--model", "faster_rcnn", "--variance-voting", "--data", str(tiny_run[0]),
                  "--out", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.endswith("box_uncertainty set, but only --model retinanet reads it; this run trains faster_rcnn")
-    assert len(error.splitlines()) == 1
+    assert error.endswith("--variance-voting weighs boxes by their predicted variance: it needs --box-uncertainty "
+                          "laplace or normal")
+    assert len(error.splitlines()) == 1 and not (tmp_path / "run").exists()
 
 
 def test_evaluate_with_variance_voting_moves_boxes_but_keeps_the_detections(tiny_uncertain_run, tiny_run, tmp_path,

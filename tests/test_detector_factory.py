@@ -59,8 +59,6 @@ def test_a_run_of_a_detector_this_version_does_not_build_is_refused():
     (dict(pyramid=False), "pyramid set, but only --model faster_rcnn reads it; this run trains retinanet"),
     (dict(variance_voting=True), "--variance-voting weighs boxes by their predicted variance: it needs "
                                  "--box-uncertainty laplace or normal"),
-    (dict(model="faster_rcnn", box_uncertainty="laplace"),
-     "box_uncertainty set, but only --model retinanet reads it; this run trains faster_rcnn"),
     (dict(model="faster_rcnn", head_norm="group"), "head_norm set, but only --model retinanet reads it"),
     (dict(model="faster_rcnn", box_head="3fc"), "--box-head must be one of 2fc, 4conv1fc, got '3fc'"),
     (dict(model="faster_rcnn", foreground_fraction=0.0), "--foreground-fraction must be in (0, 1], got 0.0"),
@@ -74,9 +72,11 @@ def test_settings_another_model_reads_are_refused(values, message):
     assert str(error.value).startswith(message)
 
 
-def test_box_uncertainty_and_variance_voting_reach_retinanet_and_rebuild_it():
-    chosen = settings(box_uncertainty="normal", variance_voting=True, head_depth=1, head_channels=16, fpn_channels=16)
-    model = build_detector(chosen, 2, "batch", anchor_layout(chosen))
-    assert model.box_uncertainty == "normal" and model.nms.variance_voting
-    rebuilt = rebuild_detector({"settings": {"model": "retinanet"}, "model": model.get_config()})
+@pytest.mark.parametrize("model, sizes", [("retinanet", dict(head_depth=1, head_channels=16)),
+                                          ("faster_rcnn", dict(box_head_width=32, rois_per_image=32))])
+def test_box_uncertainty_and_variance_voting_reach_either_detector_and_rebuild_it(model, sizes):
+    chosen = settings(model=model, box_uncertainty="normal", variance_voting=True, fpn_channels=16, **sizes)
+    detector = build_detector(chosen, 2, "batch", anchor_layout(chosen))
+    assert detector.box_uncertainty == "normal" and detector.nms.variance_voting
+    rebuilt = rebuild_detector({"settings": {"model": model}, "model": detector.get_config()})
     assert rebuilt.box_uncertainty == "normal" and rebuilt.nms.variance_voting

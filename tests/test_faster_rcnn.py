@@ -8,6 +8,8 @@ import tensorflow as tf
 
 from keras_models.detectors.faster_rcnn import FasterRCNN
 from pipeline.dataset import make_dataset
+from serving.detection_functions import detect_images
+from serving.output_names import STDDEV_OUTPUT
 from tests.builders import prepared_synth
 
 SMALL = dict(fpn_channels=16, box_head_width=64, training_pre_nms=200, training_proposals=100, inference_pre_nms=100,
@@ -104,3 +106,34 @@ def test_without_the_pyramid_both_stages_read_c4_with_nine_anchors_per_location(
     rebuilt.set_weights(model.get_weights())
     for name, values in model.detect(images).items():
         np.testing.assert_allclose(rebuilt.detect(images)[name], values, atol=1e-5)
+
+
+def test_a_probabilistic_second_stage_trains_and_its_detections_carry_stddev(data_dir):
+    keras.utils.set_random_seed(0)
+    model = FasterRCNN(num_classes=3, image_size=128, box_uncertainty="laplace", **SMALL)
+    images = next(iter(make_dataset(str(data_dir), "val", 128, 2, training=False)))[0]
+    assert model(images)["box_deltas"].shape[2:] == (3, 8)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(make_dataset(str(data_dir), "train", 128, 4, training=True, seed=0), epochs=3,
+                        verbose=0).history
+    assert np.all(np.isfinite(history["box_loss"])) and history["loss"][-1] < history["loss"][0]
+    # The likelihood teaches the scales: from about 1 encoded unit at the start to less.
+    assert float(np.mean(model(images)["box_deltas"][..., 4:])) < -0.05
+    model.nms = type(model.nms)(score_threshold=0.0, max_detections=20, max_detections_per_class=20)
+    detections = model.detect(images)
+    shown = np.arange(20) < detections["num_detections"].numpy()[:, np.newaxis]
+    stddev = detections["box_stddev"].numpy()
+    assert shown.any() and np.all(stddev[shown] > 0) and np.all(stddev[~shown] == 0)
+    # Each detection's stddev is its class's predicted scale on its ROI: √2 b times a tenth of the ROI's side.
+    outputs = model(images)
+    rois, deltas = outputs["proposals"].numpy(), outputs["box_deltas"].numpy()
+    expected = np.sqrt(2) * np.exp(np.clip(deltas[..., 4:], -7, 7)) * 0.1 * np.tile(
+        rois[..., 2:] - rois[..., :2], 2)[:, :, np.newaxis, :]
+    image, row = 0, 0
+    label = int(detections["classes"][image, row])
+    candidates = expected[image, :, label]  # [P, 4]
+    assert np.min(np.abs(candidates - stddev[image, row]).max(axis=1)) < 1e-4
+    # The serving functions answer it as detection_box_stddev, normalized as the boxes (128 px images).
+    served = detect_images(model, tf.cast(images, tf.uint8))
+    expected_normalized = detections["box_stddev"].numpy()[..., [1, 0, 3, 2]] / 128
+    np.testing.assert_allclose(served[STDDEV_OUTPUT], expected_normalized, atol=1e-4)

@@ -41,3 +41,17 @@ def test_roi_losses_score_background_last_and_train_the_own_class_box_only():
     expected = (cross_entropy(logits[0, 0], 1) + cross_entropy(logits[0, 1], 2)) / 2
     assert float(losses["class_loss"]) == pytest.approx(expected, rel=1e-6)
     assert float(losses["box_loss"]) == pytest.approx(huber(np.array([-0.5, 0.0, 0.0, -3.0])) / 2, rel=1e-6)
+
+
+def test_a_probabilistic_roi_box_loss_is_the_own_class_laplace_likelihood():
+    class_targets = tf.constant([[1, BACKGROUND]])
+    targets = np.zeros((1, 2, 4), np.float32)
+    targets[0, 0] = [1.0, 0.0, -0.5, 3.0]
+    deltas = np.zeros((1, 2, 2, 8), np.float32)
+    deltas[0, 0, 0] = 7.0  # another class's: not trained
+    deltas[0, 0, 1] = [0.5, 0.0, 0.0, 0.0, 0.0, np.log(2.0), 0.0, 0.0]  # locations, then log-scales
+    losses = roi_losses(class_targets, tf.constant(targets), tf.constant(np.zeros((1, 2, 3), np.float32)),
+                        tf.constant(deltas), tf.constant(2.0), box_uncertainty="laplace")
+    scales = np.array([1.0, 2.0, 1.0, 1.0])
+    laplace = np.abs(targets[0, 0] - [0.5, 0, 0, 0]) / scales + np.log(2 * scales)
+    assert float(losses["box_loss"]) == pytest.approx(laplace.sum() / 2, rel=1e-6)

@@ -23,7 +23,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="YAML file of training settings")
     parser.add_argument("--model", choices=MODELS, help="detector to train: retinanet or faster_rcnn (default retinanet)")
     parser.add_argument("--backbone", help="tiny, mobilenet_v2 or resnet50 (default tiny)")
-    parser.add_argument("--box-uncertainty", help="none, laplace or normal: RetinaNet's box head predicts each edge's "
+    parser.add_argument("--box-uncertainty", help="none, laplace or normal: the (second-stage) box head predicts each edge's "
                                                   "distribution and serves its standard deviation (default none)")
     parser.add_argument("--variance-voting", action="store_true", default=None,
                         help="with --box-uncertainty: after NMS, each kept box becomes the average of its "

@@ -24,7 +24,8 @@ from keras_models.layers.backbones import backbone_features, build_backbone
 from keras_models.layers.feature_pyramid import POOL_TOP, FeaturePyramid
 from keras_models.layers.two_stage_heads import BoxHead, RegionProposalHead
 from keras_models.ops.anchors import AnchorConfig, level_anchors
-from keras_models.ops.box_coding import decode_boxes
+from keras_models.ops.box_coding import decode_boxes, decode_edges, edge_scales_to_pixels, encode_boxes, encode_edges
+from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, edge_distribution, split_box_predictions
 from keras_models.ops.detection_decoding import NmsConfig, per_class_nms
 from keras_models.ops.matching import IGNORED
 from keras_models.ops.proposals import ProposalConfig, generate_proposals
@@ -68,10 +69,12 @@ class FasterRCNN(DetectorSteps):
                  inference_pre_nms: int = 1000, inference_proposals: int = 1000, rpn_sample_size: int = 256,
                  rois_per_image: int = 512, foreground_fraction: float = 0.25, roi_canonical_size: float = 224.0,
                  score_threshold: float = 0.05, iou_threshold: float = 0.5, max_detections: int = 100,
-                 norm: str = "batch", pyramid: bool = True, **kwargs):
+                 norm: str = "batch", pyramid: bool = True, box_uncertainty: str = NO_UNCERTAINTY,
+                 variance_voting: bool = False, **kwargs):
         super().__init__(**kwargs)
         if image_size % 128:
             raise BoxflowError(f"--image-size must be a multiple of 128, got {image_size}")
+        self._set_box_uncertainty(box_uncertainty, variance_voting)
         self.num_classes, self.image_size, self.backbone_name = num_classes, image_size, backbone
         self.backbone_width, self.fpn_channels, self.norm = backbone_width, fpn_channels, norm
         self.anchor_size_multiplier, self.box_head_kind, self.box_head_width = (anchor_size_multiplier, box_head,
@@ -82,7 +85,8 @@ class FasterRCNN(DetectorSteps):
         self.roi_sampling = SamplingConfig(rois_per_image, foreground_fraction)
         self.roi_canonical_size = roi_canonical_size
         self.nms = NmsConfig(score_threshold=score_threshold, iou_threshold=iou_threshold,
-                             max_detections=max_detections, max_detections_per_class=max_detections)
+                             max_detections=max_detections, max_detections_per_class=max_detections,
+                             variance_voting=variance_voting)
         layout = self.ANCHOR_LAYOUT if pyramid else self.SINGLE_LEVEL_ANCHOR_LAYOUT
         self.anchor_config = dataclasses.replace(layout, size_multiplier=anchor_size_multiplier,
                                                  aspect_ratios=tuple(float(ratio) for ratio in anchor_aspect_ratios))
@@ -98,7 +102,9 @@ class FasterRCNN(DetectorSteps):
             self.backbone = build_backbone(backbone, image_size, backbone_width, norm, SINGLE_LEVEL, SINGLE_LEVEL)
             self.pyramid = None
         self.rpn_head = RegionProposalHead(self.anchor_config.anchors_per_location, fpn_channels, name="rpn_head")
-        self.box_head = BoxHead(num_classes, box_head, box_head_width, name="box_head")
+        # A probabilistic second stage predicts each edge's location and log-scale (RPN stays as is).
+        self.box_head = BoxHead(num_classes, box_head, box_head_width,
+                                box_outputs=4 if box_uncertainty == NO_UNCERTAINTY else 8, name="box_head")
         self._make_trackers()
         # Create every variable now, inside whatever strategy scope constructs the model.
         self(keras.ops.zeros((1, image_size, image_size, 3)))
@@ -146,8 +152,10 @@ class FasterRCNN(DetectorSteps):
         proposal_config = self.training_proposals if training else self.inference_proposals
         proposals, _, valid = generate_proposals(logits, deltas, self.level_anchors, self.image_size, proposal_config,
                                                  self._compiled)
+        encode = encode_boxes if self.box_uncertainty == NO_UNCERTAINTY else encode_edges
         rois, class_targets, box_targets = tf.map_fn(
-            lambda item: roi_targets(item[0], item[1], item[2], item[3], item[4] + SECOND_STAGE_SEED, self.roi_sampling),
+            lambda item: roi_targets(item[0], item[1], item[2], item[3], item[4] + SECOND_STAGE_SEED, self.roi_sampling,
+                                     encode=encode),
             (proposals, valid, boxes, classes, seeds),
             fn_output_signature=(tf.TensorSpec([None, 4], tf.float32), tf.TensorSpec([None], tf.int32),
                                  tf.TensorSpec([None, 4], tf.float32)))
@@ -156,19 +164,26 @@ class FasterRCNN(DetectorSteps):
             **rpn_losses(objectness, rpn_box_targets, tf.concat(logits, axis=1), tf.concat(deltas, axis=1),
                          global_count(tf.reduce_sum(tf.cast(objectness != IGNORED, tf.float32)))),
             **roi_losses(class_targets, box_targets, class_logits, box_deltas,
-                         global_count(tf.reduce_sum(tf.cast(class_targets != IGNORED, tf.float32)))),
+                         global_count(tf.reduce_sum(tf.cast(class_targets != IGNORED, tf.float32))),
+                         self.box_uncertainty),
         }
         losses["loss"] = tf.add_n(list(losses.values()))
         return losses
 
     def detect(self, images) -> dict:
-        """`{"boxes": [B, K, 4] pixels XYXY, "scores", "classes" (from 0), "num_detections"}`."""
+        """`{"boxes": [B, K, 4] pixels XYXY, "scores", "classes" (from 0), "num_detections"}`, and
+        `"box_stddev" [B, K, 4]` pixels with a probabilistic head."""
         outputs = self(images, training=False)
-        proposals = outputs["proposals"]
-        boxes = decode_boxes(tf.cast(outputs["box_deltas"], tf.float32), proposals[:, :, tf.newaxis, :])
+        rois = outputs["proposals"][:, :, tf.newaxis, :]  # against every class's deltas
         probabilities = tf.nn.softmax(tf.cast(outputs["class_logits"], tf.float32))[..., :self.num_classes]
         scores = probabilities * tf.cast(outputs["proposal_valid"], tf.float32)[..., tf.newaxis]
-        return per_class_nms(boxes, scores, self.image_size, self.nms, self._compiled)
+        if self.box_uncertainty == NO_UNCERTAINTY:
+            boxes = decode_boxes(tf.cast(outputs["box_deltas"], tf.float32), rois)
+            return per_class_nms(boxes, scores, self.image_size, self.nms, self._compiled)
+        locations, log_scales = split_box_predictions(outputs["box_deltas"])
+        stddev = edge_distribution(locations, log_scales, self.box_uncertainty).stddev()
+        return self._calibrated(per_class_nms(decode_edges(locations, rois), scores, self.image_size, self.nms,
+                                              self._compiled, edge_scales_to_pixels(stddev, rois)))
 
     def get_config(self) -> dict:
         return {
@@ -186,5 +201,6 @@ class FasterRCNN(DetectorSteps):
             "foreground_fraction": self.roi_sampling.positive_fraction,
             "roi_canonical_size": self.roi_canonical_size, "score_threshold": self.nms.score_threshold,
             "iou_threshold": self.nms.iou_threshold, "max_detections": self.nms.max_detections, "norm": self.norm,
-            "pyramid": self.pyramid is not None,
+            "pyramid": self.pyramid is not None, "box_uncertainty": self.box_uncertainty,
+            "variance_voting": self.nms.variance_voting,
         }

@@ -18,7 +18,7 @@ from keras_models.detectors.training_steps import DetectorSteps, global_count
 from keras_models.ops.anchors import AnchorConfig, image_anchors
 from keras_models.layers.backbones import build_backbone
 from keras_models.ops.box_coding import encode_boxes, encode_edges
-from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, check_box_uncertainty
+from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
 from keras_models.ops.detection_decoding import NmsConfig, decode_detections
 from keras_models.layers.feature_pyramid import FeaturePyramid
 from keras_models.layers.heads import PredictionHead, check_head_norm
@@ -61,14 +61,7 @@ class RetinaNet(DetectorSteps):
         self.head_depth, self.head_channels = head_depth, head_channels
         self.anchor_size_multiplier, self.box_loss_weight = anchor_size_multiplier, box_loss_weight
         check_head_norm(head_norm)
-        check_box_uncertainty(box_uncertainty)
-        if variance_voting and box_uncertainty == NO_UNCERTAINTY:
-            raise BoxflowError("--variance-voting weighs boxes by their predicted variance: it needs "
-                               "--box-uncertainty laplace or normal")
-        self.box_uncertainty = box_uncertainty
-        # Multipliers of the predicted stddev per XYXY edge, fitted by `boxflow evaluate --calibrate`
-        # and set from the run directory (not a constructor setting: config.json stays as trained).
-        self.box_temperatures = (1.0, 1.0, 1.0, 1.0)
+        self._set_box_uncertainty(box_uncertainty, variance_voting)
         self.norm, self.head_norm = norm, head_norm
         self.nms = NmsConfig(score_threshold=score_threshold, iou_threshold=iou_threshold,
                              max_detections=max_detections, max_detections_per_class=max_detections,
@@ -112,11 +105,8 @@ class RetinaNet(DetectorSteps):
         """`{"boxes": [B, K, 4] pixels XYXY, "scores", "classes" (from 0), "num_detections"}`, and
         `"box_stddev" [B, K, 4]` pixels with a probabilistic head."""
         outputs = self(images, training=False)
-        detections = decode_detections(outputs["box_predictions"], outputs["logits"], self.anchors,
-                                       self.image_size, self.nms, self._compiled, self.box_uncertainty)
-        if "box_stddev" in detections:
-            detections["box_stddev"] *= tf.constant(self.box_temperatures, tf.float32)
-        return detections
+        return self._calibrated(decode_detections(outputs["box_predictions"], outputs["logits"], self.anchors,
+                                                  self.image_size, self.nms, self._compiled, self.box_uncertainty))
 
     def get_config(self) -> dict:
         return {

@@ -7,6 +7,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from boxflow.errors import BoxflowError
+from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, check_box_uncertainty
+
 
 class DetectorSteps(keras.Model):
     """A detector defines `LOSS_NAMES` (with "loss", the total, among them),
@@ -14,6 +17,23 @@ class DetectorSteps(keras.Model):
     `detect(images)`; this class turns them into Keras' steps."""
 
     LOSS_NAMES: tuple[str, ...] = ("loss",)
+
+    def _set_box_uncertainty(self, box_uncertainty: str, variance_voting: bool) -> None:
+        """Checks and keeps the probabilistic box head's settings (`ops/box_uncertainty`)."""
+        check_box_uncertainty(box_uncertainty)
+        if variance_voting and box_uncertainty == NO_UNCERTAINTY:
+            raise BoxflowError("--variance-voting weighs boxes by their predicted variance: it needs "
+                               "--box-uncertainty laplace or normal")
+        self.box_uncertainty = box_uncertainty
+        # Multipliers of the predicted stddev per XYXY edge, fitted by `boxflow evaluate --calibrate`
+        # and set from the run directory (not a constructor setting: config.json stays as trained).
+        self.box_temperatures = (1.0, 1.0, 1.0, 1.0)
+
+    def _calibrated(self, detections: dict) -> dict:
+        """`detections` with their `"box_stddev"`, if any, scaled by the temperatures."""
+        if "box_stddev" in detections:
+            detections["box_stddev"] *= tf.constant(self.box_temperatures, tf.float32)
+        return detections
 
     def _make_trackers(self) -> None:
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.LOSS_NAMES}

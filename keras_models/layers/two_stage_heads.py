@@ -51,25 +51,28 @@ class RegionProposalHead(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="boxflow")
 class BoxHead(keras.layers.Layer):
     """Each ROI's pooled features `[B, R, S, S, C]` → `(class logits [B, R, num_classes + 1],
-    box deltas [B, R, num_classes, 4])`, float32. The last logit is the background's; the deltas
-    are class-specific, encoded against the ROI (`box_coding`).
+    box deltas [B, R, num_classes, box_outputs])`, float32. The last logit is the background's; the
+    deltas are class-specific, encoded against the ROI (`box_coding`): 4 coordinates, or 8 for a
+    probabilistic head (each edge's location, then its log-scale).
 
     `kind`: `"2fc"`, two fully connected layers of `width` (FPN's head), or `"4conv1fc"`, four 3x3
     convolutions of `conv_channels` then one such layer.
     """
 
-    def __init__(self, num_classes: int, kind: str = "2fc", width: int = 1024, conv_channels: int = 256, **kwargs):
+    def __init__(self, num_classes: int, kind: str = "2fc", width: int = 1024, conv_channels: int = 256,
+                 box_outputs: int = 4, **kwargs):
         super().__init__(**kwargs)
         if kind not in BOX_HEADS:
             raise BoxflowError(f"box_head must be one of {', '.join(BOX_HEADS)}, got {kind!r}")
         self.num_classes, self.kind, self.width, self.conv_channels = num_classes, kind, width, conv_channels
+        self.box_outputs = box_outputs
         self.convs = [conv.Conv2D(conv_channels, 3, padding="same", activation="relu", name=f"conv{index}")
                       for index in range(4 if kind == "4conv1fc" else 0)]
         self.hidden = [keras.layers.Dense(width, activation="relu", name=f"fc{index}")
                        for index in range(2 if kind == "2fc" else 1)]
         self.classes = keras.layers.Dense(num_classes + 1, kernel_initializer=_small_normal(), dtype="float32",
                                           name="classes")
-        self.boxes = keras.layers.Dense(4 * num_classes, kernel_initializer=keras.initializers.RandomNormal(
+        self.boxes = keras.layers.Dense(box_outputs * num_classes, kernel_initializer=keras.initializers.RandomNormal(
             stddev=0.001), dtype="float32", name="boxes")
 
     def call(self, roi_features):
@@ -81,9 +84,9 @@ class BoxHead(keras.layers.Layer):
         for layer in self.hidden:
             x = layer(x)
         logits = keras.ops.reshape(self.classes(x), (shape[0], shape[1], self.num_classes + 1))
-        deltas = keras.ops.reshape(self.boxes(x), (shape[0], shape[1], self.num_classes, 4))
+        deltas = keras.ops.reshape(self.boxes(x), (shape[0], shape[1], self.num_classes, self.box_outputs))
         return logits, deltas
 
     def get_config(self) -> dict:
         return {**super().get_config(), "num_classes": self.num_classes, "kind": self.kind, "width": self.width,
-                "conv_channels": self.conv_channels}
+                "conv_channels": self.conv_channels, "box_outputs": self.box_outputs}

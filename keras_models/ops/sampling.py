@@ -96,7 +96,7 @@ def rpn_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor, seed: 
 
 def roi_targets(proposals: tf.Tensor, proposal_valid: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
                 seed: tf.Tensor, sampling: SamplingConfig = ROI_SAMPLING,
-                foreground_iou: float = ROI_FOREGROUND_IOU) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+                foreground_iou: float = ROI_FOREGROUND_IOU, encode=encode_boxes) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """The second stage's training ROIs for one image.
 
     Args:
@@ -106,7 +106,8 @@ def roi_targets(proposals: tf.Tensor, proposal_valid: tf.Tensor, boxes: tf.Tenso
       `rois [sample_size, 4]` pixels XYXY; `class_targets [sample_size]` int32: the class of the
       box a foreground ROI overlaps most, `BACKGROUND`, or `IGNORED` for rows left empty when there
       are fewer candidates than `sample_size`; `box_targets [sample_size, 4]` encoded against the
-      ROI (`box_coding`'s default variances: Detectron's second-stage weights 10, 10, 5, 5).
+      ROI by `encode` (`box_coding`'s centre-size coding with Detectron's second-stage weights 10,
+      10, 5, 5, or the edge coding of a probabilistic head).
     """
     boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
     classes = tf.cast(classes, tf.int32)
@@ -130,7 +131,7 @@ def roi_targets(proposals: tf.Tensor, proposal_valid: tf.Tensor, boxes: tf.Tenso
     class_targets = tf.where(tf.gather(foreground, order), tf.gather(tf.concat([classes, [-1]], 0),
                                                                      tf.gather(best_box, order)), BACKGROUND)
     class_targets = tf.where(kept, class_targets, IGNORED)
-    box_targets = tf.where((class_targets >= 0)[:, tf.newaxis], encode_boxes(matched, rois), 0.0)
+    box_targets = tf.where((class_targets >= 0)[:, tf.newaxis], encode(matched, rois), 0.0)
     return rois, class_targets, box_targets
 
 

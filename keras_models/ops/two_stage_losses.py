@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, box_likelihood_loss
 from keras_models.ops.losses import box_regression_loss
 from keras_models.ops.matching import IGNORED
 
@@ -28,12 +29,13 @@ def rpn_losses(objectness: tf.Tensor, box_targets: tf.Tensor, logits: tf.Tensor,
 
 
 def roi_losses(class_targets: tf.Tensor, box_targets: tf.Tensor, class_logits: tf.Tensor, box_deltas: tf.Tensor,
-               sampled: tf.Tensor) -> dict[str, tf.Tensor]:
+               sampled: tf.Tensor, box_uncertainty: str = NO_UNCERTAINTY) -> dict[str, tf.Tensor]:
     """`{"class_loss", "box_loss"}` of the second stage.
 
     Args: class_targets `[B, R]` int32 (class from 0, `BACKGROUND`, `IGNORED`); box_targets `[B, R, 4]`;
-    class_logits `[B, R, C + 1]` (background last); box_deltas `[B, R, C, 4]`; sampled: the global
-    batch's count of sampled ROIs.
+    class_logits `[B, R, C + 1]` (background last); box_deltas `[B, R, C, 4]`, or `[B, R, C, 8]`
+    with a `box_uncertainty` distribution, whose negative log-likelihood is then the box loss;
+    sampled: the global batch's count of sampled ROIs.
     """
     num_classes = class_logits.shape[-1] - 1
     labels = tf.where(class_targets >= 0, class_targets, num_classes)
@@ -43,5 +45,8 @@ def roi_losses(class_targets: tf.Tensor, box_targets: tf.Tensor, class_logits: t
     # Only the delta of the ROI's own class is trained.
     own_deltas = tf.gather(box_deltas, tf.maximum(class_targets, 0), batch_dims=2)
     sampled = tf.maximum(sampled, 1.0)
-    return {"class_loss": tf.reduce_sum(cross_entropy * counted) / sampled,
-            "box_loss": box_regression_loss(box_targets, own_deltas, class_targets) / sampled}
+    if box_uncertainty == NO_UNCERTAINTY:
+        box_loss = box_regression_loss(box_targets, own_deltas, class_targets)
+    else:
+        box_loss = box_likelihood_loss(box_targets, own_deltas, class_targets, box_uncertainty)
+    return {"class_loss": tf.reduce_sum(cross_entropy * counted) / sampled, "box_loss": box_loss / sampled}

@@ -32,7 +32,7 @@ def build_detector(settings: TrainSettings, num_classes: int, norm: str, anchors
     common = dict(num_classes=num_classes, image_size=settings.image_size, backbone=settings.backbone,
                   backbone_width=settings.backbone_width, fpn_channels=settings.fpn_channels,
                   anchor_size_multiplier=anchors.size_multiplier, anchor_aspect_ratios=anchors.aspect_ratios,
-                  norm=norm)
+                  norm=norm, box_uncertainty=settings.box_uncertainty, variance_voting=settings.variance_voting)
     own = {name: getattr(settings, name) for name in MODEL_FIELDS[settings.model]}
     return DETECTORS[settings.model](**common, **own)
 

@@ -22,7 +22,7 @@ from pipeline.augment.config import AugmentationConfig, augmentation_from_mappin
 # The settings only one detector reads, passed to its class as arguments of the same names; a run
 # of another detector refuses them unless they keep their defaults.
 MODEL_FIELDS = {
-    "retinanet": ("head_depth", "head_channels", "head_norm", "box_uncertainty", "variance_voting"),
+    "retinanet": ("head_depth", "head_channels", "head_norm"),
     "faster_rcnn": ("box_head", "box_head_width", "training_pre_nms", "training_proposals", "inference_pre_nms",
                     "inference_proposals", "rpn_sample_size", "rois_per_image", "foreground_fraction", "pyramid"),
 }
@@ -62,11 +62,11 @@ class TrainSettings:
     max_boxes: int = 100
     backbone_width: int = 32
     fpn_channels: int = 64
+    box_uncertainty: str = NO_UNCERTAINTY  # or laplace, normal: a probabilistic box head
+    variance_voting: bool = False  # with box_uncertainty: kept boxes voted from their neighbours
     # RetinaNet's heads (MODEL_FIELDS)
     head_depth: int = 2
     head_channels: int = 64
-    box_uncertainty: str = NO_UNCERTAINTY  # or laplace, normal: a probabilistic box head
-    variance_voting: bool = False  # with box_uncertainty: kept boxes voted from their neighbours
     # Faster R-CNN's second stage, proposals and samples (MODEL_FIELDS)
     box_head: str = "2fc"
     box_head_width: int = 1024

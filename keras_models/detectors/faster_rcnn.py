@@ -24,8 +24,9 @@ from keras_models.layers.backbones import backbone_features, build_backbone
 from keras_models.layers.feature_pyramid import POOL_TOP, FeaturePyramid
 from keras_models.layers.two_stage_heads import BoxHead, RegionProposalHead
 from keras_models.ops.anchors import AnchorConfig, level_anchors
-from keras_models.ops.box_coding import decode_boxes, decode_edges, edge_scales_to_pixels, encode_boxes, encode_edges
-from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, edge_distribution, split_box_predictions
+from keras_models.ops.box_coding import decode_boxes, decode_edges, edge_scales_to_pixels
+from keras_models.ops.box_uncertainty import (NO_UNCERTAINTY, box_outputs, edge_distribution, split_box_predictions,
+                                              target_encoder)
 from keras_models.ops.detection_decoding import NmsConfig, per_class_nms
 from keras_models.ops.matching import IGNORED
 from keras_models.ops.proposals import ProposalConfig, generate_proposals
@@ -104,7 +105,7 @@ class FasterRCNN(DetectorSteps):
         self.rpn_head = RegionProposalHead(self.anchor_config.anchors_per_location, fpn_channels, name="rpn_head")
         # A probabilistic second stage predicts each edge's location and log-scale (RPN stays as is).
         self.box_head = BoxHead(num_classes, box_head, box_head_width,
-                                box_outputs=4 if box_uncertainty == NO_UNCERTAINTY else 8, name="box_head")
+                                box_outputs=box_outputs(box_uncertainty), name="box_head")
         self._make_trackers()
         # Create every variable now, inside whatever strategy scope constructs the model.
         self(keras.ops.zeros((1, image_size, image_size, 3)))
@@ -152,7 +153,7 @@ class FasterRCNN(DetectorSteps):
         proposal_config = self.training_proposals if training else self.inference_proposals
         proposals, _, valid = generate_proposals(logits, deltas, self.level_anchors, self.image_size, proposal_config,
                                                  self._compiled)
-        encode = encode_boxes if self.box_uncertainty == NO_UNCERTAINTY else encode_edges
+        encode = target_encoder(self.box_uncertainty)
         rois, class_targets, box_targets = tf.map_fn(
             lambda item: roi_targets(item[0], item[1], item[2], item[3], item[4] + SECOND_STAGE_SEED, self.roi_sampling,
                                      encode=encode),

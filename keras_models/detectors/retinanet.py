@@ -17,8 +17,7 @@ from boxflow.errors import BoxflowError
 from keras_models.detectors.training_steps import DetectorSteps, global_count
 from keras_models.ops.anchors import AnchorConfig, image_anchors
 from keras_models.layers.backbones import build_backbone
-from keras_models.ops.box_coding import encode_boxes, encode_edges
-from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
+from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, box_outputs, target_encoder
 from keras_models.ops.detection_decoding import NmsConfig, decode_detections
 from keras_models.layers.feature_pyramid import FeaturePyramid
 from keras_models.layers.heads import PredictionHead, check_head_norm
@@ -76,9 +75,8 @@ class RetinaNet(DetectorSteps):
         self.class_head = PredictionHead(per_location, num_classes, head_depth, head_channels, PRIOR_PROBABILITY,
                                          group_norm, name="class_head")
         # A probabilistic head predicts each edge's location and log-scale.
-        box_outputs = 4 if box_uncertainty == NO_UNCERTAINTY else 8
-        self.box_head = PredictionHead(per_location, box_outputs, head_depth, head_channels, group_norm=group_norm,
-                                       name="box_head")
+        self.box_head = PredictionHead(per_location, box_outputs(box_uncertainty), head_depth, head_channels,
+                                       group_norm=group_norm, name="box_head")
         self._make_trackers()
         # Create every variable now, inside whatever strategy scope constructs the model;
         # lazily built layers would otherwise make plain variables on first use.
@@ -92,8 +90,8 @@ class RetinaNet(DetectorSteps):
         boxes, classes = targets["boxes"], targets["classes"]
         if isinstance(boxes, tf.RaggedTensor):
             boxes, classes = ragged_to_padded(boxes, classes)
-        encode = encode_boxes if self.box_uncertainty == NO_UNCERTAINTY else encode_edges
-        class_targets, box_targets = assign_batch_targets(self.anchors, boxes, classes, encode=encode)
+        class_targets, box_targets = assign_batch_targets(self.anchors, boxes, classes,
+                                                          encode=target_encoder(self.box_uncertainty))
         # Normalizing by the positives of the whole global batch makes the replicas' losses
         # (and so their summed gradients) add up to exactly the one-device loss.
         positives = global_count(positive_anchors(class_targets))

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from boxflow.box_overlap import iou_with_each
 from keras_models.evaluation.evaluation_image import EvaluationImage
-from keras_models.ops.box_uncertainty import LAPLACE, edge_distribution
+from keras_models.ops.box_uncertainty import LAPLACE, edge_distribution, scale_from_stddev
 
 REPORTED_LEVELS = (0.5, 0.68, 0.9, 0.95)
 # The calibration error averages |observed - nominal| over these levels, as the plot draws them.
@@ -74,7 +74,7 @@ def fit_temperatures(edges: MatchedEdges, distribution: str) -> tuple[float, flo
     """Per XYXY edge, the factor `t` on the predicted stddev that maximizes the matched edges'
     likelihood. Both families have it in closed form (the derivative of the NLL in `t` vanishes):
     Laplace `t = mean(|e| / b)`, Normal `t = sqrt(mean(e² / σ²))`, with `b` and `σ` the scales."""
-    scale = edges.stddev / np.sqrt(2.0) if distribution == LAPLACE else edges.stddev
+    scale = scale_from_stddev(edges.stddev, distribution)
     ratios = np.abs(edges.truth - edges.predicted) / np.maximum(scale, 1e-9)
     fitted = ratios.mean(axis=0) if distribution == LAPLACE else np.sqrt(np.square(ratios).mean(axis=0))
     return tuple(float(value) for value in fitted)
@@ -107,9 +107,7 @@ def calibration_report(images: Sequence[EvaluationImage], distribution: str) -> 
 
 def _centred(stddev: np.ndarray, distribution: str):
     """The distribution of (true - predicted) edge: centred, with the given standard deviation."""
-    # A Laplace's standard deviation is √2 times its scale b.
-    scale = stddev / np.sqrt(2.0) if distribution == LAPLACE else stddev
-    scale = tf.constant(np.maximum(scale, 1e-9), tf.float64)
+    scale = tf.constant(np.maximum(scale_from_stddev(stddev, distribution), 1e-9), tf.float64)
     return edge_distribution(tf.zeros_like(scale), tf.math.log(scale), distribution)
 
 

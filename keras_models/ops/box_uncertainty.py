@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from boxflow.errors import BoxflowError
+from keras_models.ops.box_coding import encode_boxes, encode_edges
 
 NO_UNCERTAINTY, LAPLACE, NORMAL = "none", "laplace", "normal"
 BOX_UNCERTAINTIES = (NO_UNCERTAINTY, LAPLACE, NORMAL)
@@ -51,6 +52,21 @@ def box_negative_log_likelihood(targets: tf.Tensor, locations: tf.Tensor, log_sc
 def check_box_uncertainty(name: str) -> None:
     if name not in BOX_UNCERTAINTIES:
         raise BoxflowError(f"--box-uncertainty must be one of {', '.join(BOX_UNCERTAINTIES)}, got {name!r}")
+
+
+def box_outputs(kind: str) -> int:
+    """Numbers a box head predicts per box: 4 coordinates, or each edge's location and log-scale."""
+    return 4 if kind == NO_UNCERTAINTY else 8
+
+
+def target_encoder(kind: str):
+    """The coding of a head's box targets: centre-size, or edges for a probabilistic head."""
+    return encode_boxes if kind == NO_UNCERTAINTY else encode_edges
+
+
+def scale_from_stddev(stddev, kind: str):
+    """A distribution's scale from its standard deviation (a Laplace's b is σ / √2)."""
+    return stddev / math.sqrt(2.0) if kind == LAPLACE else stddev
 
 
 def split_box_predictions(predictions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -39,3 +39,9 @@ def test_edge_coding_round_trips_and_each_edge_moves_by_its_anchor_side():
     # A scale of 1 encoded unit is a tenth of the side in pixels.
     np.testing.assert_allclose(edge_scales_to_pixels(tf.ones([2, 4], tf.float64), anchors).numpy(),
                                [[1, 2, 1, 2], [4, 2, 4, 2]])
+
+
+def test_edges_predicted_past_each_other_decode_to_an_empty_box_not_a_crossed_one():
+    anchors = tf.constant([[0.0, 0.0, 10.0, 20.0]])
+    crossed = tf.constant([[0.0, 0.0, -15.0, 0.0]])  # x-max at 10 - 15 = -5, left of x-min 0
+    np.testing.assert_allclose(decode_edges(crossed, anchors).numpy(), [[0, 0, 0, 20]])

@@ -51,9 +51,12 @@ def encode_edges(boxes: tf.Tensor, anchors: tf.Tensor, variance: float = EDGE_VA
 
 
 def decode_edges(encoded: tf.Tensor, anchors: tf.Tensor, variance: float = EDGE_VARIANCE) -> tf.Tensor:
-    """The inverse of `encode_edges`: per-edge offsets → XYXY pixels."""
+    """The inverse of `encode_edges`: per-edge offsets → XYXY pixels. Edges predicted past each
+    other (max before min) give an empty box at the min edge rather than a crossed one, which
+    IoU, drawing and COCO's areas would all misread."""
     anchors = tf.cast(anchors, encoded.dtype)
-    return anchors + encoded * _edge_sides(anchors) * variance
+    boxes = anchors + encoded * _edge_sides(anchors) * variance
+    return tf.concat([boxes[..., :2], tf.maximum(boxes[..., 2:], boxes[..., :2])], axis=-1)
 
 
 def edge_scales_to_pixels(scales: tf.Tensor, anchors: tf.Tensor, variance: float = EDGE_VARIANCE) -> tf.Tensor:

@@ -116,7 +116,10 @@ def test_a_probabilistic_second_stage_trains_and_its_detections_carry_stddev(dat
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(make_dataset(str(data_dir), "train", 128, 4, training=True, seed=0), epochs=3,
                         verbose=0).history
-    assert np.all(np.isfinite(history["box_loss"])) and history["loss"][-1] < history["loss"][0]
+    assert np.all(np.isfinite(history["box_loss"]))
+    # The total is no measure here: the second-stage box loss sums over foreground ROIs, whose number grows
+    # as the RPN learns (measured 0.40, 0.25, 0.57 and 0.37, 0.38, 0.73 in two runs of this test).
+    assert history["class_loss"][-1] < 0.8 * history["class_loss"][0]  # measured: 0.90 -> 0.50
     # The likelihood teaches the scales: from about 1 encoded unit at the start to less.
     assert float(np.mean(model(images)["box_deltas"][..., 4:])) < -0.05
     model.nms = type(model.nms)(score_threshold=0.0, max_detections=20, max_detections_per_class=20)

@@ -30,9 +30,9 @@ def boxflow_lines(*args: str) -> list[str]:
     return lines
 
 
-def evaluation(run: str, data: str, split: str, report: str) -> dict:
-    """`boxflow evaluate` of `run` on `split`, its JSON report read back."""
-    boxflow("evaluate", "--run", run, "--data", data, "--split", split, "--out", report)
+def evaluation(run: str, data: str, split: str, report: str, *flags: str) -> dict:
+    """`boxflow evaluate` of `run` on `split` (with `flags`), its JSON report read back."""
+    boxflow("evaluate", "--run", run, "--data", data, "--split", split, "--out", report, *flags)
     with open(report) as f:
         return json.load(f)
 

@@ -9,12 +9,12 @@ import sys
 from typing import Optional, Sequence
 
 from beam_jobs.beam_logging import quiet_beam_logging
-from boxflow.commands import demo, evaluate, export, predict, prepare, serve, show, synth, train
+from boxflow.commands import compare, demo, evaluate, export, predict, prepare, serve, show, synth, train
 from boxflow.errors import EXIT_BAD_INPUT, BoxflowError
 
 # In the order `boxflow --help` lists them: the dataflow from data to a served model.
 _COMMANDS = {module.__name__.rsplit(".", 1)[1]: module
-             for module in (synth, prepare, show, train, evaluate, export, serve, predict, demo)}
+             for module in (synth, prepare, show, train, evaluate, compare, export, serve, predict, demo)}
 # Only prepare takes arguments argparse does not know: they are Beam pipeline options.
 _TAKES_EXTRA = {"prepare"}
 

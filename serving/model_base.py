@@ -11,6 +11,7 @@ import os
 
 from google.protobuf import text_format
 
+from boxflow.atomic_file import write_text_atomically
 from boxflow.errors import BoxflowError
 
 ASSETS_EXTRA = "assets.extra"
@@ -75,13 +76,8 @@ def write_server_files(base: str, name: str) -> None:
     entries = config.model_config_list.config
     if not any(entry.name == name for entry in entries):  # a user's entry keeps its labels and policy
         entries.add(name=name, base_path=f"{CONTAINER_MODEL_BASE}/{name}", model_platform="tensorflow")
-    _write_atomically(path, text_format.MessageToString(config))
-    _write_atomically(os.path.join(base, BATCHING_PARAMETERS),
+    write_text_atomically(path, text_format.MessageToString(config))
+    write_text_atomically(os.path.join(base, BATCHING_PARAMETERS),
                       "".join(f"{key} {{ value: {value} }}\n" for key, value in BATCHING.items()))
 
 
-def _write_atomically(path: str, text: str) -> None:
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as f:
-        f.write(text)
-    os.replace(temporary, path)

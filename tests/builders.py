@@ -222,15 +222,15 @@ SMALL_FASTER_RCNN_FILE = pathlib.Path(__file__).resolve().parents[1] / "docs" / 
 SMALL_FASTER_RCNN = yaml.safe_load(SMALL_FASTER_RCNN_FILE.read_text())
 
 
-def trained_tiny_faster_rcnn(root: pathlib.Path, data: pathlib.Path) -> pathlib.Path:
-    """A small Faster R-CNN trained through `boxflow train --model faster_rcnn --config FILE` for 3 epochs
-    on `data` (a tiny run's), validated at the end: about 40 s on 2 cores. Its run directory."""
+def trained_tiny_faster_rcnn(root: pathlib.Path, data: pathlib.Path, *flags: str) -> pathlib.Path:
+    """A small Faster R-CNN trained through `boxflow train --model faster_rcnn --config FILE [FLAGS]` for
+    3 epochs on `data` (a tiny run's), validated at the end: about 40 s on 2 cores. Its run directory."""
     from boxflow.cli import main
 
     run = root / "run"
     assert main(["train", "--model", "faster_rcnn", "--config", str(SMALL_FASTER_RCNN_FILE), "--data", str(data),
                  "--out", str(run), "--image-size", "128", "--epochs", "3", "--batch-size", "8", "--learning-rate", "0.003",
-                 "--eval-every", "3"]) == 0
+                 "--eval-every", "3", *flags]) == 0
     return run
 
 
@@ -246,6 +246,7 @@ def trained_tiny_uncertain_run(root: pathlib.Path, data: pathlib.Path, init_from
                  "--out", str(run), "--image-size", "128", "--epochs", "3", "--batch-size", "8",
                  "--learning-rate", "0.003", "--eval-every", "3"]) == 0
     return run
+
 
 
 def jpeg_bytes(width: int, height: int, seed: int = 0) -> bytes:

@@ -52,3 +52,12 @@ def tiny_uncertain_run(tiny_run, tmp_path_factory):
 
     return tiny_run[0], trained_tiny_uncertain_run(tmp_path_factory.mktemp("tiny_uncertain"), *tiny_run)
 
+
+@pytest.fixture(scope="session")
+def tiny_uncertain_faster_rcnn_run(tiny_run, tmp_path_factory):
+    """`(data, run)`: the small Faster R-CNN trained with a Laplace second-stage box head, for the
+    export tests."""
+    from tests.builders import trained_tiny_faster_rcnn
+
+    root = tmp_path_factory.mktemp("tiny_uncertain_faster_rcnn")
+    return tiny_run[0], trained_tiny_faster_rcnn(root, tiny_run[0], "--box-uncertainty", "laplace")

@@ -259,6 +259,9 @@ def test_every_single_machine_command_of_the_guide_runs(guide_project):
         assert (project / "models" / name / "1" / "saved_model.pb").is_file(), name
         assert name in server.serving
     assert (project / "bccd_boxes.png").is_file() and (project / "boxes.png").is_file()
+    comparison = json.loads((project / "comparison-test.json").read_text())
+    assert comparison["A"]["run"] == "runs/bccd" and comparison["B"]["run"] == "runs/bccd_faster_rcnn"
+    assert (project / "comparison-test.differences.png").is_file()
 
 
 @pytest.mark.slow

@@ -24,7 +24,8 @@ from serving.output_names import OUTPUT_NAMES, STDDEV_OUTPUT
 RETINANET_ONLY = pytest.mark.parametrize("trained", ["retinanet"], indirect=True)
 
 
-RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run", "uncertain_retinanet": "tiny_uncertain_run"}
+RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run", "uncertain_retinanet": "tiny_uncertain_run",
+        "uncertain_faster_rcnn": "tiny_uncertain_faster_rcnn_run"}
 
 
 @pytest.fixture(scope="module", params=list(RUNS))

@@ -1,6 +1,8 @@
 """Variance voting: a kept box's edges become its overlapping neighbours' average, weighted by
 overlap and inverse variance (NumPy written from He et al. 2019), inside the NMS when asked."""
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
@@ -54,3 +56,27 @@ def test_the_nms_votes_only_when_asked():
     assert float(voted["boxes"][0, 0, 0]) > 13
     np.testing.assert_allclose(voted["boxes"][0, 1], [90, 90, 120, 120])  # no neighbour
     np.testing.assert_allclose(voted["box_stddev"], plain["box_stddev"])
+
+
+def test_each_shown_box_votes_among_its_own_class_only(rng):
+    """Three classes, boxes per class, clustered so that every class has neighbours and other classes'
+    boxes overlap too: each shown box is the vote of its own class's candidates above the threshold."""
+    centres = rng.uniform(40, 160, (5, 2))
+    corners = np.repeat(centres, 8, axis=0)[:, np.newaxis, :] + rng.normal(0, 4, (40, 3, 2))
+    sizes = rng.uniform(20, 40, (40, 3, 2))
+    boxes = np.concatenate([corners, corners + sizes], axis=-1).astype(np.float32)  # [N, C, 4]
+    scores = rng.uniform(0, 1, (40, 3)).astype(np.float32)
+    stddev = rng.uniform(0.5, 5, (40, 3, 4)).astype(np.float32)
+    config = NmsConfig(max_detections=12, score_threshold=0.2)
+    plain = per_class_nms(boxes[np.newaxis], scores[np.newaxis], 200, config, box_stddev=stddev[np.newaxis])
+    voted = per_class_nms(boxes[np.newaxis], scores[np.newaxis], 200,
+                          dataclasses.replace(config, variance_voting=True), box_stddev=stddev[np.newaxis])
+    count = int(voted["num_detections"][0])
+    assert count == 12 and len(set(voted["classes"][0].numpy().tolist())) == 3
+    np.testing.assert_array_equal(voted["classes"], plain["classes"])
+    for row in range(count):
+        label = int(voted["classes"][0, row])
+        expected = numpy_vote(plain["boxes"][0, row].numpy()[np.newaxis].astype(np.float64), boxes[:, label],
+                              stddev[:, label], scores[:, label] > 0.2)
+        np.testing.assert_allclose(voted["boxes"][0, row], expected[0], rtol=1e-5, atol=1e-4)
+    assert not np.allclose(voted["boxes"][0, :count], plain["boxes"][0, :count])

@@ -12,7 +12,7 @@ import contextlib
 import copy
 import dataclasses
 import io
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 from pycocotools.cocoeval import COCOeval
@@ -61,13 +61,18 @@ def bootstrap_intervals(evaluation: COCOeval, resamples: int = 200, level: float
     images = len(evaluation._paramsEval.imgIds)
     rng = np.random.default_rng(seed)
     samples = [resampled_metrics(evaluation, rng.integers(0, images, images)) for _ in range(resamples)]
-    tail = (1.0 - level) / 2 * 100
     intervals: dict[str, Optional[Interval]] = {}
     for name in INTERVAL_METRICS:
         values = [sample[name] for sample in samples]
         if any(value is None for value in values):
             intervals[name] = None
             continue
-        low, high = np.percentile(values, [tail, 100 - tail])
-        intervals[name] = Interval(float(low), float(high), level, resamples)
+        intervals[name] = Interval(*percentile_interval(values, level), level, resamples)
     return intervals
+
+
+def percentile_interval(values: Sequence[float], level: float) -> tuple[float, float]:
+    """The central `level` percentile interval of `values`: its (low, high) ends."""
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)

@@ -3,8 +3,9 @@ a split's records, paired with the records' ground truth."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -59,6 +60,46 @@ def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...
         with open(uncertainty_file) as f:
             box_uncertainty = f.read().strip()
     return detect, class_names, box_uncertainty
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectionSource:
+    """A model ready to detect: `description` names it in reports (`{"run", "weights"}` or `{"model"}`)."""
+
+    detect: DetectExamples
+    class_names: tuple[str, ...]
+    box_uncertainty: str
+    description: dict
+
+
+def detection_source(path: str) -> DetectionSource:
+    """The model at `path`: a run directory of `boxflow train` (its latest weights, calibrated when it
+    has been) or an exported SavedModel version directory."""
+    from keras_models.training.run_directory import CONFIG_FILE, load_trained_model
+
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        detect, class_names, box_uncertainty = saved_model_detector(path)
+        return DetectionSource(detect, class_names, box_uncertainty, {"model": path})
+    if os.path.exists(os.path.join(path, CONFIG_FILE)):
+        trained = load_trained_model(path)
+        return DetectionSource(model_detector(trained.model), trained.class_names,
+                               getattr(trained.model, "box_uncertainty", NO_UNCERTAINTY),
+                               {"run": path, "weights": trained.weights_path})
+    raise BoxflowError(f"{path}: neither a run directory of boxflow train (no {CONFIG_FILE}) nor an exported "
+                       "SavedModel version directory (no saved_model.pb)")
+
+
+def check_dataset_classes(data_dir: str, class_names: Sequence[str], model: str) -> None:
+    """Fails unless the prepared dataset's label map lists `class_names`, in order."""
+    path = os.path.join(data_dir, record_schema.LABEL_MAP_FILE)
+    try:
+        with open(path) as f:
+            dataset_classes = parse_label_map(f.read(), source=path)
+    except OSError as error:
+        raise BoxflowError(f"--data {data_dir}: cannot read {record_schema.LABEL_MAP_FILE}: {error}") from None
+    if list(class_names) != dataset_classes:
+        raise BoxflowError(f"the classes of {model}, {list(class_names)}, differ from the dataset's {dataset_classes} "
+                           f"({data_dir}); use data with the model's label map")
 
 
 def collect(data_dir: str, split: str, detect: DetectExamples, batch_size: int = 16,

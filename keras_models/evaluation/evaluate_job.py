@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
 from typing import Callable, Optional, Sequence
 
-from boxflow import record_schema
+from boxflow.atomic_file import write_json_atomically
 from boxflow.errors import BoxflowError
-from boxflow.label_map import parse_label_map
 from keras_models.evaluation import coco_metrics
 from keras_models.evaluation.bootstrap import bootstrap_intervals
 from keras_models.evaluation.calibration import (MATCH_IOU, calibration_report, fit_temperatures, match_edges,
@@ -92,18 +90,10 @@ def evaluate_images(images: Sequence[EvaluationImage], class_names: Sequence[str
     return metrics, evaluation
 
 
-def _dataset_classes(data_dir: str) -> list[str]:
-    path = os.path.join(data_dir, record_schema.LABEL_MAP_FILE)
-    try:
-        with open(path) as f:
-            return parse_label_map(f.read(), source=path)
-    except OSError as error:
-        raise BoxflowError(f"--data {data_dir}: cannot read {record_schema.LABEL_MAP_FILE}: {error}") from None
-
-
 def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr) -> dict:
     """Evaluates, writes the JSON report and the PR-curve PNG beside it, returns the report."""
-    from keras_models.evaluation.detection_source import collect, model_detector, saved_model_detector
+    from keras_models.evaluation.detection_source import (check_dataset_classes, collect, model_detector,
+                                                           saved_model_detector)
     from keras_models.training.run_directory import load_trained_model
 
     started = time.monotonic()
@@ -123,10 +113,7 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
     else:
         detect, class_names, box_uncertainty = saved_model_detector(settings.model_dir)
         source = {"model": settings.model_dir}
-    dataset_classes = _dataset_classes(settings.data_dir)
-    if list(class_names) != dataset_classes:
-        raise BoxflowError(f"the model's classes {list(class_names)} differ from the dataset's {dataset_classes} "
-                           f"({settings.data_dir}); evaluate on data with the model's label map")
+    check_dataset_classes(settings.data_dir, class_names, settings.run_dir or settings.model_dir)
 
     progress(f"[evaluate] detecting on '{settings.split}' of {settings.data_dir}")
     images = collect(settings.data_dir, settings.split, detect, settings.batch_size,
@@ -150,10 +137,7 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
             report["calibration"]["reliability_plot"] = os.path.splitext(report_path)[0] + ".calibration.png"
             write_reliability_plot(report["calibration"], report["calibration"]["reliability_plot"])
     report["seconds"] = round(time.monotonic() - started, 1)
-    temporary = report_path + ".tmp"
-    with open(temporary, "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(temporary, report_path)
+    write_json_atomically(report_path, report)
     return report
 
 

@@ -109,15 +109,21 @@ def _padded_per_class_nms(boxes: tf.Tensor, scores: tf.Tensor, config: NmsConfig
     def best_of(kept_values):  # [B, C, per_class, 4] → the shown rows, best first: [B, shown_rows, 4]
         return tf.gather(tf.reshape(kept_values, [batch, -1, 4]), best.indices, batch_dims=1)
 
-    kept_boxes = tf.gather(class_boxes, kept, batch_dims=2)
-    if box_stddev is not None:
-        class_stddev = per_class_candidates(box_stddev)
-        if config.variance_voting:
-            kept_boxes = variance_voting(kept_boxes, class_boxes, class_stddev,
-                                         top.values > config.score_threshold)
-    detections = {"boxes": best_of(kept_boxes), "scores": best.values,
+    shown_boxes = best_of(tf.gather(class_boxes, kept, batch_dims=2))
+    class_stddev = None if box_stddev is None else per_class_candidates(box_stddev)
+    if class_stddev is not None and config.variance_voting:
+        # Only the shown boxes vote, each among its own class's candidates: memory B·K·k·4, not B·C·K·k·4.
+        shown_class = best.indices // per_class  # [B, shown_rows]
+
+        def of_shown_class(values):  # [B, C, k, ...] → [B, shown_rows, k, ...]
+            return tf.gather(values, shown_class, batch_dims=1)
+
+        shown_boxes = variance_voting(shown_boxes[:, :, tf.newaxis, :], of_shown_class(class_boxes),
+                                      of_shown_class(class_stddev),
+                                      of_shown_class(top.values > config.score_threshold))[:, :, 0, :]
+    detections = {"boxes": shown_boxes, "scores": best.values,
                   "classes": tf.gather(tf.reshape(classes, [-1]), best.indices)}
-    if box_stddev is not None:
+    if class_stddev is not None:
         # A voted box keeps its own stddev: its neighbours are not independent measurements.
         detections["box_stddev"] = best_of(tf.gather(class_stddev, kept, batch_dims=2))
     # Padding rows are zeros, as combined_non_max_suppression pads them.

@@ -17,6 +17,7 @@ import json
 import os
 from typing import Optional
 
+from boxflow.atomic_file import write_json_atomically
 from boxflow.errors import BoxflowError
 from keras_models.detectors.training_steps import DetectorSteps
 from keras_models.training.detector_factory import rebuild_detector
@@ -84,7 +85,5 @@ def load_trained_model(run_dir: str, weights: Optional[str] = None, calibrated: 
 def write_box_calibration(run_dir: str, calibration: dict) -> str:
     """Writes `calibration` (with its "temperatures") as the run's `box_calibration.json`, atomically."""
     path = os.path.join(run_dir, BOX_CALIBRATION_FILE)
-    with open(path + ".tmp", "w") as f:
-        json.dump(calibration, f, indent=2)
-    os.replace(path + ".tmp", path)
+    write_json_atomically(path, calibration)
     return path

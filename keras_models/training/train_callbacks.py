@@ -11,6 +11,8 @@ from typing import Callable
 
 import keras
 
+from boxflow.atomic_file import write_json_atomically
+
 
 class HistoryFile(keras.callbacks.Callback):
     """Keeps `history.json` (one entry per epoch, floats) across resumed runs: an epoch run
@@ -28,10 +30,7 @@ class HistoryFile(keras.callbacks.Callback):
         learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         entries.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
                         "learning_rate": learning_rate})
-        temporary = f"{self.path}.tmp"
-        with open(temporary, "w") as f:
-            json.dump(entries, f, indent=1)
-        os.replace(temporary, self.path)
+        write_json_atomically(self.path, entries, indent=1)
 
 
 class StopOnNaN(keras.callbacks.Callback):

@@ -1,0 +1,114 @@
+"""`run()` for `boxflow compare`: two models' detections on one split, compared image by image."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from typing import Callable, Optional
+
+from boxflow.atomic_file import write_json_atomically
+from boxflow.errors import BoxflowError
+from boxflow.user_paths import check_output_file, make_folder
+from keras_models.evaluation.model_comparison import COMPARED_METRICS
+from keras_models.evaluation.paired_t_test import SMALL_SAMPLE
+from pipeline.dataset import shard_files
+
+REPORT_VERSION = 1
+# Fewer resamples cannot place the ends of a 95% interval (2.5% of 100 is 2.5 resamples per tail).
+MIN_RESAMPLES = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareSettings:
+    """`first` is A, `second` is B: run directories or SavedModel version directories."""
+
+    data_dir: str
+    first: str
+    second: str
+    split: str = "val"
+    report_path: Optional[str] = None
+    batch_size: int = 16
+    resamples: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise BoxflowError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.resamples < MIN_RESAMPLES:
+            raise BoxflowError(f"--resamples must be at least {MIN_RESAMPLES} for a 95% interval, got {self.resamples}")
+
+    @property
+    def report(self) -> str:
+        """The JSON report's path: `--out`, else `./comparison-SPLIT.json`."""
+        return self.report_path or f"comparison-{self.split}.json"
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(settings: CompareSettings, progress: Callable[[str], None] = _to_stderr) -> dict:
+    """Compares, writes the JSON report and the difference plot beside it, returns the report."""
+    from keras_models.evaluation.comparison_plot import write_difference_plot
+    from keras_models.evaluation.detection_source import check_dataset_classes, collect, detection_source
+    from keras_models.evaluation.model_comparison import compare, comparison_report
+
+    started = time.monotonic()
+    # Fail fast, before a model is loaded: the data, and where the report goes.
+    shard_files(settings.data_dir, settings.split)
+    report_path = settings.report
+    make_folder(os.path.dirname(os.path.abspath(report_path)), "--out")
+    check_output_file(report_path, "--out")
+    sources = {}
+    for letter, path in (("A", settings.first), ("B", settings.second)):
+        source = detection_source(path)
+        check_dataset_classes(settings.data_dir, source.class_names, path)
+        sources[letter] = source
+    detections = {}
+    for letter, source in sources.items():
+        progress(f"[compare] {letter}: detecting on '{settings.split}' of {settings.data_dir}")
+        detections[letter] = collect(settings.data_dir, settings.split, source.detect, settings.batch_size,
+                                     progress=lambda done: progress(f"[compare] {letter}: {done} images"))
+    if len(detections["A"]) < 2:
+        raise BoxflowError(f"{settings.data_dir}: split '{settings.split}' has {len(detections['A'])} image; "
+                           "comparing needs at least 2")
+    progress(f"[compare] {settings.resamples} paired bootstrap resamples over {len(detections['A'])} images")
+    comparison = compare(detections["A"], detections["B"], len(sources["A"].class_names), settings.resamples,
+                         seed=settings.seed)
+
+    plot_path = os.path.splitext(report_path)[0] + ".differences.png"
+    write_difference_plot(comparison, plot_path)
+    report = {"report_version": REPORT_VERSION, "data": settings.data_dir, "split": settings.split,
+              **{letter: {**source.description, "box_uncertainty": source.box_uncertainty}
+                 for letter, source in sources.items()},
+              **comparison_report(comparison), "plot": plot_path, "seconds": round(time.monotonic() - started, 1)}
+    write_json_atomically(report_path, report)
+    return report
+
+
+def format_comparison(report: dict) -> str:
+    """The comparison as a person reads it in a terminal: metrics, differences, test, verdict."""
+    lines = [f"{report['images']} images of '{report['split']}' in {report['data']}"]
+    for letter in ("A", "B"):
+        metrics = "  ".join(f"{name} {report['bootstrap'][name][letter]:.3f}" for name in COMPARED_METRICS
+                            if report["bootstrap"][name])
+        lines.append(f"{letter}  {report[letter].get('run') or report[letter].get('model')}  {metrics}")
+    for name in COMPARED_METRICS:
+        paired = report["bootstrap"][name]
+        if paired:
+            lines.append(f"Δ{name:<5} {paired['difference']:+.3f}  {paired['level']:.0%} interval "
+                         f"[{paired['low']:+.3f}, {paired['high']:+.3f}]  B higher in {paired['B_wins']:.0%} of "
+                         f"{report['bootstrap']['resamples']} paired resamples")
+    f1 = report["per_image_f1"]
+    test = f1["t_test"]
+    statistic = "t = ∞" if test["statistic"] is None else f"t = {test['statistic']:.3f}"
+    lines.append(f"per-image F1 at IoU 0.5 (score thresholds A {f1['thresholds']['A']:.3f}, "
+                 f"B {f1['thresholds']['B']:.3f}): A {f1['mean']['A']:.3f}, B {f1['mean']['B']:.3f}; paired t-test "
+                 f"{statistic}, df {test['degrees_of_freedom']}, p = {test['p_value']:.3g}")
+    if test["small_sample"]:
+        lines.append(f"note: only {report['images']} images (fewer than {SMALL_SAMPLE}): the p-value rests on the t "
+                     "approximation, which a sample this small cannot check")
+    lines.append(report["verdict"])
+    return "\n".join(lines)

@@ -1,0 +1,146 @@
+"""Is model B better than model A on the same images? A paired bootstrap of COCO metrics and a
+paired t-test of per-image F1, both over images.
+
+Both statistics pair by image: every bootstrap resample draws one set of images and scores both
+models on it, and the t-test takes each image's F1 difference. That removes the variation between
+images (some are hard for every model) from the comparison, which is what makes small differences
+detectable on a few hundred images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence
+
+import numpy as np
+from pycocotools.cocoeval import COCOeval
+
+from keras_models.evaluation import coco_metrics
+from keras_models.evaluation.bootstrap import percentile_interval, resampled_metrics
+from keras_models.evaluation.evaluation_image import EvaluationImage
+from keras_models.evaluation.paired_t_test import PairedTTest, paired_t_test
+from keras_models.evaluation.per_image_f1 import best_f1_threshold, image_matches, per_image_f1
+
+COMPARED_METRICS = ("AP", "AP50", "AP75")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PairedDifference:
+    """`second − first` of one metric: on all images, and its `level` interval over `samples`, the
+    differences of the bootstrap resamples in which both are defined."""
+
+    first: float
+    second: float
+    low: float
+    high: float
+    level: float
+    samples: np.ndarray
+
+    @property
+    def difference(self) -> float:
+        return self.second - self.first
+
+    @property
+    def second_wins(self) -> float:
+        """The share of resamples in which the second model scores strictly higher."""
+        return float(np.mean(self.samples > 0))
+
+
+def paired_bootstrap(first: COCOeval, second: COCOeval, resamples: int, level: float = 0.95, seed: int = 0
+                     ) -> dict[str, Optional[PairedDifference]]:
+    """`COMPARED_METRICS`' differences over `resamples` resamples of the images, the same images for
+    both evaluations each time (they must hold the same images in the same order); None for a metric
+    undefined on all images."""
+    images = len(first._paramsEval.imgIds)
+    whole = np.arange(images)
+    on_all = resampled_metrics(first, whole), resampled_metrics(second, whole)
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {name: [] for name in COMPARED_METRICS}
+    for _ in range(resamples):
+        positions = rng.integers(0, images, images)
+        drawn = resampled_metrics(first, positions), resampled_metrics(second, positions)
+        for name in COMPARED_METRICS:
+            if drawn[0][name] is not None and drawn[1][name] is not None:
+                samples[name].append(drawn[1][name] - drawn[0][name])
+    differences: dict[str, Optional[PairedDifference]] = {}
+    for name in COMPARED_METRICS:
+        if on_all[0][name] is None or on_all[1][name] is None or not samples[name]:
+            differences[name] = None
+            continue
+        low, high = percentile_interval(samples[name], level)
+        differences[name] = PairedDifference(on_all[0][name], on_all[1][name], low, high, level,
+                                             np.asarray(samples[name]))
+    return differences
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Comparison:
+    """Model A (`first`) against model B (`second`) on the same `source_ids`.
+
+    `f1_first` / `f1_second` `[N]`: per-image F1 at IoU 0.5, each model at the score threshold that
+    maximizes its own pooled F1 (`thresholds`), so a model is not judged at another's operating point."""
+
+    source_ids: tuple[str, ...]
+    bootstrap: dict[str, Optional[PairedDifference]]
+    resamples: int
+    thresholds: tuple[float, float]
+    f1_first: np.ndarray
+    f1_second: np.ndarray
+    t_test: PairedTTest
+
+    @property
+    def verdict(self) -> str:
+        ap = self.bootstrap["AP"]
+        test = self.t_test
+        f1 = (f"per-image F1 {self.f1_second.mean():.3f} vs {self.f1_first.mean():.3f}, paired t-test "
+              f"p = {test.p_value:.2g}")
+        if ap is None:
+            return f"no difference shown in mAP (undefined: no ground truth); {f1}"
+        interval = f"{ap.level:.0%} interval {ap.low:+.3f} to {ap.high:+.3f}"
+        if ap.low > 0:
+            return f"B is better than A by {ap.difference:.3f} mAP ({interval}); {f1}"
+        if ap.high < 0:
+            return f"B is worse than A by {-ap.difference:.3f} mAP ({interval}); {f1}"
+        return f"no difference shown: ΔmAP {ap.difference:+.3f} ({interval}); {f1}"
+
+
+def compare(first: Sequence[EvaluationImage], second: Sequence[EvaluationImage], num_classes: int,
+            resamples: int = 1000, level: float = 0.95, seed: int = 0) -> Comparison:
+    """Compares two models' detections on the same images (same order, same ground truth)."""
+    source_ids = tuple(image.source_id for image in first)
+    if source_ids != tuple(image.source_id for image in second):
+        raise ValueError("the two models were evaluated on different images")
+    if len(source_ids) < 2:
+        raise ValueError(f"comparing needs at least 2 images, got {len(source_ids)}")
+    evaluations = coco_metrics.evaluate_coco(first, num_classes), coco_metrics.evaluate_coco(second, num_classes)
+    matches = image_matches(evaluations[0]), image_matches(evaluations[1])
+    thresholds = best_f1_threshold(matches[0]), best_f1_threshold(matches[1])
+    f1_first, f1_second = per_image_f1(matches[0], thresholds[0]), per_image_f1(matches[1], thresholds[1])
+    return Comparison(source_ids, paired_bootstrap(*evaluations, resamples, level, seed), resamples, thresholds,
+                      f1_first, f1_second, paired_t_test(f1_first, f1_second))
+
+
+def comparison_report(comparison: Comparison) -> dict:
+    """The comparison as JSON-ready data (differences are B − A)."""
+    test = comparison.t_test
+    bootstrap = {}
+    for name, paired in comparison.bootstrap.items():
+        bootstrap[name] = None if paired is None else {
+            "A": paired.first, "B": paired.second, "difference": paired.difference, "low": paired.low,
+            "high": paired.high, "level": paired.level, "B_wins": paired.second_wins,
+            "resamples_defined": int(len(paired.samples))}
+    return {
+        "images": len(comparison.source_ids),
+        "bootstrap": {"resamples": comparison.resamples, "method": "paired bootstrap over images", **bootstrap},
+        "per_image_f1": {
+            "iou": 0.5,
+            "thresholds": {"A": comparison.thresholds[0], "B": comparison.thresholds[1]},
+            "mean": {"A": float(comparison.f1_first.mean()), "B": float(comparison.f1_second.mean())},
+            "t_test": {"mean_difference": test.mean_difference, "statistic": test.statistic,
+                       "degrees_of_freedom": test.degrees_of_freedom, "p_value": test.p_value,
+                       "small_sample": test.small_sample},
+            "images": [{"source_id": source_id, "A": float(a), "B": float(b)} for source_id, a, b
+                       in zip(comparison.source_ids, comparison.f1_first, comparison.f1_second)],
+        },
+        "verdict": comparison.verdict,
+    }

@@ -67,6 +67,19 @@ def test_pairing_by_image_sees_a_small_consistent_loss(images):
     assert paired.high < 0 and paired.high - paired.low < 0.5 * (alone[0].high - alone[0].low)
 
 
+def test_a_model_whose_every_detection_is_wrong_reports_in_plain_json(images):
+    import json
+
+    from keras_models.evaluation.compare_job import format_comparison
+
+    wrong = [shifted(image, 5.0) for image in images]  # far from every box
+    report = comparison_report(compare(images, wrong, 3, resamples=100))
+    assert report["per_image_f1"]["thresholds"]["B"] is None, "keeping nothing is B's best F1"
+    text = json.dumps(report, allow_nan=False)
+    shown = format_comparison({**json.loads(text), "split": "val", "data": "DIR", "A": {"run": "a"}, "B": {"run": "b"}})
+    assert "B none kept" in shown and shown.endswith(report["verdict"])
+
+
 def test_different_images_cannot_be_compared(images):
     with pytest.raises(ValueError, match="different images"):
         compare(images, images[::-1], 3, resamples=100)

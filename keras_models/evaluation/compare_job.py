@@ -104,8 +104,10 @@ def format_comparison(report: dict) -> str:
     f1 = report["per_image_f1"]
     test = f1["t_test"]
     statistic = "t = ∞" if test["statistic"] is None else f"t = {test['statistic']:.3f}"
-    lines.append(f"per-image F1 at IoU 0.5 (score thresholds A {f1['thresholds']['A']:.3f}, "
-                 f"B {f1['thresholds']['B']:.3f}): A {f1['mean']['A']:.3f}, B {f1['mean']['B']:.3f}; paired t-test "
+    thresholds = {letter: "none kept" if value is None else f"{value:.3f}"
+                  for letter, value in f1["thresholds"].items()}
+    lines.append(f"per-image F1 at IoU 0.5 (score thresholds A {thresholds['A']}, "
+                 f"B {thresholds['B']}): A {f1['mean']['A']:.3f}, B {f1['mean']['B']:.3f}; paired t-test "
                  f"{statistic}, df {test['degrees_of_freedom']}, p = {test['p_value']:.3g}")
     if test["small_sample"]:
         lines.append(f"note: only {report['images']} images (fewer than {SMALL_SAMPLE}): the p-value rests on the t "

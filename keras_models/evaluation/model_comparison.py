@@ -19,7 +19,7 @@ from keras_models.evaluation import coco_metrics
 from keras_models.evaluation.bootstrap import percentile_interval, resampled_metrics
 from keras_models.evaluation.evaluation_image import EvaluationImage
 from keras_models.evaluation.paired_t_test import PairedTTest, paired_t_test
-from keras_models.evaluation.per_image_f1 import best_f1_threshold, image_matches, per_image_f1
+from keras_models.evaluation.per_image_f1 import NO_DETECTION, best_f1_threshold, image_matches, per_image_f1
 
 COMPARED_METRICS = ("AP", "AP50", "AP75")
 
@@ -134,7 +134,9 @@ def comparison_report(comparison: Comparison) -> dict:
         "bootstrap": {"resamples": comparison.resamples, "method": "paired bootstrap over images", **bootstrap},
         "per_image_f1": {
             "iou": 0.5,
-            "thresholds": {"A": comparison.thresholds[0], "B": comparison.thresholds[1]},
+            # None: keeping no detection scores best (JSON has no infinity).
+            "thresholds": {letter: None if threshold == NO_DETECTION else threshold
+                           for letter, threshold in zip("AB", comparison.thresholds)},
             "mean": {"A": float(comparison.f1_first.mean()), "B": float(comparison.f1_second.mean())},
             "t_test": {"mean_difference": test.mean_difference, "statistic": test.statistic,
                        "degrees_of_freedom": test.degrees_of_freedom, "p_value": test.p_value,

@@ -37,16 +37,17 @@ def tiny_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_faster_rcnn_run(tiny_run, tmp_path_factory):
-    """`(data, run)`: a small Faster R-CNN trained for 3 epochs on the tiny run's data, shared by the
-    two-stage tests of train, evaluate, export and serve."""
+    """`(data, run)`: a Faster R-CNN at its defaults trained for 6 epochs on the tiny run's data from
+    its backbone, shared by the two-stage tests of train, evaluate, export and serve."""
     from tests.builders import trained_tiny_faster_rcnn
 
-    return tiny_run[0], trained_tiny_faster_rcnn(tmp_path_factory.mktemp("tiny_faster_rcnn"), tiny_run[0])
+    data, run = tiny_run
+    return data, trained_tiny_faster_rcnn(tmp_path_factory.mktemp("tiny_faster_rcnn"), data, run, 6)
 
 
 @pytest.fixture(scope="session")
 def tiny_uncertain_run(tiny_run, tmp_path_factory):
-    """`(data, run)`: the tiny run fine-tuned for 3 epochs with a Laplace box head, shared by the
+    """`(data, run)`: the tiny run fine-tuned for 6 epochs with a Laplace box head, shared by the
     tests of training, exporting and serving box uncertainty."""
     from tests.builders import trained_tiny_uncertain_run
 
@@ -54,10 +55,32 @@ def tiny_uncertain_run(tiny_run, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_uncertain_faster_rcnn_run(tiny_run, tmp_path_factory):
-    """`(data, run)`: the small Faster R-CNN trained with a Laplace second-stage box head, for the
-    export tests."""
+def tiny_uncertain_faster_rcnn_run(tiny_faster_rcnn_run, tmp_path_factory):
+    """`(data, run)`: the shared Faster R-CNN fine-tuned for 3 epochs with a Laplace second-stage box
+    head, for the export tests."""
     from tests.builders import trained_tiny_faster_rcnn
 
+    data, run = tiny_faster_rcnn_run
     root = tmp_path_factory.mktemp("tiny_uncertain_faster_rcnn")
-    return tiny_run[0], trained_tiny_faster_rcnn(root, tiny_run[0], "--box-uncertainty", "laplace")
+    return data, trained_tiny_faster_rcnn(root, data, run, 3, "--box-uncertainty", "laplace")
+
+
+SHARED_MODEL_NAME = "shapes"
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """`exported(run) -> model base`: `boxflow export` of a shared run as model `shapes`, made once per
+    session (`BASE/shapes/1`). Read-only: a test that adds versions or files copies it first."""
+    from boxflow.cli import main
+
+    bases = {}
+
+    def export_of(run: pathlib.Path) -> pathlib.Path:
+        if run not in bases:
+            base = tmp_path_factory.mktemp("exported") / "models"
+            assert main(["export", "--run", str(run), "--out", str(base / SHARED_MODEL_NAME)]) == 0
+            bases[run] = base
+        return bases[run]
+
+    return export_of

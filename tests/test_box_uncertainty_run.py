@@ -59,18 +59,18 @@ def test_evaluate_with_variance_voting_moves_boxes_but_keeps_the_detections(tiny
 
 
 @pytest.fixture(scope="module")
-def served(tiny_uncertain_run, tmp_path_factory):
-    with serving_run(*tiny_uncertain_run, tmp_path_factory.mktemp("serve_uncertain"), "uncertain") as served:
+def served(tiny_uncertain_run, exported):
+    with serving_run(*tiny_uncertain_run, exported(tiny_uncertain_run[1])) as served:
         yield served
 
 
 def test_the_official_grpc_client_reads_the_stddev_and_the_metadata_lists_it(served):
     images, reference = held_out_images_and_answer(served)
-    response = grpc_predict(served["grpc"], "uncertain", images)
+    response = grpc_predict(served["grpc"], "shapes", images)
     with grpc.insecure_channel(served["grpc"]) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         metadata_request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
-        metadata_request.model_spec.name = "uncertain"
+        metadata_request.model_spec.name = "shapes"
         metadata = stub.GetModelMetadata(metadata_request)
     for name in (*OUTPUT_NAMES, STDDEV_OUTPUT):
         np.testing.assert_allclose(tf.make_ndarray(response.outputs[name]), reference[name], atol=1e-4)
@@ -91,7 +91,7 @@ def test_predict_prints_each_edge_with_its_stddev_and_draws_the_band(served, pro
     image.write_bytes(record["encoded"])
     picture = tmp_path / "detections.png"
     flags = ["--grpc"] if protocol == "grpc" else []
-    assert main(["predict", "--server", served[protocol], *flags, "--name", "uncertain", "--image", str(image),
+    assert main(["predict", "--server", served[protocol], *flags, "--name", "shapes", "--image", str(image),
                  "--min-score", "0.0", "--out", str(picture)]) == 0
     lines = capsys.readouterr().out.splitlines()
     reference = detect_encoded_images(served["model"], tf.constant([record["encoded"]]))

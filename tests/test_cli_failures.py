@@ -6,20 +6,18 @@ import socket
 import pytest
 
 from boxflow.cli import main
-from serving.export import export
 from tests.builders import free_ports, jpeg_bytes
 
 
 @pytest.fixture(scope="module")
-def places(tiny_run, tmp_path_factory):
+def places(tiny_run, exported, tmp_path_factory):
     """Paths the cases below fill in: a prepared dataset, a trained run, an exported model base,
     an image, a plain file (a folder under it cannot be made) and a missing folder."""
     root = tmp_path_factory.mktemp("cli_failures")
     data, run = tiny_run
-    export(str(run), str(root / "models" / "shapes"))
     (root / "image.jpg").write_bytes(jpeg_bytes(64, 48))
     (root / "file").write_text("a file, not a folder")
-    return {"data": str(data), "run": str(run), "models": str(root / "models"), "image": str(root / "image.jpg"),
+    return {"data": str(data), "run": str(run), "models": str(exported(run)), "image": str(root / "image.jpg"),
             "file": str(root / "file"), "missing": str(root / "missing")}
 
 

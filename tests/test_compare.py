@@ -12,10 +12,8 @@ from tests.builders import prepared_synth
 
 
 @pytest.fixture(scope="module")
-def export(tiny_run, tmp_path_factory):
-    model_dir = tmp_path_factory.mktemp("compare_export") / "shapes"
-    assert main(["export", "--run", str(tiny_run[1]), "--out", str(model_dir)]) == 0
-    return model_dir / "1"
+def export(tiny_run, exported):
+    return exported(tiny_run[1]) / "shapes" / "1"
 
 
 def compared(first, second, data, out, capsys):

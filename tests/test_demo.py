@@ -8,6 +8,8 @@ from PIL import Image
 from boxflow.cli import main
 from serving.client import PICTURE_MIN_SIDE
 
+DEMO_TEST_AP50_FLOOR = 0.03
+
 
 @pytest.mark.slow
 def test_the_demo_runs_every_stage_and_reruns(tmp_path, capsys):
@@ -21,10 +23,10 @@ def test_the_demo_runs_every_stage_and_reruns(tmp_path, capsys):
     assert list((workdir / "data").glob("train-*.tfrecord")) and (workdir / "data" / "label_map.pbtxt").exists()
     assert list((workdir / "run" / "checkpoints").glob("epoch-*.weights.h5"))
     report = json.loads((workdir / "run" / "evaluation" / "val.json").read_text())
-    # Chance is 0 here: an untrained RetinaNet's scores stay at its 0.01 prior, under the 0.05
-    # detection threshold, so it reports nothing. These 10 epochs (250 steps) reach about 0.09;
-    # the 15-minute benchmark reaches 0.95.
-    assert report["coco"]["AP50"] > 0 and report["detections"] > 0
+    # An untrained RetinaNet scores 0 (its scores stay at the 0.01 prior, under the 0.05 detection
+    # threshold), boxes placed at random below 0.005. These 10 epochs (250 steps) reached about
+    # 0.09; the demo's own 4 minutes, 0.92.
+    assert report["coco"]["AP50"] >= DEMO_TEST_AP50_FLOOR and report["detections"] > 0
     assert (workdir / "models" / "shapes" / "1" / "saved_model.pb").exists()
     assert Image.open(workdir / "predictions" / "held_out.png").size == (PICTURE_MIN_SIDE,) * 2  # enlarged to read
     for row in ("images prepared / rejected", "mAP50", "mAP (95% interval)", "serving latency p50 (REST)",

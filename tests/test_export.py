@@ -5,6 +5,7 @@ every signature of both detectors, and the export loading where boxflow is absen
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -29,11 +30,9 @@ RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run", "uncerta
 
 
 @pytest.fixture(scope="module", params=list(RUNS))
-def trained(request, tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
+def trained(request, exported):
     data, run = request.getfixturevalue(RUNS[request.param])
-    model_dir = root / "models" / "shapes"
-    assert main(["export", "--run", str(run), "--out", str(model_dir)]) == 0
+    model_dir = exported(run) / "shapes"
     return {"kind": request.param, "data": data, "run": run, "model_dir": model_dir, "version": model_dir / "1"}
 
 
@@ -98,12 +97,14 @@ def serialized_records(trained):
 
 
 @RETINANET_ONLY
-def test_a_second_export_is_the_next_version_and_versions_are_immutable(trained, capsys):
-    assert main(["export", "--run", str(trained["run"]), "--out", str(trained["model_dir"])]) == 0
-    assert (trained["model_dir"] / "2" / "saved_model.pb").exists()
-    assert main(["export", "--run", str(trained["run"]), "--out", str(trained["model_dir"]), "--version", "2"]) == 2
+def test_a_second_export_is_the_next_version_and_versions_are_immutable(trained, tmp_path, capsys):
+    model_dir = tmp_path / "shapes"
+    shutil.copytree(trained["model_dir"], model_dir)  # the shared export stays as it is
+    assert main(["export", "--run", str(trained["run"]), "--out", str(model_dir)]) == 0
+    assert (model_dir / "2" / "saved_model.pb").exists()
+    assert main(["export", "--run", str(trained["run"]), "--out", str(model_dir), "--version", "2"]) == 2
     assert "versions are immutable" in capsys.readouterr().err
-    assert not [entry for entry in os.listdir(trained["model_dir"]) if entry.startswith(".staging")]
+    assert not [entry for entry in os.listdir(model_dir) if entry.startswith(".staging")]
 
 
 LOADER = """

@@ -11,24 +11,29 @@ import tensorflow as tf
 
 from boxflow.cli import main
 from keras_models.detectors.faster_rcnn import FasterRCNN
+from keras_models.detectors.faster_rcnn_sizing import SIZED_FIELDS, fit_faster_rcnn
 from keras_models.training.run_directory import load_trained_model
 from serving.output_names import OUTPUT_NAMES
-from tests.builders import SMALL_FASTER_RCNN, SMALL_FASTER_RCNN_FILE
+from tests.builders import SMALL_FASTER_RCNN_FILE
 from tests.helpers.serving import b64, grpc_predict, held_out_images_and_answer, rest, serving_run
 
 
 def test_the_run_directory_holds_the_faster_rcnn_it_trained(tiny_faster_rcnn_run):
-    _, run = tiny_faster_rcnn_run
+    data, run = tiny_faster_rcnn_run
     config = json.loads((run / "config.json").read_text())
     assert config["settings"]["model"] == "faster_rcnn"
-    assert {name: config["model"][name] for name in SMALL_FASTER_RCNN} == SMALL_FASTER_RCNN
+    # No --config: the sizes were fitted to 128 px and the training split's boxes, and recorded.
+    info = json.loads((data / "dataset_info.json").read_text())["splits"]["train"]
+    fitted = fit_faster_rcnn(128, info["boxes"] / info["images"])
+    assert config["model_sizes"] == {"fitted": fitted.values(), "rule": fitted.reason}
+    assert {name: config["model"][name] for name in SIZED_FIELDS} == fitted.values()
     assert config["model"]["anchor_size_multiplier"] == 8.0 and config["model"]["box_head"] == "2fc"
     assert isinstance(load_trained_model(str(run)).model, FasterRCNN)
     history = json.loads((run / "history.json").read_text())
-    assert [entry["epoch"] for entry in history] == [1, 2, 3]
+    assert [entry["epoch"] for entry in history] == [1, 2, 3, 4, 5, 6]
     assert {"rpn_class_loss", "rpn_box_loss", "class_loss", "box_loss", "val_rpn_class_loss"} <= set(history[0])
-    assert "val_mAP" in history[2] and "val_mAP" not in history[0]  # --eval-every 3
-    assert history[2]["rpn_class_loss"] < history[0]["rpn_class_loss"]
+    assert "val_mAP" in history[5] and "val_mAP" not in history[0]  # --eval-every 6
+    assert history[5]["rpn_class_loss"] < history[0]["rpn_class_loss"]
 
 
 def test_settings_of_the_other_detector_exit_2_naming_them(tiny_run, tmp_path, capsys):
@@ -60,19 +65,19 @@ def test_the_single_level_variant_trains_with_fitted_anchors_and_evaluates_as_it
 
 
 @pytest.fixture(scope="module")
-def served(tiny_faster_rcnn_run, tmp_path_factory):
-    with serving_run(*tiny_faster_rcnn_run, tmp_path_factory.mktemp("serve_faster_rcnn"), "two_stage") as served:
+def served(tiny_faster_rcnn_run, exported):
+    with serving_run(*tiny_faster_rcnn_run, exported(tiny_faster_rcnn_run[1])) as served:
         yield served
 
 
 def test_serve_answers_the_official_grpc_client_and_rest_as_the_model_does(served):
     # Eight held-out images: 3 epochs in, the model finds something in some of them, not in each.
     images, reference = held_out_images_and_answer(served)
-    response = grpc_predict(served["grpc"], "two_stage", images)
+    response = grpc_predict(served["grpc"], "shapes", images)
     assert response.model_spec.version.value == 1
     for name in OUTPUT_NAMES:
         np.testing.assert_allclose(tf.make_ndarray(response.outputs[name]), reference[name], atol=1e-4)
-    status, answer = rest(served["rest"], "/v1/models/two_stage:predict", {"instances": [b64(i) for i in images]})
+    status, answer = rest(served["rest"], "/v1/models/shapes:predict", {"instances": [b64(i) for i in images]})
     assert status == 200
     for row, prediction in enumerate(answer["predictions"]):
         for name in OUTPUT_NAMES:

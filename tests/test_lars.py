@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from keras_models.training.lars import Lars
+from tests.builders import optimized, optimizer_case
 
 
 def numpy_lars(weights: dict, gradients: list[dict], learning_rate: float, momentum: float, decay: float,
@@ -28,19 +29,11 @@ def numpy_lars(weights: dict, gradients: list[dict], learning_rate: float, momen
 
 
 def test_lars_matches_the_papers_algorithm_over_several_steps():
-    rng = np.random.default_rng(0)
-    start = {"kernel": rng.normal(0, 0.5, (3, 3, 4, 8)).astype(np.float32),
-             "dense": rng.normal(0, 0.1, (16, 5)).astype(np.float32),
-             "bias": rng.normal(0, 0.1, (8,)).astype(np.float32)}
-    gradients = [{name: rng.normal(0, 0.05 * (step + 1), w.shape).astype(np.float32) for name, w in start.items()}
-                 for step in range(4)]
-    variables = {name: keras.Variable(w, name=name) for name, w in start.items()}
-    optimizer = Lars(learning_rate=2.0, momentum=0.9, weight_decay=5e-4, eta=1e-3)
-    for step_gradients in gradients:
-        optimizer.apply_gradients([(step_gradients[name], variables[name]) for name in start])
+    start, gradients = optimizer_case(np.random.default_rng(0))
+    weights = optimized(Lars(learning_rate=2.0, momentum=0.9, weight_decay=5e-4, eta=1e-3), start, gradients)
     expected = numpy_lars(start, gradients, 2.0, 0.9, 5e-4, 1e-3)
     for name in start:
-        np.testing.assert_allclose(np.asarray(variables[name]), expected[name], atol=1e-6, rtol=1e-6)
+        np.testing.assert_allclose(weights[name], expected[name], atol=1e-6, rtol=1e-6)
         # Each moved by more than the tolerance, so the comparison says something.
         assert np.abs(expected[name] - start[name]).max() > 1e-4
 

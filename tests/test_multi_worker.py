@@ -10,15 +10,20 @@ import numpy as np
 import pytest
 
 from keras_models.training.run_directory import load_trained_model
-from tests.builders import SMALL_FASTER_RCNN_FILE, free_ports, prepared_synth
+from tests.builders import free_ports, prepared_synth
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return prepared_synth(tmp_path_factory.mktemp("multi_worker"), 48, 128, (16, 48), seed=9, num_shards=4,
+                          val_fraction=0.2)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["retinanet", "faster_rcnn"])
-def test_two_workers_train_to_identical_weights(tmp_path, model):
-    data = prepared_synth(tmp_path, 48, 128, (16, 48), seed=9, num_shards=4, val_fraction=0.2)
+def test_two_workers_train_to_identical_weights(data, tmp_path, model):
+    # Faster R-CNN at its defaults: each worker sizes it from the same dataset_info.json.
     run = tmp_path / "run"
-    sizes = ["--config", str(SMALL_FASTER_RCNN_FILE)] if model == "faster_rcnn" else []
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     processes = []
     for index in range(2):
@@ -26,7 +31,7 @@ def test_two_workers_train_to_identical_weights(tmp_path, model):
                                                               "task": {"type": "worker", "index": index}})}
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "boxflow", "train", "--data", str(data), "--out", str(run), "--image-size", "128",
-             "--batch-size", "4", "--epochs", "2", "--strategy", "auto", "--model", model, *sizes],
+             "--batch-size", "4", "--epochs", "2", "--strategy", "auto", "--model", model],
             env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = []
     for process in processes:

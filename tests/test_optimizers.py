@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_models.training.lamb import Lamb
 from keras_models.training.lars import Lars
 from keras_models.training.optimizers import BASE_BATCH, make_optimizer, scaled_learning_rate
 
@@ -18,7 +19,7 @@ def test_learning_rate_scaling_from_the_base_batch(scaling, batch, expected):
 
 
 @pytest.mark.parametrize("name, kind", [("adamw", keras.optimizers.AdamW), ("sgd", keras.optimizers.SGD),
-                                        ("lamb", keras.optimizers.Lamb), ("lars", Lars)])
+                                        ("lamb", Lamb), ("lars", Lars)])
 def test_each_optimizer_decays_kernels_and_not_biases(name, kind):
     kernel = keras.Variable(np.ones((2, 2), np.float32), name="kernel")
     bias = keras.Variable(np.ones((2,), np.float32), name="bias")

@@ -30,14 +30,13 @@ from tests.helpers.serving import BAD_REQUESTS, HUGE_PNG, JPEG, TINY_JPEG, Serve
 
 
 @pytest.fixture(scope="module")
-def served(tiny_run, tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
+def served(tiny_run, exported):
     data, run = tiny_run
-    export(str(run), str(root / "models" / "shapes"))
-    server = Server(ServeSettings(str(root / "models"), rest_port=0, grpc_port=0, poll_seconds=0.2,
+    base = exported(run)
+    server = Server(ServeSettings(str(base), rest_port=0, grpc_port=0, poll_seconds=0.2,
                                   max_request_bytes=256 * 1024))
     server.start()
-    yield {"root": root, "run": run, "data": data, "server": server,
+    yield {"base": base, "run": run, "data": data, "server": server,
            "rest": f"http://127.0.0.1:{server.rest_port}", "grpc": f"127.0.0.1:{server.grpc_port}",
            "model": load_trained_model(str(run)).model}
     server.stop()
@@ -193,7 +192,7 @@ def test_the_registry_reports_a_broken_version_or_an_unlistable_base_once_and_re
     import shutil
 
     base = tmp_path / "models"
-    shutil.copytree(served["root"] / "models" / "shapes" / "1", base / "shapes" / "1")
+    shutil.copytree(served["base"] / "shapes" / "1", base / "shapes" / "1")
     registry = ModelRegistry(str(base))
     registry.refresh()
     (base / "shapes" / "2").mkdir()
@@ -221,7 +220,7 @@ def test_the_registry_reports_a_broken_version_or_an_unlistable_base_once_and_re
         f"cannot list the model base {base} ([Errno 116] Stale file handle); retrying"]
     monkeypatch.setattr(os, "listdir", listdir)
     shutil.rmtree(base / "shapes" / "2")
-    shutil.copytree(served["root"] / "models" / "shapes" / "1", base / "shapes" / "3")
+    shutil.copytree(served["base"] / "shapes" / "1", base / "shapes" / "3")
     assert [version.version for version in registry.refresh()] == [3]  # back, and it finds the new version
 
 
@@ -230,7 +229,7 @@ def test_a_named_model_is_the_only_one_served(served, tmp_path):
 
     base = tmp_path / "models"
     for name in ("shapes", "other"):
-        shutil.copytree(served["root"] / "models" / "shapes" / "1", base / name / "1")
+        shutil.copytree(served["base"] / "shapes" / "1", base / name / "1")
     registry = ModelRegistry(str(base), "other")
     assert [version.name for version in registry.refresh()] == ["other"]
     with pytest.raises(NotFound, match=r"Latest\(shapes\)"):
@@ -252,7 +251,7 @@ def test_hot_swap_switches_versions_without_failing_a_request(served, tmp_path):
     import time
 
     base = tmp_path / "models"
-    shutil.copytree(served["root"] / "models" / "shapes" / "1", base / "shapes" / "1")
+    shutil.copytree(served["base"] / "shapes" / "1", base / "shapes" / "1")
     server = Server(ServeSettings(str(base), rest_port=0, grpc_port=0, poll_seconds=0.2))
     server.start()
     try:
@@ -283,7 +282,7 @@ def test_hot_swap_switches_versions_without_failing_a_request(served, tmp_path):
 def test_server_side_batching_joins_concurrent_requests_with_the_same_answers(served, tmp_path):
     import concurrent.futures
 
-    batched = Server(ServeSettings(str(served["root"] / "models"), rest_port=0, grpc_port=0,
+    batched = Server(ServeSettings(str(served["base"]), rest_port=0, grpc_port=0,
                                    batching=BatchingSettings(max_batch_size=8, batch_timeout=0.05)))
     batched.start()
     try:
@@ -306,7 +305,7 @@ def test_server_side_batching_joins_concurrent_requests_with_the_same_answers(se
 
 
 def test_batching_refuses_a_request_larger_than_a_batch_as_tf_serving_does(served):
-    batched = Server(ServeSettings(str(served["root"] / "models"), rest_port=0, grpc_port=0,
+    batched = Server(ServeSettings(str(served["base"]), rest_port=0, grpc_port=0,
                                    batching=BatchingSettings(max_batch_size=2, batch_timeout=0.01)))
     batched.start()
     try:
@@ -326,7 +325,7 @@ def test_batching_refuses_a_request_larger_than_a_batch_as_tf_serving_does(serve
 def test_the_serve_command_starts_on_loopback_and_stops_on_sigterm(served):
     import os
 
-    with ServeProcess(str(served["root"] / "models"), "--name", "shapes", "--batching", "--max-batch-size", "4",
+    with ServeProcess(str(served["base"]), "--name", "shapes", "--batching", "--max-batch-size", "4",
                       "--batch-timeout-ms", "5") as process:
         # --batching and --max-batch-size reached the server: a request over the batch is refused.
         status, answer = rest(process.rest_url, "/v1/models/shapes:predict", {"instances": [b64(JPEG)] * 5})
@@ -334,7 +333,7 @@ def test_the_serve_command_starts_on_loopback_and_stops_on_sigterm(served):
         assert process.stop() == 0, process.output[-2000:]
     assert (f"REST http://127.0.0.1:{process.rest_port}, gRPC 127.0.0.1:{process.grpc_port}" in process.output
             and "stopped" in process.output)
-    assert os.path.exists(served["root"] / "models" / "models.config")
+    assert os.path.exists(served["base"] / "models.config")
 
 
 def test_a_single_output_signature_is_answered_without_its_name(tmp_path):
@@ -361,7 +360,7 @@ def test_status_lists_every_version_and_labels_name_versions(served, tmp_path):
     import shutil
 
     base = tmp_path / "models"
-    shutil.copytree(served["root"] / "models" / "shapes" / "1", base / "shapes" / "1")
+    shutil.copytree(served["base"] / "shapes" / "1", base / "shapes" / "1")
     (base / "models.config").write_text(
         'model_config_list { config { name: "shapes" base_path: "/models/shapes" model_platform: "tensorflow" '
         'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } } }')

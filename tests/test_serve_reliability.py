@@ -13,7 +13,6 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.export import export
 from tests.helpers.serving import (BAD_REQUESTS, HUGE_PNG, JPEG, TINY_JPEG, ServeProcess, b64, example_holding,
                                    png_of_size, rest)
 
@@ -30,9 +29,9 @@ HOSTILE_GROWTH_BOUND_MIB = 150
 
 
 @pytest.fixture(scope="module")
-def model_base(tiny_run, tmp_path_factory):
+def model_base(tiny_run, exported, tmp_path_factory):
     base = tmp_path_factory.mktemp("reliability") / "models"
-    export(str(tiny_run[1]), str(base / "shapes"))
+    shutil.copytree(exported(tiny_run[1]), base)  # the soak adds versions
     return base
 
 

@@ -40,20 +40,27 @@ def equivalence_data(tmp_path_factory):
                           val_fraction=0.0)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("model, backbone, dtype", [("retinanet", "tiny", "float32"),
-                                                   ("retinanet", "mobilenet_v2", "float64"),
-                                                   ("faster_rcnn", "tiny", "float64")])
-def test_mirrored_over_two_cpus_trains_like_one_device_with_synchronized_batch_norm(equivalence_data, model,
-                                                                                    backbone, dtype):
-    # mobilenet_v2 compares in float64: from a random start it is chaotic in float32 (see the helper).
-    # So is Faster R-CNN, whose untrained RPN ranks proposals whose scores differ by rounding:
-    # measured, the difference is 0.8% of the change in float32, 1e-7 in float64 (the helper
-    # runs TensorFlow's deterministic kernels; without them it ranged from 1e-7 to 1.3%).
+# mobilenet_v2 compares in float64: from a random start it is chaotic in float32 (see the helper).
+# So is Faster R-CNN, whose untrained RPN ranks proposals whose scores differ by rounding:
+# measured, the difference is 0.8% of the change in float32, 1e-7 in float64 (the helper
+# runs TensorFlow's deterministic kernels; without them it ranged from 1e-7 to 1.3%).
+EQUIVALENCE_CONFIGS = ("retinanet:tiny:float32", "retinanet:mobilenet_v2:float64", "faster_rcnn:tiny:float64")
+
+
+@pytest.fixture(scope="module")
+def equivalence_reports(equivalence_data):
+    """Each configuration's report, from one process (logical devices are set before TensorFlow starts)."""
     result = subprocess.run([sys.executable, "-m", "tests.helpers.strategy_equivalence", str(equivalence_data), "3",
-                             backbone, dtype, model], capture_output=True, text=True, timeout=600)
+                             *EQUIVALENCE_CONFIGS], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    reports = [json.loads(line) for line in result.stdout.strip().splitlines() if line.startswith("{")]
+    return {report["config"]: report for report in reports}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", EQUIVALENCE_CONFIGS)
+def test_mirrored_over_two_cpus_trains_like_one_device_with_synchronized_batch_norm(equivalence_reports, config):
+    report = equivalence_reports[config]
     assert report["max_change"] > 1e-4  # the weights did move
     # Backbone trainable, BatchNorm in training mode: synchronized statistics make the two
     # replicas of 2 images train like one device with 4.

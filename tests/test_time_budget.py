@@ -26,7 +26,7 @@ def test_plan_steps(step, seconds_left, overhead, expected_stop):
 def test_a_budgeted_run_ends_inside_the_budget_with_its_schedule_decayed(tmp_path, capsys):
     data = prepared_synth(tmp_path, 48, 128, (16, 48), seed=5, num_shards=2, val_fraction=0.25)
     run = tmp_path / "run"
-    budget_minutes = 1.0
+    budget_minutes = 0.5
     assert main(["train", "--data", str(data), "--out", str(run), "--image-size", "128", "--batch-size", "4",
                  "--time-budget", str(budget_minutes), "--learning-rate", "0.001", "--warmup-epochs", "0.5"]) == 0
     out, err = capsys.readouterr()

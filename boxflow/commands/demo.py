@@ -14,8 +14,10 @@ from keras_models.detectors import MODELS
 def add_to(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("demo", help="run the whole product on data it makes itself")
     parser.add_argument("--workdir", default="demo_run", help="folder for everything the demo writes")
-    parser.add_argument("--images", type=int, default=800, help="synthetic images to generate (default 800)")
-    parser.add_argument("--image-size", type=int, default=256, help="image and model side (default 256)")
+    parser.add_argument("--images", type=int, default=DemoSettings.images,
+                        help=f"synthetic images to generate (default {DemoSettings.images})")
+    parser.add_argument("--image-size", type=int, default=DemoSettings.image_size,
+                        help=f"image and model side (default {DemoSettings.image_size})")
     parser.add_argument("--model", choices=MODELS, default=DemoSettings.model,
                         help=f"detector to train (default {DemoSettings.model})")
     length = parser.add_mutually_exclusive_group()

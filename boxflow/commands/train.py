@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from boxflow.commands.augmentation_flag import augmentation_config
 from keras_models.detectors import MODELS
+
+if TYPE_CHECKING:
+    from keras_models.training.train_settings import TrainSettings
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -44,10 +47,12 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, help="global batch size (default 16)")
     parser.add_argument("--strategy", help="auto, one_device, mirrored, multi_worker or tpu (default auto)")
     parser.add_argument("--optimizer", help="adamw, sgd (momentum 0.9), lamb or lars (default adamw)")
-    parser.add_argument("--learning-rate", type=float, help="peak learning rate (default 0.001), for a global "
-                                                            "batch of 16 when --lr-scaling is set")
+    parser.add_argument("--learning-rate", type=float,
+                        help="peak learning rate for a global batch of 16, scaled to --batch-size by --lr-scaling "
+                             "(default: the optimizer's own: adamw 0.001, sgd 0.02, lamb 0.01, lars 1)")
     parser.add_argument("--lr-scaling", help="scale the learning rate from a batch of 16 to --batch-size: linear, "
-                                             "sqrt or none (default none)")
+                                             "sqrt or none (default: the optimizer's own: adamw none, sgd and lars "
+                                             "linear, lamb sqrt)")
     parser.add_argument("--warmup-epochs", type=float, help="linear warm-up length (default 1)")
     parser.add_argument("--clip-norm", type=float, help="global gradient-norm clip (default 10)")
     precision = parser.add_mutually_exclusive_group()
@@ -61,11 +66,11 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--augmentation", help="YAML file of augmentation settings")
 
 
-def run(args: argparse.Namespace, _: Sequence[str]) -> int:
-    from keras_models.training.train_job import run as run_job
+def settings_from(args: argparse.Namespace) -> "TrainSettings":
+    """The run's settings: the `--config` file's, with the flags given over them."""
     from keras_models.training.train_settings import train_settings
 
-    settings = train_settings(
+    return train_settings(
         args.data, args.out, args.config, model=args.model, backbone=args.backbone, image_size=args.image_size,
         box_uncertainty=args.box_uncertainty, variance_voting=args.variance_voting,
         weights=args.weights, init_from=args.init_from, anchors=args.anchors, norm=args.norm,
@@ -75,7 +80,12 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
         warmup_epochs=args.warmup_epochs, clip_norm=args.clip_norm, mixed_precision=args.mixed_precision,
         xla=args.xla, eval_every=args.eval_every, seed=args.seed,
         augmentation=augmentation_config(args.augmentation) if args.augmentation else None)
-    result = run_job(settings)
+
+
+def run(args: argparse.Namespace, _: Sequence[str]) -> int:
+    from keras_models.training.train_job import run as run_job
+
+    result = run_job(settings_from(args))
     last = result["history"][-1]
     print(f"trained {len(result['history'])} epochs ({result['steps']} steps) in {result['seconds']:.0f}s; "
           f"last loss {last['loss']:.4f}; run directory {args.out}")

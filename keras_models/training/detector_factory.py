@@ -28,12 +28,13 @@ def anchor_layout(settings: TrainSettings) -> AnchorConfig:
 
 
 def build_detector(settings: TrainSettings, num_classes: int, norm: str, anchors: AnchorConfig) -> DetectorSteps:
-    """The run's detector with `anchors`' size and aspect ratios and the settings its class reads."""
+    """The run's detector with `anchors`' size and aspect ratios and the settings its class reads.
+    Sizes left unset (`TrainSettings.sized_to` fits them for a run) take the class's own defaults."""
     common = dict(num_classes=num_classes, image_size=settings.image_size, backbone=settings.backbone,
                   backbone_width=settings.backbone_width, fpn_channels=settings.fpn_channels,
                   anchor_size_multiplier=anchors.size_multiplier, anchor_aspect_ratios=anchors.aspect_ratios,
                   norm=norm, box_uncertainty=settings.box_uncertainty, variance_voting=settings.variance_voting)
-    own = {name: getattr(settings, name) for name in MODEL_FIELDS[settings.model]}
+    own = {name: getattr(settings, name) for name in MODEL_FIELDS[settings.model] if getattr(settings, name) is not None}
     return DETECTORS[settings.model](**common, **own)
 
 

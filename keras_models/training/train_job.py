@@ -17,6 +17,7 @@ import tensorflow as tf
 from boxflow import record_schema
 from boxflow.errors import BoxflowError
 from boxflow.user_paths import make_folder
+from keras_models.detectors.faster_rcnn_sizing import FasterRCNNSizes
 from keras_models.ops.anchor_fitting import fit_anchors
 from keras_models.ops.anchors import AnchorConfig
 from keras_models.layers.backbone_weights import load_backbone_weights
@@ -24,7 +25,7 @@ from keras_models.evaluation.evaluation_callback import CocoEvaluation
 from keras_models.training.initialization import initialize_from
 from keras_models.layers.normalization import default_normalization
 from keras_models.training.detector_factory import anchor_layout, build_detector
-from keras_models.training.optimizers import BASE_BATCH, make_optimizer, scaled_learning_rate
+from keras_models.training.optimizers import LearningRate, make_optimizer
 from keras_models.detectors.training_steps import DetectorSteps
 from keras_models.training.run_directory import (BACKUP_DIR, CHECKPOINT_PATTERN, CHECKPOINTS_DIR, CONFIG_FILE, FINAL_WEIGHTS,
                                         HISTORY_FILE, LOGS_DIR, WORKERS_DIR)
@@ -74,6 +75,9 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     if train_images < settings.batch_size:
         raise BoxflowError(f"--data {settings.data_dir}: {train_images} training images, fewer than one batch "
                            f"of {settings.batch_size}")
+    settings, sizes = settings.sized_to(info["splits"]["train"].get("boxes", 0) / train_images)
+    if sizes:
+        progress(f"[train] Faster R-CNN sized to the run: {sizes.describe()}; --config sets any of them")
     keras.utils.set_random_seed(settings.seed)
     norm = settings.norm or default_normalization(replicas)
     # Every worker trains the same weights; only the chief writes the run directory. The
@@ -86,8 +90,8 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     steps_per_epoch = train_images // settings.batch_size
     epochs = BUDGETED_EPOCHS_LIMIT if settings.time_budget_minutes else settings.epochs
     anchors = _anchor_layout(settings, info, progress)
-    learning_rate = scaled_learning_rate(settings.learning_rate, settings.batch_size, settings.lr_scaling)
-    schedule = WarmupCosine(learning_rate, steps_per_epoch * epochs,
+    learning_rate = settings.learning_rate_plan
+    schedule = WarmupCosine(learning_rate.peak, steps_per_epoch * epochs,
                             int(settings.warmup_epochs * steps_per_epoch), final_fraction=0.01)
     with strategy.scope():
         model = _detector(settings, len(info["classes"]), norm, anchors)
@@ -95,7 +99,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
                                    settings.clip_norm, model.trainable_variables)
         model.compile(optimizer=optimizer, jit_compile=settings.xla)
         fit_scope = _multi_worker_fit_scope(model, strategy)
-    _write_run_files(settings, run_dir, info, model, learning_rate)
+    _write_run_files(settings, run_dir, info, model, learning_rate, sizes)
     if settings.init_from:
         initialization = initialize_from(model, settings.init_from)
         initialization.write(run_dir)
@@ -134,8 +138,8 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
               else f"{epochs} epochs") + f" of {steps_per_epoch} steps"
     precision = settings.precision_policy or "float32"
     progress(f"[train] {settings.backbone} {type(model).__name__} at {settings.image_size}px on {train_images} images, "
-             f"{length}, {replicas} replica(s), {norm} norm, {precision}, {settings.optimizer} at peak rate "
-             f"{learning_rate:g}{', XLA' if settings.xla else ''}")
+             f"{length}, {replicas} replica(s), {norm} norm, {precision}, {settings.optimizer} at "
+             f"{learning_rate.describe()}{', XLA' if settings.xla else ''}")
     with fit_scope:
         model.fit(train, validation_data=validation, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   validation_steps=validation_steps, callbacks=callbacks, shuffle=False, verbose=0)
@@ -229,14 +233,14 @@ def _datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_ima
 
 
 def _write_run_files(settings: TrainSettings, run_dir: str, info: dict, model: DetectorSteps,
-                     learning_rate: float) -> None:
+                     learning_rate: LearningRate, sizes: Optional[FasterRCNNSizes]) -> None:
     shutil.copy(os.path.join(settings.data_dir, record_schema.LABEL_MAP_FILE),
                 os.path.join(run_dir, record_schema.LABEL_MAP_FILE))
     # Without its dtype policy: a mixed-precision run's float32 weights serve in float32.
     model_config = {key: value for key, value in model.get_config().items() if key != "dtype"}
-    rate = {"base": settings.learning_rate, "base_batch": BASE_BATCH, "global_batch": settings.batch_size,
-            "scaling": settings.lr_scaling, "peak": learning_rate}
     config = {"settings": settings.to_json_dict(), "classes": info["classes"], "model": model_config,
-              "learning_rate": rate}
+              "learning_rate": learning_rate.to_json_dict()}
+    if sizes:
+        config["model_sizes"] = {"fitted": sizes.values(), "rule": sizes.reason}
     with open(os.path.join(run_dir, CONFIG_FILE), "w") as f:
         json.dump(config, f, indent=2)

@@ -8,13 +8,14 @@ from typing import Optional
 from boxflow.errors import BoxflowError
 from boxflow.settings_file import read_settings_file
 from keras_models.detectors import MODELS
+from keras_models.detectors.faster_rcnn_sizing import SIZED_FIELDS, FasterRCNNSizes, fit_faster_rcnn
 from keras_models.ops.anchor_fitting import ANCHOR_CHOICES
 from keras_models.ops.box_uncertainty import BOX_UNCERTAINTIES, NO_UNCERTAINTY
 from keras_models.layers.backbones import BACKBONES
 from keras_models.layers.heads import HEAD_NORMS
 from keras_models.layers.two_stage_heads import BOX_HEADS
 from keras_models.layers.normalization import check_normalization
-from keras_models.training.optimizers import LR_SCALINGS, OPTIMIZERS
+from keras_models.training.optimizers import LR_SCALINGS, OPTIMIZERS, LearningRate, learning_rate_for
 from keras_models.training.strategy import STRATEGIES
 from pipeline.augment.config import AugmentationConfig, augmentation_from_mapping
 
@@ -48,8 +49,9 @@ class TrainSettings:
     bfloat16: bool = False
     xla: bool = False
     optimizer: str = "adamw"
-    learning_rate: float = 1e-3
-    lr_scaling: str = "none"
+    # None: the optimizer's own (optimizers.DEFAULT_RATES)
+    learning_rate: Optional[float] = None
+    lr_scaling: Optional[str] = None
     weight_decay: float = 1e-4
     momentum: float = 0.9
     warmup_epochs: float = 1.0
@@ -68,14 +70,15 @@ class TrainSettings:
     head_depth: int = 2
     head_channels: int = 64
     # Faster R-CNN's second stage, proposals and samples (MODEL_FIELDS)
+    # None: sized to the image size and the boxes per image (detectors.faster_rcnn_sizing)
     box_head: str = "2fc"
-    box_head_width: int = 1024
-    training_pre_nms: int = 2000
-    training_proposals: int = 2000
-    inference_pre_nms: int = 1000
-    inference_proposals: int = 1000
-    rpn_sample_size: int = 256
-    rois_per_image: int = 512
+    box_head_width: Optional[int] = None
+    training_pre_nms: Optional[int] = None
+    training_proposals: Optional[int] = None
+    inference_pre_nms: Optional[int] = None
+    inference_proposals: Optional[int] = None
+    rpn_sample_size: Optional[int] = None
+    rois_per_image: Optional[int] = None
     foreground_fraction: float = 0.25
     pyramid: bool = True  # False: Faster R-CNN on C4 alone, 3 anchor sizes x 3 ratios
     # None: the model's layout (4 for RetinaNet, 8 for Faster R-CNN)
@@ -91,7 +94,7 @@ class TrainSettings:
         for name, allowed in (("model", MODELS), ("optimizer", OPTIMIZERS), ("lr_scaling", LR_SCALINGS),
                               ("head_norm", HEAD_NORMS), ("anchors", ANCHOR_CHOICES), ("box_head", BOX_HEADS),
                               ("box_uncertainty", BOX_UNCERTAINTIES)):
-            if getattr(self, name) not in allowed:
+            if getattr(self, name) not in allowed and not (name == "lr_scaling" and self.lr_scaling is None):
                 raise BoxflowError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
                                    f"got {getattr(self, name)!r}")
         if self.norm is not None:
@@ -112,7 +115,7 @@ class TrainSettings:
             raise BoxflowError(f"--image-size must be a multiple of 128 for P3–P7, got {self.image_size}")
         for name in ("epochs", "batch_size", "max_boxes", "box_head_width", "training_pre_nms", "training_proposals",
                      "inference_pre_nms", "inference_proposals", "rpn_sample_size", "rois_per_image"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise BoxflowError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not 0 < self.foreground_fraction <= 1:
             raise BoxflowError(f"--foreground-fraction must be in (0, 1], got {self.foreground_fraction}")
@@ -132,6 +135,20 @@ class TrainSettings:
                 raise BoxflowError(f"{', '.join(changed)} set, but only --model {model} reads "
                                    f"{'it' if len(changed) == 1 else 'them'}; this run trains {self.model}")
 
+    def sized_to(self, boxes_per_image: float) -> tuple["TrainSettings", Optional[FasterRCNNSizes]]:
+        """The settings with Faster R-CNN's unset sizes fitted to the image size and
+        `boxes_per_image`, and the fit (None for other models, or when every size is set)."""
+        unset = [name for name in SIZED_FIELDS if getattr(self, name) is None]
+        if self.model != "faster_rcnn" or not unset:
+            return self, None
+        sizes = fit_faster_rcnn(self.image_size, boxes_per_image)
+        return dataclasses.replace(self, **{name: getattr(sizes, name) for name in unset}), sizes
+
+    @property
+    def learning_rate_plan(self) -> LearningRate:
+        """The peak rate for the global batch: the set rate and scaling, else the optimizer's defaults."""
+        return learning_rate_for(self.optimizer, self.batch_size, self.learning_rate, self.lr_scaling)
+
     @property
     def precision_policy(self) -> Optional[str]:
         """The Keras dtype policy the run trains under, None for float32."""
@@ -144,7 +161,8 @@ class TrainSettings:
 
 
 _OPTIONAL_TYPES = {"weights": str, "init_from": str, "time_budget_minutes": float, "norm": str,
-                   "anchor_size_multiplier": float}
+                   "anchor_size_multiplier": float, "learning_rate": float, "lr_scaling": str,
+                   **{name: int for name in SIZED_FIELDS}}
 
 
 def _converted(name: str, value: object, default: object, source: str) -> object:

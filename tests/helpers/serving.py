@@ -142,15 +142,13 @@ class ServeProcess:
 
 
 @contextlib.contextmanager
-def serving_run(data, run, root, name: str):
-    """`boxflow serve` in this process over the export of `run` as model `name`: yields
-    `{"server", "model" (the in-process model), "data", "rest" URL, "grpc" address}`."""
+def serving_run(data, run, model_base):
+    """`boxflow serve` in this process over `model_base`, the session's export of `run` (model
+    `shapes`): yields `{"server", "model" (the in-process model), "data", "rest" URL, "grpc" address}`."""
     from keras_models.training.run_directory import load_trained_model
-    from serving.export import export
     from serving.server import Server, ServeSettings
 
-    export(str(run), str(root / "models" / name))
-    server = Server(ServeSettings(str(root / "models"), rest_port=0, grpc_port=0, poll_seconds=0.2))
+    server = Server(ServeSettings(str(model_base), rest_port=0, grpc_port=0, poll_seconds=0.2))
     server.start()
     try:
         yield {"server": server, "model": load_trained_model(str(run)).model, "data": data,

@@ -4,13 +4,14 @@ device and under MirroredStrategy over 2 logical CPUs with the same global batch
 JSON, the largest weight change and the largest one-device/Mirrored difference with
 synchronized and with per-replica BatchNorm.
 
-DTYPE (default float32) is the Keras dtype policy. A randomly initialized MobileNetV2 at 2
-images per replica is chaotic in float32: two float32 runs whose sums differ only in order end 3
-SGD steps as far apart as the weights moved (measured here: difference 0.037 against a change of
-0.037). In float64 that rounding no longer grows past the comparison, so the strategy's own
-arithmetic is what the comparison sees.
+Each CONFIG is MODEL:BACKBONE:DTYPE, DTYPE the Keras dtype policy; all of them run in this one
+process, and each prints its JSON line. A randomly initialized MobileNetV2 at 2 images per replica
+is chaotic in float32: two float32 runs whose sums differ only in order end 3 SGD steps as far apart
+as the weights moved (measured here: difference 0.037 against a change of 0.037). In float64 that
+rounding no longer grows past the comparison, so the strategy's own arithmetic is what the
+comparison sees.
 
-Usage: python -m tests.helpers.strategy_equivalence DATA_DIR STEPS BACKBONE [DTYPE [MODEL]]
+Usage: python -m tests.helpers.strategy_equivalence DATA_DIR STEPS CONFIG [CONFIG ...]
 """
 
 import json
@@ -66,18 +67,19 @@ def largest_difference(first: dict[str, np.ndarray], second: dict[str, np.ndarra
 
 
 def main() -> None:
-    data_dir, steps, backbone = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    keras.config.set_dtype_policy(sys.argv[4] if len(sys.argv) > 4 else "float32")
-    model_name = sys.argv[5] if len(sys.argv) > 5 else "retinanet"
-    one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
-    initial = train(one_device, data_dir, 0, model_name, backbone, "batch")
-    single = train(one_device, data_dir, steps, model_name, backbone, "batch", initial)
-    report = {"max_change": largest_difference(single, initial), "replicas": 2}
-    for norm in ("sync_batch", "batch"):
-        mirrored = train(mirrored_strategy(["/cpu:0", "/cpu:1"]), data_dir, steps, model_name, backbone, norm,
-                         initial)
-        report[f"{norm}_difference"] = largest_difference(single, mirrored)
-    print(json.dumps(report))
+    data_dir, steps = sys.argv[1], int(sys.argv[2])
+    for config in sys.argv[3:]:
+        model_name, backbone, dtype = config.split(":")
+        keras.config.set_dtype_policy(dtype)
+        one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
+        initial = train(one_device, data_dir, 0, model_name, backbone, "batch")
+        single = train(one_device, data_dir, steps, model_name, backbone, "batch", initial)
+        report = {"config": config, "max_change": largest_difference(single, initial), "replicas": 2}
+        for norm in ("sync_batch", "batch"):
+            mirrored = train(mirrored_strategy(["/cpu:0", "/cpu:1"]), data_dir, steps, model_name, backbone, norm,
+                             initial)
+            report[f"{norm}_difference"] = largest_difference(single, mirrored)
+        print(json.dumps(report), flush=True)
 
 
 if __name__ == "__main__":

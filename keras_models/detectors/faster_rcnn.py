@@ -31,6 +31,7 @@ from keras_models.ops.detection_decoding import NmsConfig, per_class_nms
 from keras_models.ops.matching import IGNORED
 from keras_models.ops.proposals import ProposalConfig, generate_proposals
 from keras_models.ops.roi_align import assign_levels, roi_align_for
+from keras_models.detectors.faster_rcnn_sizing import FPN_SIZES
 from keras_models.ops.sampling import SamplingConfig, roi_targets, rpn_targets
 from keras_models.ops.two_stage_losses import roi_losses, rpn_losses
 from pipeline.ragged_padding import ragged_to_padded
@@ -66,9 +67,13 @@ class FasterRCNN(DetectorSteps):
     def __init__(self, num_classes: int, image_size: int, backbone: str = "tiny", backbone_width: int = 32,
                  fpn_channels: int = 64, anchor_size_multiplier: float = 8.0,
                  anchor_aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0), box_head: str = "2fc",
-                 box_head_width: int = 1024, training_pre_nms: int = 2000, training_proposals: int = 2000,
-                 inference_pre_nms: int = 1000, inference_proposals: int = 1000, rpn_sample_size: int = 256,
-                 rois_per_image: int = 512, foreground_fraction: float = 0.25, roi_canonical_size: float = 224.0,
+                 box_head_width: int = FPN_SIZES["box_head_width"],
+                 training_pre_nms: int = FPN_SIZES["training_pre_nms"],
+                 training_proposals: int = FPN_SIZES["training_proposals"],
+                 inference_pre_nms: int = FPN_SIZES["inference_pre_nms"],
+                 inference_proposals: int = FPN_SIZES["inference_proposals"],
+                 rpn_sample_size: int = FPN_SIZES["rpn_sample_size"],
+                 rois_per_image: int = FPN_SIZES["rois_per_image"], foreground_fraction: float = 0.25, roi_canonical_size: float = 224.0,
                  score_threshold: float = 0.05, iou_threshold: float = 0.5, max_detections: int = 100,
                  norm: str = "batch", pyramid: bool = True, box_uncertainty: str = NO_UNCERTAINTY,
                  variance_voting: bool = False, **kwargs):

@@ -15,8 +15,10 @@ ROIs per image, a 1,024-wide box head. They are used as they are at 800 px and a
   its two fully connected layers on every ROI are most of the second stage's compute;
 - the RPN's 256 sampled anchors stay: they cost one loss term, not a layer pass.
 
-Measured at 256 px on 2 cores (batch 16, 2.3 shapes per image): FPN's numbers trained 8.9 images/s,
-these 31.6 (RetinaNet: 54.1).
+Measured at 256 px on 2 cores (batch 16, 2.3 shapes per image), side by side under the same load:
+FPN's numbers trained 8.9 images/s, these 31.6, RetinaNet 54.1. Alone (benchmarks/detector_quality.py,
+14 minutes): these 51.2 images/s and mAP50 0.975, RetinaNet 95.3 images/s (a step 1.86x shorter).
+The class's own defaults (`FasterRCNN`) are FPN's numbers, `FPN_SIZES`.
 """
 
 from __future__ import annotations

@@ -173,13 +173,14 @@ def test_predict_command_over_rest_and_grpc(served, tmp_path, capsys):
 
 
 def grpc_version_loop(address: str, image: bytes, stop, results: list) -> None:
-    """Predicts until `stop` is set, recording each answer's version or its error."""
+    """Predicts until `stop` is set, recording each answer's version or its error. No cap on the
+    count: a cap can end the requests before a slow export's version arrives."""
     with grpc.insecure_channel(address) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         request = predict_pb2.PredictRequest()
         request.model_spec.name = "shapes"
         request.inputs["images"].CopyFrom(tf.make_tensor_proto([image], dtype=tf.string))
-        while not stop.is_set() and len(results) < 5000:
+        while not stop.is_set():
             try:
                 results.append(stub.Predict(request, timeout=60).model_spec.version.value)
             except grpc.RpcError as error:
@@ -254,11 +255,11 @@ def test_hot_swap_switches_versions_without_failing_a_request(served, tmp_path):
     shutil.copytree(served["base"] / "shapes" / "1", base / "shapes" / "1")
     server = Server(ServeSettings(str(base), rest_port=0, grpc_port=0, poll_seconds=0.2))
     server.start()
+    stop, results = threading.Event(), []
+    clients = [threading.Thread(target=grpc_version_loop,
+                                args=(f"127.0.0.1:{server.grpc_port}", JPEG, stop, results))
+               for _ in range(2)]
     try:
-        stop, results = threading.Event(), []
-        clients = [threading.Thread(target=grpc_version_loop,
-                                    args=(f"127.0.0.1:{server.grpc_port}", JPEG, stop, results))
-                   for _ in range(2)]
         for client in clients:
             client.start()
         time.sleep(1.0)
@@ -267,10 +268,10 @@ def test_hot_swap_switches_versions_without_failing_a_request(served, tmp_path):
         while time.monotonic() < deadline and 2 not in results[-5:]:
             time.sleep(0.2)
         time.sleep(1.0)
+    finally:
         stop.set()
         for client in clients:
             client.join(timeout=60)
-    finally:
         server.stop()
     failures = [result for result in results if isinstance(result, grpc.RpcError)]
     assert not failures, failures[:3]

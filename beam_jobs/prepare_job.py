@@ -18,7 +18,7 @@ from apache_beam.transforms import environments
 
 from beam_jobs.prepare_pipeline import METRICS_NAMESPACE, build_prepare_pipeline, output_splits
 from beam_jobs.prepare_settings import DIRECT_RUNNER, PrepareSettings
-from beam_jobs.publish import new_staging_dir, publish
+from beam_jobs.publish import claim_out_dir, new_staging_dir, publish
 from beam_jobs.sources.plan import plan_source
 
 
@@ -34,6 +34,7 @@ def run(settings: PrepareSettings, progress: Callable[[str], None] = _to_stderr)
     planned = f"{len(plan.items)} images" if plan.tfrecord_pattern is None else f"records of {plan.tfrecord_pattern}"
     progress(f"[prepare] planned {planned}; running Beam on {settings.runner}"
              + (f" with {settings.workers} workers" if settings.runner == "DirectRunner" else ""))
+    claim_out_dir(settings.out_dir)
     staging = new_staging_dir(settings.out_dir)
     try:
         options = PipelineOptions(settings.pipeline_args())

@@ -4,6 +4,10 @@ A dataset folder is complete exactly when `dataset_info.json` exists: publishing
 removes the old one first and writes the new one last. Shards are renamed into
 place whole, so a reader never sees a partial shard, and the staging folder (where
 Beam writes) matches no shard pattern.
+
+Only a folder prepare wrote is replaced: one carrying prepare's marker, or a `dataset_info.json`
+of ours (folders prepared before the marker existed). Anything else that is not empty, such as a
+folder holding a user's own TFRecords, is refused before a file is written or removed.
 """
 
 from __future__ import annotations
@@ -22,9 +26,49 @@ from beam_jobs.prepare_pipeline import REJECTED_PARTS, SUMMARY_FILE
 from beam_jobs.prepare_settings import PrepareSettings
 from beam_jobs.sources.source_plan import SourcePlan
 from boxflow import record_schema
+from boxflow.errors import BoxflowError
 from boxflow.label_map import format_label_map
+from boxflow.owned_folder import MARKER_FILE
 
 STAGING_PREFIX = ".boxflow-staging-"
+COMMAND = "prepare"
+
+
+def claim_out_dir(out_dir: str) -> None:
+    """Raises `BoxflowError`, having changed nothing, unless `out_dir` is missing, empty (a killed
+    run's staging folders aside) or a dataset prepare wrote; then marks it as prepare's."""
+    if "://" not in out_dir and os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise BoxflowError(f"--out {out_dir}: exists and is not a folder")
+    foreign = [name for name in _entries(out_dir) if not name.startswith(STAGING_PREFIX)]
+    if foreign and not _written_by_prepare(out_dir):
+        shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
+        raise BoxflowError(f"--out {out_dir}: the folder holds files boxflow prepare did not write ({shown}); "
+                           "choose a new or empty folder (nothing was changed)")
+    if "://" not in out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+    file_io.write_bytes(file_io.join(out_dir, MARKER_FILE), f"{COMMAND}\n".encode())
+
+
+def _entries(out_dir: str) -> list[str]:
+    """The names directly in `out_dir`, hidden ones included, sorted; none when it is missing."""
+    if "://" not in out_dir:
+        return sorted(os.listdir(out_dir)) if os.path.isdir(out_dir) else []
+    prefix = out_dir.rstrip("/") + "/"
+    return sorted({path[len(prefix):].split("/")[0] for path in file_io.list_files(prefix + "*")})
+
+
+def _written_by_prepare(out_dir: str) -> bool:
+    marker = file_io.join(out_dir, MARKER_FILE)
+    if file_io.exists(marker):
+        return file_io.read_bytes(marker).decode("utf-8", "replace").strip() == COMMAND
+    info_path = file_io.join(out_dir, record_schema.DATASET_INFO_FILE)
+    if not file_io.exists(info_path):
+        return False
+    try:
+        info = json.loads(file_io.read_bytes(info_path))
+    except ValueError:
+        return False
+    return isinstance(info, dict) and {"schema_version", "accounting", "splits"} <= set(info)
 
 
 def new_staging_dir(out_dir: str) -> str:

@@ -2,6 +2,7 @@
 killed midway leaves no partial shard that a reader would pick up."""
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,9 @@ import time
 
 import pytest
 
+from beam_jobs.publish import claim_out_dir
+from boxflow.errors import BoxflowError
+from boxflow.owned_folder import MARKER_FILE
 from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
 from tests.builders import prepare, read_records
 
@@ -31,9 +35,9 @@ def examples_by_split(data_dir) -> dict[str, list[str]]:
     return {split: sorted(values) for split, values in by_split.items()}
 
 
-def cli(*args: str, **kwargs) -> subprocess.Popen:
+def cli(*args: str, stderr_apart: bool = False) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "boxflow", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+                            stderr=subprocess.PIPE if stderr_apart else subprocess.STDOUT, start_new_session=True)
 
 
 @pytest.mark.slow
@@ -81,3 +85,39 @@ def test_killed_run_leaves_previous_dataset_whole_and_no_partial_shard(synth_dir
                                                            "train-00001-of-00002.tfrecord"]
     assert examples_by_split(out) == before
     assert info["accounting"]["images_read"] == 400
+
+
+def test_a_folder_holding_a_users_tfrecords_is_refused_and_left_as_it_was(synth_dir, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    theirs = out / "train-00000-of-00001.tfrecord"
+    theirs.write_bytes(b"a user's own records")
+    process = cli("prepare", "--format", "coco", "--input", str(synth_dir / ANNOTATIONS_FILE), "--out", str(out),
+                  stderr_apart=True)
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 2
+    assert errors.decode().strip().splitlines()[-1] == (
+        f"boxflow prepare: error: --out {out}: the folder holds files boxflow prepare did not write "
+        "(train-00000-of-00001.tfrecord); choose a new or empty folder (nothing was changed)")
+    assert theirs.read_bytes() == b"a user's own records"
+    assert sorted(path.name for path in out.iterdir()) == [theirs.name]
+
+
+def test_only_an_empty_folder_or_a_dataset_prepare_wrote_is_claimed(tmp_path):
+    claim_out_dir(str(tmp_path / "new"))
+    assert (tmp_path / "new" / MARKER_FILE).read_text() == "prepare\n"
+
+    older = tmp_path / "older"  # prepared before the marker existed: its dataset_info.json says whose it is
+    older.mkdir()
+    (older / "dataset_info.json").write_text(json.dumps({"schema_version": 1, "accounting": {}, "splits": {}}))
+    (older / ".boxflow-staging-0123456789ab").mkdir()
+    claim_out_dir(str(older))
+    assert (older / MARKER_FILE).read_text() == "prepare\n"
+
+    for name, content in (("dataset_info.json", "{}"), (MARKER_FILE, "synth\n"), ("notes.txt", "mine")):
+        folder = tmp_path / f"holding-{name}"
+        folder.mkdir()
+        (folder / name).write_text(content)
+        with pytest.raises(BoxflowError, match="did not write"):
+            claim_out_dir(str(folder))
+        assert [path.name for path in folder.iterdir()] == [name]

@@ -68,6 +68,7 @@ class DatasetStatistics:
     boxes: Counter = dataclasses.field(default_factory=Counter)           # split → boxes
     class_boxes: Counter = dataclasses.field(default_factory=Counter)     # (split, class) → boxes
     images_without_boxes: Counter = dataclasses.field(default_factory=Counter)  # split → images
+    most_boxes: Counter = dataclasses.field(default_factory=Counter)      # split → the most boxes in one image
     augmented_images: Counter = dataclasses.field(default_factory=Counter)  # split → offline-augmented copies
     augmented_boxes: Counter = dataclasses.field(default_factory=Counter)   # split → boxes in those copies
     image_sizes: Counter = dataclasses.field(default_factory=Counter)     # "WxH" → images
@@ -82,6 +83,7 @@ class DatasetStatistics:
         self.images[image.split] += 1
         self.boxes[image.split] += len(image.objects)
         self.images_without_boxes[image.split] += not image.objects
+        self.most_boxes[image.split] = max(self.most_boxes[image.split], len(image.objects))
         self.augmented_images[image.split] += image.copy_index > 0
         self.augmented_boxes[image.split] += len(image.objects) if image.copy_index > 0 else 0
         self.image_sizes[f"{image.width}x{image.height}"] += 1
@@ -99,6 +101,8 @@ class DatasetStatistics:
         for name in ("images", "boxes", "class_boxes", "images_without_boxes", "augmented_images", "augmented_boxes",
                      "image_sizes"):
             getattr(self, name).update(getattr(other, name))
+        for split, most in other.most_boxes.items():
+            self.most_boxes[split] = max(self.most_boxes[split], most)
         for name in ("box_width", "box_height", "box_aspect_ratio", "box_relative_size", "image_width",
                      "image_height"):
             getattr(self, name).merge(getattr(other, name))
@@ -111,6 +115,7 @@ class DatasetStatistics:
                 "images": self.images[split],
                 "boxes": self.boxes[split],
                 "images_without_boxes": self.images_without_boxes[split],
+                "max_boxes_per_image": self.most_boxes[split],
                 "augmented_images": self.augmented_images[split],
                 "augmented_boxes": self.augmented_boxes[split],
                 "boxes_per_class": per_class,

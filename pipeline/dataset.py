@@ -47,6 +47,22 @@ def read_dataset_info(data_dir: str) -> dict:
         raise BoxflowError(f"--data {data_dir}: cannot read {record_schema.DATASET_INFO_FILE}: {error}") from None
 
 
+def most_boxes_per_image(data_dir: str, info: dict, splits: tuple[str, ...] = ("train", "val")) -> int:
+    """The most boxes in one image of `splits` (those present): `dataset_info.json`'s count, or, for
+    a dataset prepared before prepare counted them, the longest box list in the split's records."""
+    counts = []
+    for split in (name for name in splits if name in info["splits"]):
+        count = info["splits"][split].get("max_boxes_per_image")
+        if count is None:
+            labels = tf.data.TFRecordDataset(shard_files(data_dir, split)).map(
+                lambda serialized: tf.io.parse_single_example(
+                    serialized, {record_schema.CLASS_LABEL: tf.io.VarLenFeature(tf.int64)})[record_schema.CLASS_LABEL])
+            count = int(labels.reduce(tf.constant(0, tf.int64),
+                                      lambda most, label: tf.maximum(most, tf.size(label.values, tf.int64))))
+        counts.append(count)
+    return max(counts, default=0)
+
+
 def auto_shard_policy(num_files: int, num_input_pipelines: int) -> tf.data.experimental.AutoShardPolicy:
     if num_files >= num_input_pipelines:
         return tf.data.experimental.AutoShardPolicy.FILE

@@ -67,6 +67,25 @@ def prepared_synth(root: pathlib.Path, images: int, image_size: int, object_size
     return root / "data"
 
 
+def prepared_crowd(root: pathlib.Path, crowded_boxes: int, other_images: int = 7) -> pathlib.Path:
+    """A train-only dataset under `root/data`: one 160 px image of `crowded_boxes` 8 px boxes on a
+    grid, and `other_images` with 2 boxes each."""
+    (root / "images").mkdir(parents=True)
+    images, annotations = [], []
+    for index in range(1 + other_images):
+        name = f"{index}.jpg"
+        (root / "images" / name).write_bytes(image_bytes(160, 160, seed=index))
+        images.append({"id": index, "file_name": name, "width": 160, "height": 160})
+        cells = crowded_boxes if index == 0 else 2
+        for cell in range(cells):
+            x, y = 10 * (cell % 15) + 1, 10 * (cell // 15) + 1
+            annotations.append({"id": len(annotations) + 1, "image_id": index, "category_id": 1,
+                                "bbox": [x, y, 8, 8], "area": 64, "iscrowd": 0})
+    write_coco(root / "annotations.json", images, annotations, [{"id": 1, "name": "dot"}])
+    prepare("coco", root / "annotations.json", root / "data", val_fraction=0.0)
+    return root / "data"
+
+
 def prepare(source_format: str, input_path, out_dir, **overrides) -> dict:
     """Runs `boxflow prepare` in process on the in-memory DirectRunner (one worker: fast start)."""
     settings = dict(source_format=source_format, input_path=str(input_path), out_dir=str(out_dir), workers=1,

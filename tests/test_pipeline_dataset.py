@@ -6,9 +6,9 @@ import tensorflow as tf
 
 from boxflow.errors import BoxflowError
 from pipeline.augment.config import AugmentationConfig
-from pipeline.dataset import auto_shard_policy, make_dataset
+from pipeline.dataset import auto_shard_policy, make_dataset, most_boxes_per_image, read_dataset_info
 from pipeline.letterbox import letterbox
-from pipeline.ragged_padding import padded_to_ragged, ragged_to_padded
+from pipeline.ragged_padding import TOO_MANY_BOXES, padded_box_count, padded_to_ragged, ragged_to_padded
 from pipeline.record_decoding import decode_record
 from tests.builders import make_example, prepare, prepared_synth, read_records
 from tests.conftest import shared_dataset
@@ -90,6 +90,23 @@ def test_deterministic_training_order_reproduces_bit_for_bit(synth_data):
     assert first and len(first) == len(second)
     for (a_images, a_boxes), (b_images, b_boxes) in zip(first, second):
         assert np.array_equal(a_images, b_images) and np.array_equal(a_boxes, b_boxes)
+
+
+def test_an_image_of_more_boxes_than_the_padding_stops_the_input_instead_of_losing_boxes():
+    boxes = tf.ragged.constant([[[1.0, 2, 3, 4]] * 5, [[0.5, 0.5, 1, 1]]], ragged_rank=1)
+    classes = tf.ragged.constant([[0] * 5, [1]])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=TOO_MANY_BOXES):
+        ragged_to_padded(boxes, classes, max_boxes=4)
+    assert [padded_box_count(boxes) for boxes in (0, 8, 9, 150)] == [8, 8, 16, 152]
+
+
+def test_the_most_boxes_in_one_image_come_from_prepare_or_from_the_records(synth_data):
+    info = read_dataset_info(str(synth_data))
+    longest = max(len(record["boxes"]) for record in read_records(synth_data) if record["split"] in ("train", "val"))
+    assert most_boxes_per_image(str(synth_data), info) == longest > 1
+    for split in info["splits"].values():  # as a dataset prepared before prepare counted them
+        del split["max_boxes_per_image"]
+    assert most_boxes_per_image(str(synth_data), info) == longest
 
 
 def test_padded_batches_round_trip_to_the_ragged_ones(synth_data):

@@ -11,7 +11,7 @@ import pytest
 from boxflow.errors import BoxflowError
 from keras_models.training.schedule import WarmupCosine
 from keras_models.training.strategy import choose_strategy, workers_in_tf_config
-from tests.builders import prepared_synth
+from tests.builders import prepared_crowd, prepared_synth
 
 
 def test_strategy_names_and_tf_config(monkeypatch):
@@ -48,10 +48,13 @@ EQUIVALENCE_CONFIGS = ("retinanet:tiny:float32", "retinanet:mobilenet_v2:float64
 
 
 @pytest.fixture(scope="module")
-def equivalence_reports(equivalence_data):
-    """Each configuration's report, from one process (logical devices are set before TensorFlow starts)."""
+def equivalence_reports(equivalence_data, tmp_path_factory):
+    """Each configuration's report, from one process (logical devices are set before TensorFlow starts),
+    and the "crowded" report on an image of 150 boxes."""
+    crowded = prepared_crowd(tmp_path_factory.mktemp("crowded"), crowded_boxes=150)
     result = subprocess.run([sys.executable, "-m", "tests.helpers.strategy_equivalence", str(equivalence_data), "3",
-                             *EQUIVALENCE_CONFIGS], capture_output=True, text=True, timeout=900)
+                             *EQUIVALENCE_CONFIGS, "--crowded", str(crowded)], capture_output=True, text=True,
+                            timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     reports = [json.loads(line) for line in result.stdout.strip().splitlines() if line.startswith("{")]
     return {report["config"]: report for report in reports}
@@ -67,3 +70,10 @@ def test_mirrored_over_two_cpus_trains_like_one_device_with_synchronized_batch_n
     assert report["sync_batch_difference"] < 0.01 * report["max_change"], report
     # Per-replica statistics differ from the global batch's: the test can fail.
     assert report["batch_difference"] > 10 * report["sync_batch_difference"], report
+
+
+@pytest.mark.slow
+def test_an_image_of_150_boxes_reaches_the_mirrored_replicas_whole(equivalence_reports):
+    report = equivalence_reports["crowded"]
+    assert report["max_boxes"] == 152  # fitted to the data's 150, rounded up to a multiple of 8
+    assert report["boxes_per_image"] == [2] * 7 + [150]

@@ -13,6 +13,11 @@ import time
 import pytest
 
 from boxflow.cli import main
+from boxflow.errors import BoxflowError
+from keras_models.training.train_settings import train_settings
+from pipeline.augment.config import AugmentationConfig
+from pipeline.dataset import read_dataset_info
+from pipeline.ragged_padding import padded_box_count
 from tests.builders import prepared_synth
 
 
@@ -161,8 +166,27 @@ def test_xla_flag_compiles_the_train_step(data_dir, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(train_args(data_dir, run, 1) + ["--xla", "--eval-every", "0"]) == 0
     assert ", XLA" in capsys.readouterr().err
-    assert json.loads((run / "config.json").read_text())["settings"]["xla"] is True
+    settings = json.loads((run / "config.json").read_text())["settings"]
+    assert settings["xla"] is True
+    # Padded to the data's most boxes in one image, as prepare counted them, so no box is cut.
+    most = max(split["max_boxes_per_image"] for split in read_dataset_info(str(data_dir))["splits"].values())
+    assert settings["max_boxes"] == padded_box_count(most)
     assert math.isfinite(json.loads((run / "history.json").read_text())[0]["loss"])
+
+
+def test_a_max_boxes_that_would_cut_boxes_is_refused_in_one_line(data_dir, tmp_path, capsys):
+    most = max(split["max_boxes_per_image"] for split in read_dataset_info(str(data_dir))["splits"].values())
+    config = tmp_path / "few.yaml"
+    config.write_text(f"max_boxes: {most - 1}\n")
+    assert main(train_args(data_dir, tmp_path / "run", 1) + ["--config", str(config)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"boxflow train: error: max_boxes {most - 1}: padded batches would cut boxes, as an image of {data_dir} "
+        f"has {most}; set at least {most}, or leave it unset to fit the data"]
+    settings = train_settings("d", "r", augmentation=AugmentationConfig(mosaic_probability=0.5))
+    assert settings.padded_to(10).max_boxes == 40  # a mosaic tiles four images into one
+    with pytest.raises(BoxflowError, match="a mosaic of four such images 40; set at least 40"):
+        dataclasses.replace(settings, max_boxes=39).padded_to(10)
+    assert dataclasses.replace(settings, max_boxes=40).padded_to(10).max_boxes == 40
 
 
 def backed_up_epochs(run) -> int:

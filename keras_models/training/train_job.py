@@ -34,7 +34,7 @@ from keras_models.training.strategy import choose_strategy, worker_role, workers
 from keras_models.training.time_budget import TimeBudget
 from keras_models.training.train_callbacks import EpochLog, HistoryFile, StopOnNaN
 from keras_models.training.train_settings import TrainSettings
-from pipeline.dataset import make_dataset, read_dataset_info
+from pipeline.dataset import make_dataset, most_boxes_per_image, read_dataset_info
 
 # With --time-budget the budget ends the run; this only bounds Keras' epoch loop.
 BUDGETED_EPOCHS_LIMIT = 100_000
@@ -76,6 +76,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
         raise BoxflowError(f"--data {settings.data_dir}: {train_images} training images, fewer than one batch "
                            f"of {settings.batch_size}")
     settings, sizes = settings.sized_to(info["splits"]["train"].get("boxes", 0) / train_images)
+    settings = settings.padded_to(most_boxes_per_image(settings.data_dir, info))
     if sizes:
         progress(f"[train] Faster R-CNN sized to the run: {sizes.describe()}; --config sets any of them")
     keras.utils.set_random_seed(settings.seed)
@@ -105,7 +106,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
         initialization.write(run_dir)
         progress(f"[train] {initialization.summary()}")
 
-    train, validation, validation_steps = _datasets(settings, strategy, val_images)
+    train, validation, validation_steps = fit_datasets(settings, strategy, val_images)
 
     stop_on_nan = StopOnNaN()
     budget = None
@@ -201,7 +202,7 @@ def _multi_worker_fit_scope(model: DetectorSteps, strategy: tf.distribute.Strate
     return strategy.scope()
 
 
-def _datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_images: int):
+def fit_datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_images: int):
     """`(train, validation or None, validation steps)` for `fit`.
 
     One device: ragged batches, the validation split read once. Several replicas (or XLA):

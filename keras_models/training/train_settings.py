@@ -18,6 +18,7 @@ from keras_models.layers.normalization import check_normalization
 from keras_models.training.optimizers import LR_SCALINGS, OPTIMIZERS, LearningRate, learning_rate_for
 from keras_models.training.strategy import STRATEGIES
 from pipeline.augment.config import AugmentationConfig, augmentation_from_mapping
+from pipeline.ragged_padding import padded_box_count
 
 
 # The settings only one detector reads, passed to its class as arguments of the same names; a run
@@ -61,7 +62,9 @@ class TrainSettings:
     # The same batches in the same order on every run (at some cost in input speed): for comparing
     # runs that differ in one setting, such as precision.
     deterministic_input: bool = False
-    max_boxes: int = 100
+    # The boxes per image padded batches hold (several replicas, XLA). None: fitted to the data
+    # (ragged_padding.padded_box_count of dataset_info.json's max_boxes_per_image).
+    max_boxes: Optional[int] = None
     backbone_width: int = 32
     fpn_channels: int = 64
     box_uncertainty: str = NO_UNCERTAINTY  # or laplace, normal: a probabilistic box head
@@ -144,6 +147,20 @@ class TrainSettings:
         sizes = fit_faster_rcnn(self.image_size, boxes_per_image)
         return dataclasses.replace(self, **{name: getattr(sizes, name) for name in unset}), sizes
 
+    def padded_to(self, most_boxes_per_image: int) -> "TrainSettings":
+        """The settings with an unset `max_boxes` fitted to `most_boxes_per_image`, the data's most
+        boxes in one image (four images' worth with mosaic, which tiles four into one). A set value
+        that would cut boxes is refused: none is dropped silently."""
+        holds = most_boxes_per_image * (4 if self.augmentation.mosaic_probability > 0 else 1)
+        if self.max_boxes is None:
+            return dataclasses.replace(self, max_boxes=padded_box_count(holds))
+        if self.max_boxes < holds:
+            mosaic = f", and a mosaic of four such images {holds}" if holds > most_boxes_per_image else ""
+            raise BoxflowError(f"max_boxes {self.max_boxes}: padded batches would cut boxes, as an image of "
+                               f"{self.data_dir} has {most_boxes_per_image}{mosaic}; set at least {holds}, "
+                               "or leave it unset to fit the data")
+        return self
+
     @property
     def learning_rate_plan(self) -> LearningRate:
         """The peak rate for the global batch: the set rate and scaling, else the optimizer's defaults."""
@@ -160,7 +177,7 @@ class TrainSettings:
         return dataclasses.asdict(self)
 
 
-_OPTIONAL_TYPES = {"weights": str, "init_from": str, "time_budget_minutes": float, "norm": str,
+_OPTIONAL_TYPES = {"weights": str, "init_from": str, "time_budget_minutes": float, "norm": str, "max_boxes": int,
                    "anchor_size_multiplier": float, "learning_rate": float, "lr_scaling": str,
                    **{name: int for name in SIZED_FIELDS}}
 

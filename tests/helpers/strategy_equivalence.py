@@ -11,7 +11,11 @@ as the weights moved (measured here: difference 0.037 against a change of 0.037)
 rounding no longer grows past the comparison, so the strategy's own arithmetic is what the
 comparison sees.
 
-Usage: python -m tests.helpers.strategy_equivalence DATA_DIR STEPS CONFIG [CONFIG ...]
+With `--crowded DIR` it also prints the boxes that reach the replicas from the first global batch
+of the dataset in DIR, read as `boxflow train --strategy mirrored` reads it (padded to the
+`max_boxes` fitted to the data).
+
+Usage: python -m tests.helpers.strategy_equivalence DATA_DIR STEPS CONFIG [CONFIG ...] [--crowded DIR]
 """
 
 import json
@@ -34,7 +38,11 @@ import numpy as np  # noqa: E402
 from keras_models.detectors.faster_rcnn import FasterRCNN  # noqa: E402
 from keras_models.detectors.retinanet import RetinaNet  # noqa: E402
 from keras_models.training.strategy import mirrored_strategy  # noqa: E402
-from pipeline.dataset import make_dataset  # noqa: E402
+from keras_models.training.train_job import fit_datasets  # noqa: E402
+from keras_models.training.train_settings import train_settings  # noqa: E402
+from pipeline.augment.config import AugmentationConfig  # noqa: E402
+from pipeline.dataset import make_dataset, most_boxes_per_image, read_dataset_info  # noqa: E402
+from pipeline.ragged_padding import PADDING_CLASS  # noqa: E402
 from tests.builders import SMALL_FASTER_RCNN  # noqa: E402
 
 DETECTORS = {
@@ -66,9 +74,29 @@ def largest_difference(first: dict[str, np.ndarray], second: dict[str, np.ndarra
     return max(float(np.abs(first[path] - second[path]).max()) for path in first)
 
 
+def crowded_report(data_dir: str) -> dict:
+    """`max_boxes` as fitted to the data, and the boxes per image that reach the two replicas."""
+    whole = AugmentationConfig(flip_probability=0.0, scale_range=None, colour_probability=0.0, jpeg_probability=0.0,
+                               cutout_probability=0.0)
+    settings = train_settings(data_dir, "unused", image_size=128, batch_size=8, strategy="mirrored",
+                              augmentation=whole).padded_to(most_boxes_per_image(data_dir, read_dataset_info(data_dir)))
+    train, _, _ = fit_datasets(settings, mirrored_strategy(["/cpu:0", "/cpu:1"]), val_images=0)
+    _, targets = next(iter(train))
+    per_image = [int(count) for replica in targets["classes"].values
+                 for count in np.sum(np.array(replica) != PADDING_CLASS, axis=1)]
+    return {"config": "crowded", "max_boxes": settings.max_boxes, "boxes_per_image": sorted(per_image)}
+
+
 def main() -> None:
-    data_dir, steps = sys.argv[1], int(sys.argv[2])
-    for config in sys.argv[3:]:
+    arguments = sys.argv[1:]
+    crowded = None
+    if "--crowded" in arguments:
+        at = arguments.index("--crowded")
+        crowded, arguments = arguments[at + 1], arguments[:at] + arguments[at + 2:]
+    data_dir, steps = arguments[0], int(arguments[1])
+    if crowded:
+        print(json.dumps(crowded_report(crowded)), flush=True)
+    for config in arguments[2:]:
         model_name, backbone, dtype = config.split(":")
         keras.config.set_dtype_policy(dtype)
         one_device = tf.distribute.OneDeviceStrategy("/cpu:0")

@@ -7,11 +7,14 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from pipeline.record_decoding import CROWD_CLASS
+
 # Distinct, saturated colours; class k uses PALETTE[k % len(PALETTE)].
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (255, 0, 0), (0, 255, 0), (0, 96, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255), (255, 128, 0),
     (128, 0, 255),
 )
+CROWD_COLOUR = (160, 160, 160)  # a crowd region (CROWD_CLASS): grey, labelled "crowd"
 # Label text height as a share of the picture's shorter side, never below MIN_FONT_PIXELS: about
 # 21 px on a 512 px picture, as a caption reads on screen.
 FONT_FRACTION = 1 / 24
@@ -43,10 +46,10 @@ def draw_example(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, clas
     order = np.argsort(scores, kind="stable") if scores is not None else np.arange(len(boxes))
     for index in order.tolist():
         label = int(classes[index])
-        colour = PALETTE[label % len(PALETTE)]
+        colour = CROWD_COLOUR if label == CROWD_CLASS else PALETTE[label % len(PALETTE)]
         left, top, right, bottom = boxes[index].tolist()
         draw.rectangle((left, top, max(left, right - 1), max(top, bottom - 1)), outline=colour, width=line_width)
-        name = class_names[label] if 0 <= label < len(class_names) else str(label)
+        name = class_names[label] if 0 <= label < len(class_names) else "crowd" if label == CROWD_CLASS else str(label)
         text = name if scores is None else f"{name} {scores[index]:.2f}"
         _draw_label(draw, text, font, colour, left, top, picture.size)
     return picture

@@ -2,7 +2,8 @@
 
 On disk (DESIGN.md §3): `tf.train.Example`s with TF OD API keys, boxes normalized
 `(xmin, ymin, xmax, ymax)` in [0, 1], labels from 1. In memory (§4): images uint8
-`[H, W, 3]`, boxes float32 `[N, 4]` in absolute pixels `xyxy`, classes int32 `[N]` from 0.
+`[H, W, 3]`, boxes float32 `[N, 4]` in absolute pixels `xyxy`, classes int32 `[N]` from 0,
+with `CROWD_CLASS` for a crowd region (`image/object/is_crowd`, COCO's `iscrowd`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ import tensorflow as tf
 
 from boxflow import record_schema as keys
 
+# The class of a crowd region in training targets: a region of many objects boxed as one, which
+# is neither an object to find nor background. Training ignores the anchors and ROIs that lie
+# mostly inside one (keras_models.ops.matching.CROWD_INSIDE_FRACTION); -1 marks padding.
+CROWD_CLASS = -2
+
 _FEATURES = {
     keys.ENCODED: tf.io.FixedLenFeature([], tf.string),
     keys.SOURCE_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
@@ -21,6 +27,7 @@ _FEATURES = {
     keys.XMAX: tf.io.VarLenFeature(tf.float32),
     keys.YMAX: tf.io.VarLenFeature(tf.float32),
     keys.CLASS_LABEL: tf.io.VarLenFeature(tf.int64),
+    keys.IS_CROWD: tf.io.VarLenFeature(tf.int64),
 }
 
 
@@ -31,7 +38,8 @@ def decode_record(serialized: tf.Tensor, shrink_for: Optional[int] = None) -> di
     """One serialized Example → `{"image", "boxes", "classes", "source_id"}` in memory form.
 
     `image`: uint8 `[H, W, 3]` (JPEG or PNG; grayscale becomes 3 channels).
-    `boxes`: float32 `[N, 4]`, pixels `xyxy` of `image`. `classes`: int32 `[N]`, from 0.
+    `boxes`: float32 `[N, 4]`, pixels `xyxy` of `image`. `classes`: int32 `[N]`, from 0, or
+    `CROWD_CLASS` for a crowd region.
     With `shrink_for`, a JPEG is decoded at 1/2, 1/4 or 1/8 scale (in the DCT domain,
     far cheaper than a full decode and resize) while its longer side stays ≥ `shrink_for`.
     """
@@ -39,10 +47,14 @@ def decode_record(serialized: tf.Tensor, shrink_for: Optional[int] = None) -> di
     image = decode_image(parsed[keys.ENCODED], shrink_for)
     size = tf.cast(tf.shape(image)[:2], tf.float32)
     normalized = tf.stack([tf.sparse.to_dense(parsed[k]) for k in keys.BOX_KEYS], axis=-1)
+    classes = tf.cast(tf.sparse.to_dense(parsed[keys.CLASS_LABEL]), tf.int32) - 1
+    # A writer may omit the crowd flags (or give fewer): the missing ones read as not crowd.
+    crowd = tf.sparse.to_dense(parsed[keys.IS_CROWD])[:tf.size(classes)]
+    crowd = tf.pad(crowd, [[0, tf.size(classes) - tf.size(crowd)]]) != 0
     return {
         "image": image,
         "boxes": normalized_to_pixels(normalized, size[0], size[1]),
-        "classes": tf.cast(tf.sparse.to_dense(parsed[keys.CLASS_LABEL]), tf.int32) - 1,
+        "classes": tf.where(crowd, CROWD_CLASS, classes),
         "source_id": parsed[keys.SOURCE_ID],
     }
 

@@ -32,12 +32,15 @@ def image_bytes(width: int, height: int, mode: str = "RGB", image_format: str = 
     return buffer.getvalue()
 
 
-def make_example(height: int, width: int, boxes, labels=None, mode: str = "RGB", image_format: str = "JPEG") -> bytes:
-    """A serialized record of a `width` x `height` image with pixel `xyxy` `boxes` (labels from 1)."""
+def make_example(height: int, width: int, boxes, labels=None, mode: str = "RGB", image_format: str = "JPEG",
+                 is_crowd=None) -> bytes:
+    """A serialized record of a `width` x `height` image with pixel `xyxy` `boxes` (labels from 1,
+    `is_crowd` flags per box, none by default)."""
     checked = check_image(image_bytes(width, height, mode=mode, image_format=image_format))
     labels = labels or [1] * len(boxes)
-    objects = tuple(ValidatedObject(label, f"class{label}", tuple(map(float, box)), False, False, False, 1.0)
-                    for box, label in zip(boxes, labels))
+    is_crowd = is_crowd or [False] * len(boxes)
+    objects = tuple(ValidatedObject(label, f"class{label}", tuple(map(float, box)), False, False, crowd, 1.0)
+                    for box, label, crowd in zip(boxes, labels, is_crowd))
     return encode_example(ValidatedImage("id", "f", checked.encoded, checked.image_format, width, height, objects,
                                          "train"))
 

@@ -3,7 +3,8 @@ the picture, the best detection's label on top."""
 
 import numpy as np
 
-from pipeline.drawing import BAND_OPACITY, FONT_FRACTION, PALETTE, draw_example
+from pipeline.drawing import BAND_OPACITY, CROWD_COLOUR, FONT_FRACTION, PALETTE, draw_example
+from pipeline.record_decoding import CROWD_CLASS
 
 GREY = 90
 
@@ -53,3 +54,16 @@ def test_the_uncertainty_band_spans_one_stddev_either_side_of_each_edge():
     row = picture[200]  # through the middle of the box, left to right
     assert row[90, 0] == GREY and row[97, 0] == tinted and row[103, 0] == tinted and row[110, 0] == GREY
     assert row[285, 0] == tinted and row[315, 0] == tinted and row[325, 0] == GREY and row[275, 0] == GREY
+
+
+def test_a_crowd_region_is_drawn_grey_and_labelled_crowd():
+    from PIL import ImageFont
+
+    boxes = np.array([[32.0, 48.0, 96.0, 112.0]])
+    with_crowd = np.asarray(draw_example(grey_image(128), boxes, np.array([CROWD_CLASS]), ["circle"], min_side=512))
+    assert (with_crowd[446, 140:370] == CROWD_COLOUR).all(axis=-1).mean() > 0.95
+    # The tab holds the word "crowd", not the number -2: it is about as wide.
+    font = ImageFont.load_default(size=round(512 * FONT_FRACTION))
+    tab = (with_crowd[192 - 18:192 - 2, 128:] == CROWD_COLOUR).all(axis=-1).any(axis=0)
+    width = int(np.nonzero(tab)[0].max())
+    assert font.getlength("crowd") <= width < 1.5 * font.getlength("crowd")

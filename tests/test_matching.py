@@ -2,6 +2,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_models.ops.matching import BACKGROUND, IGNORED, MatchingConfig, assign_batch_targets, assign_targets
+from pipeline.record_decoding import CROWD_CLASS
 
 ANCHORS = tf.constant([[0.0, 0, 10, 10], [5, 5, 15, 15], [20, 20, 30, 30], [0, 0, 30, 30], [40, 40, 50, 50]])
 
@@ -53,3 +54,16 @@ def test_two_boxes_claiming_one_anchor_stay_valid():
     classes, box_targets = assign_targets(ANCHORS, boxes, tf.constant([0, 1]))
     assert classes.numpy().tolist() == [BACKGROUND, 1, BACKGROUND, BACKGROUND, BACKGROUND]
     assert np.isfinite(box_targets.numpy()).all()
+
+
+def test_a_crowd_region_is_never_matched_and_silences_the_negatives_inside_it():
+    # ANCHORS 0 and 1 lie wholly and 25/100 inside the crowd; anchor 2 is a real box's; anchor 3 is
+    # 100/900 inside; anchor 4 is outside. (Detectron's rule: ignored from 70% inside.)
+    boxes = tf.constant([[0.0, 0, 10, 10], [20, 20, 30, 30]])
+    classes, _ = assign_targets(ANCHORS, boxes, tf.constant([CROWD_CLASS, 1]))
+    assert classes.numpy().tolist() == [IGNORED, BACKGROUND, 1, BACKGROUND, BACKGROUND]
+    # A real object inside a crowd region stays positive; the crowd alone never claims an anchor.
+    inside = assign_targets(ANCHORS, tf.constant([[0.0, 0, 30, 30], [0, 0, 10, 10]]), tf.constant([CROWD_CLASS, 0]))
+    assert inside[0].numpy().tolist() == [0, IGNORED, IGNORED, IGNORED, BACKGROUND]
+    alone = assign_targets(ANCHORS, tf.constant([[0.0, 0, 30, 30]]), tf.constant([CROWD_CLASS]))[0].numpy()
+    assert alone.tolist() == [IGNORED] * 4 + [BACKGROUND]

@@ -9,7 +9,8 @@ from pipeline.augment.config import AugmentationConfig
 from pipeline.dataset import auto_shard_policy, make_dataset, most_boxes_per_image, read_dataset_info
 from pipeline.letterbox import letterbox
 from pipeline.ragged_padding import TOO_MANY_BOXES, padded_box_count, padded_to_ragged, ragged_to_padded
-from pipeline.record_decoding import decode_record
+from boxflow.record_schema import IS_CROWD
+from pipeline.record_decoding import CROWD_CLASS, decode_record
 from tests.builders import make_example, prepare, prepared_synth, read_records
 from tests.conftest import shared_dataset
 
@@ -36,6 +37,14 @@ def test_letterbox_moves_boxes_with_the_pixels():
     bright = np.argwhere(resized.numpy()[..., 0] > 128)
     assert bright.min(axis=0).tolist() == [10, 20] and (bright.max(axis=0) + 1).tolist() == [50, 60]
     assert resized.numpy()[100:].max() == 0  # padding below the 100-row image
+
+
+def test_crowd_regions_decode_as_the_crowd_class_and_missing_flags_as_none():
+    serialized = make_example(48, 64, [(8, 4, 40, 30), (0, 0, 64, 48)], labels=[3, 1], is_crowd=[False, True])
+    assert decode_record(tf.constant(serialized))["classes"].numpy().tolist() == [2, CROWD_CLASS]
+    example = tf.train.Example.FromString(serialized)
+    del example.features.feature[IS_CROWD]  # a writer that leaves the optional flags out
+    assert decode_record(tf.constant(example.SerializeToString()))["classes"].numpy().tolist() == [2, 0]
 
 
 def test_ragged_and_padded_forms_round_trip():

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pipeline.dataset import make_dataset
+from pipeline.record_decoding import CROWD_CLASS
 from tests.builders import assert_accounting_closes, prepare, read_record_file, read_records, read_rejections
 from tests.conftest import shared_dataset
 
@@ -134,6 +136,11 @@ def test_coco128_coco_json(coco128, tmp_path):
     records = read_records(tmp_path)
     assert_records_match(records, expected, key="source_id")
     assert sum(sum(r["is_crowd"]) for r in records) == 3
+    # Training reads the crowd regions as CROWD_CLASS (ignored regions), every other box by its class.
+    read = [targets["classes"].flat_values.numpy() for split in info["splits"]
+            for _, targets in make_dataset(str(tmp_path), split, 128, 8, training=False)]
+    classes = np.concatenate(read)
+    assert (classes == CROWD_CLASS).sum() == 3 and (classes >= 0).sum() == sum(len(r["classes"]) for r in records) - 3
     # Labels are contiguous by sorted category id, so the label map has 80 entries, 1..80.
     assert [c["name"] for c in info["classes"]] == [names[i] for i in sorted(names)]
     label_of = {c["name"]: c["id"] for c in info["classes"]}

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_models.ops.matching import BACKGROUND, IGNORED
+from pipeline.record_decoding import CROWD_CLASS
 from keras_models.ops.sampling import (RPN_SAMPLING, SamplingConfig, hashed_uniform, roi_targets, rpn_targets,
                                        sample_balanced)
 
@@ -106,3 +107,18 @@ def test_roi_targets_with_few_candidates_or_no_boxes():
                                              config)
     assert classes.numpy().tolist() == [BACKGROUND] * 3 + [IGNORED] * 5
     assert np.all(box_targets.numpy() == 0)
+
+
+def test_anchors_and_proposals_inside_a_crowd_region_are_sampled_neither_way():
+    crowd, box = [0.0, 0.0, 40.0, 40.0], [60.0, 60.0, 80.0, 80.0]
+    anchors = tf.constant([[5.0, 5, 15, 15], [30, 30, 50, 50], [60, 60, 80, 80], [100, 0, 110, 10]])
+    objectness, _ = rpn_targets(anchors, tf.constant([crowd, box]), tf.constant([CROWD_CLASS, 2]), SEED)
+    # wholly inside the crowd: ignored; a quarter inside: negative; the box's: positive; outside: negative
+    assert objectness.numpy().tolist() == [IGNORED, 0, 1, 0]
+
+    proposals = tf.constant([[2.0, 2, 12, 12], [35, 35, 45, 45], [100, 0, 110, 10]])
+    rois, classes, _ = roi_targets(proposals, tf.ones([3], tf.bool), tf.constant([crowd, box]),
+                                   tf.constant([CROWD_CLASS, 2]), SEED, SamplingConfig(sample_size=8, positive_fraction=0.25))
+    sampled = {tuple(roi): label for roi, label in zip(rois.numpy().tolist(), classes.numpy().tolist()) if label != IGNORED}
+    # The box joins as foreground; the proposal inside the crowd is left out; the crowd never joins.
+    assert sampled == {tuple(box): 2, (35.0, 35.0, 45.0, 45.0): BACKGROUND, (100.0, 0.0, 110.0, 10.0): BACKGROUND}

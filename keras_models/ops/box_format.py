@@ -18,15 +18,25 @@ def center_size_to_xyxy(boxes: tf.Tensor) -> tf.Tensor:
     return tf.stack([center_x - width / 2, center_y - height / 2, center_x + width / 2, center_y + height / 2], axis=-1)
 
 
-def pairwise_iou(boxes_a: tf.Tensor, boxes_b: tf.Tensor) -> tf.Tensor:
-    """IoU of every pair: `[..., N, 4]` and `[..., M, 4]` XYXY → `[..., N, M]` (0 where a union is
-    empty), the leading dimensions broadcast."""
+def _intersections_and_areas(boxes_a: tf.Tensor, boxes_b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     a = boxes_a[..., :, tf.newaxis, :]
     b = boxes_b[..., tf.newaxis, :, :]
     width = tf.maximum(tf.minimum(a[..., 2], b[..., 2]) - tf.maximum(a[..., 0], b[..., 0]), 0.0)
     height = tf.maximum(tf.minimum(a[..., 3], b[..., 3]) - tf.maximum(a[..., 1], b[..., 1]), 0.0)
-    intersection = width * height
     area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
     area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - intersection
-    return tf.math.divide_no_nan(intersection, union)
+    return width * height, area_a, area_b
+
+
+def pairwise_iou(boxes_a: tf.Tensor, boxes_b: tf.Tensor) -> tf.Tensor:
+    """IoU of every pair: `[..., N, 4]` and `[..., M, 4]` XYXY → `[..., N, M]` (0 where a union is
+    empty), the leading dimensions broadcast."""
+    intersection, area_a, area_b = _intersections_and_areas(boxes_a, boxes_b)
+    return tf.math.divide_no_nan(intersection, area_a + area_b - intersection)
+
+
+def pairwise_inside_fraction(boxes_a: tf.Tensor, boxes_b: tf.Tensor) -> tf.Tensor:
+    """The fraction of each box of `a` that lies inside each box of `b` (intersection over a's
+    area): `[..., N, 4]` and `[..., M, 4]` XYXY → `[..., N, M]`, 0 for an empty box of `a`."""
+    intersection, area_a, _ = _intersections_and_areas(boxes_a, boxes_b)
+    return tf.math.divide_no_nan(intersection, area_a)

@@ -1,4 +1,11 @@
-"""Anchor ↔ ground-truth matching and the training targets it yields."""
+"""Anchor ↔ ground-truth matching and the training targets it yields.
+
+Crowd regions (class `CROWD_CLASS`, COCO's `iscrowd`) are never matched. An anchor that is not
+positive and lies mostly inside one (at least `CROWD_INSIDE_FRACTION` of its area) is ignored,
+neither positive nor negative: it may well show one of the crowd's objects. This is Detectron's
+rule (`TRAIN.CROWD_FILTER_THRESH` 0.7, for RPN anchors and Fast R-CNN proposals); Detectron2 and
+Model Garden instead drop crowd boxes in training, so such anchors learn "background".
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,12 @@ import dataclasses
 import tensorflow as tf
 
 from keras_models.ops.box_coding import encode_boxes
-from keras_models.ops.box_format import pairwise_iou
+from keras_models.ops.box_format import pairwise_inside_fraction, pairwise_iou
+from pipeline.record_decoding import CROWD_CLASS
 
 BACKGROUND = -1  # class target of a negative anchor
 IGNORED = -2     # class target of an anchor that counts in no loss
+CROWD_INSIDE_FRACTION = 0.7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +27,14 @@ class MatchingConfig:
     positive_iou: float = 0.5
     negative_iou: float = 0.4
     force_best_anchor: bool = True
+    crowd_inside_fraction: float = CROWD_INSIDE_FRACTION
+
+
+def inside_crowd(candidates: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor, fraction: float) -> tf.Tensor:
+    """`[A]` bool: which `candidates` `[A, 4]` lie at least `fraction` inside a box of `boxes`
+    `[N, 4]` whose class (`classes` `[N]`) is `CROWD_CLASS`."""
+    inside = tf.where((classes == CROWD_CLASS)[tf.newaxis, :], pairwise_inside_fraction(candidates, boxes), 0.0)
+    return tf.reduce_max(tf.concat([inside, tf.zeros_like(inside[:, :1])], axis=1), axis=1) >= fraction
 
 
 def assign_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
@@ -26,10 +43,11 @@ def assign_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
 
     Args:
       anchors: `[A, 4]` pixels XYXY. boxes: `[N, 4]` pixels XYXY. classes: `[N]` int32 from 0,
-        where -1 marks padding (ignored).
+        where -1 marks padding (ignored) and `CROWD_CLASS` a crowd region.
     Returns:
       `class_targets [A]` int32: the matched box's class for positives (IoU ≥ positive_iou,
-      plus each box's best anchor), `BACKGROUND` below negative_iou, `IGNORED` in between;
+      plus each box's best anchor), `BACKGROUND` below negative_iou, `IGNORED` in between and
+      inside a crowd region;
       `box_targets [A, 4]`: the matched box as `encode(box, anchor)` codes it (`box_coding`'s
       centre-size or edge coding), meaningful for positives only.
     """
@@ -54,8 +72,8 @@ def assign_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
         best_box = tf.where(is_forced, claimant, best_box)
         positive = positive | is_forced
 
-    class_targets = tf.where(positive, tf.gather(classes, best_box),
-                             tf.where(best_iou < config.negative_iou, BACKGROUND, IGNORED))
+    negative = (best_iou < config.negative_iou) & ~inside_crowd(anchors, boxes, classes, config.crowd_inside_fraction)
+    class_targets = tf.where(positive, tf.gather(classes, best_box), tf.where(negative, BACKGROUND, IGNORED))
     box_targets = tf.where(positive[:, tf.newaxis], encode(tf.gather(boxes, best_box), anchors), 0.0)
     return class_targets, box_targets
 

@@ -19,7 +19,8 @@ import tensorflow as tf
 
 from keras_models.ops.box_coding import encode_boxes
 from keras_models.ops.box_format import pairwise_iou
-from keras_models.ops.matching import BACKGROUND, IGNORED, MatchingConfig, assign_targets
+from keras_models.ops.matching import (BACKGROUND, CROWD_INSIDE_FRACTION, IGNORED, MatchingConfig, assign_targets,
+                                       inside_crowd)
 
 @dataclasses.dataclass(frozen=True)
 class SamplingConfig:
@@ -80,14 +81,15 @@ def rpn_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor, seed: 
     """The RPN's targets for one image.
 
     Args:
-      anchors: `[A, 4]` pixels XYXY. boxes: `[M, 4]` pixels XYXY; classes `[M]` (-1 = padding).
+      anchors: `[A, 4]` pixels XYXY. boxes: `[M, 4]` pixels XYXY; classes `[M]` (-1 = padding,
+        `CROWD_CLASS` a crowd region, as `assign_targets` treats them).
       seed: int `[2]`.
     Returns:
       `objectness [A]` int32: 1 for a sampled positive, 0 for a sampled negative, `IGNORED` for
       every other anchor; `box_targets [A, 4]`: the matched box encoded against the anchor
       (meaningful where objectness is 1).
     """
-    any_object = tf.where(classes >= 0, 0, -1)  # the RPN does not tell classes apart
+    any_object = tf.where(classes >= 0, 0, classes)  # the RPN does not tell classes apart; markers stay
     labels, box_targets = assign_targets(anchors, boxes, any_object, matching)
     sampled = sample_balanced(labels >= 0, labels == BACKGROUND, sampling, seed)
     objectness = tf.where(sampled, tf.cast(labels >= 0, tf.int32), IGNORED)
@@ -101,7 +103,9 @@ def roi_targets(proposals: tf.Tensor, proposal_valid: tf.Tensor, boxes: tf.Tenso
 
     Args:
       proposals: `[P, 4]` pixels XYXY (the RPN's, gradient stopped); proposal_valid `[P]` bool
-        (False: padding). boxes `[M, 4]`, classes `[M]` int32 from 0 (-1 = padding). seed: int `[2]`.
+        (False: padding). boxes `[M, 4]`, classes `[M]` int32 from 0 (-1 = padding, `CROWD_CLASS` a
+        crowd region: a proposal mostly inside one is sampled neither as foreground nor as
+        background). seed: int `[2]`.
     Returns:
       `rois [sample_size, 4]` pixels XYXY; `class_targets [sample_size]` int32: the class of the
       box a foreground ROI overlaps most, `BACKGROUND`, or `IGNORED` for rows left empty when there
@@ -120,7 +124,8 @@ def roi_targets(proposals: tf.Tensor, proposal_valid: tf.Tensor, boxes: tf.Tenso
     iou = tf.where(valid[tf.newaxis, :], pairwise_iou(candidates, padded_boxes), -1.0)
     best_iou, best_box = tf.reduce_max(iou, axis=1), tf.argmax(iou, axis=1, output_type=tf.int32)
     foreground = is_candidate & (best_iou >= foreground_iou)
-    sampled = sample_balanced(foreground, is_candidate & ~foreground, sampling, seed)
+    background = is_candidate & ~foreground & ~inside_crowd(candidates, boxes, classes, CROWD_INSIDE_FRACTION)
+    sampled = sample_balanced(foreground, background, sampling, seed)
 
     # The sampled rows first (foreground before background), then the rest, cut to sample_size.
     rank_key = tf.cast(sampled, tf.int32) * 2 + tf.cast(foreground, tf.int32)

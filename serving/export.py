@@ -28,7 +28,7 @@ from boxflow import record_schema
 from boxflow.errors import BoxflowError
 from boxflow.user_paths import make_folder
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
-from keras_models.training.run_directory import load_trained_model
+from keras_models.training.run_directory import BOX_CALIBRATION_FILE, load_trained_model
 from serving import model_base
 from serving.detection_functions import detect_encoded_images, detect_examples, detect_images
 from serving.warmup import write_warmup_requests
@@ -67,6 +67,9 @@ def export(run_dir: str, model_dir: str, version: Optional[int] = None) -> Expor
         if box_uncertainty != NO_UNCERTAINTY:
             with open(os.path.join(assets, model_base.BOX_UNCERTAINTY_FILE), "w") as f:
                 f.write(box_uncertainty + "\n")
+        calibration = os.path.join(run_dir, BOX_CALIBRATION_FILE)
+        if os.path.exists(calibration):  # the temperatures in the graph, and where they were fitted
+            shutil.copy(calibration, os.path.join(assets, BOX_CALIBRATION_FILE))
         os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

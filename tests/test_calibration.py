@@ -110,26 +110,41 @@ def test_the_fitted_temperatures_maximize_the_likelihood(rng, kind):
             assert nll(moved) > best
 
 
-def test_calibrate_stores_temperatures_that_evaluate_and_export_then_use(tiny_uncertain_run, tmp_path):
+def test_calibrate_stores_temperatures_that_evaluate_and_export_then_use(tiny_uncertain_run, tmp_path, capsys):
     data, trained_run = tiny_uncertain_run
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)  # the shared run stays uncalibrated
     common = ["--data", str(data), "--resamples", "0"]
-    assert main(["evaluate", "--run", str(run), "--out", str(tmp_path / "raw.json"), *common]) == 0
-    assert main(["evaluate", "--run", str(run), "--calibrate", "--out", str(tmp_path / "fit.json"), *common]) == 0
+
+    def evaluated(name: str, *flags: str) -> dict:
+        assert main(["evaluate", *flags, "--out", str(tmp_path / f"{name}.json"), *common]) == 0
+        return json.loads((tmp_path / f"{name}.json").read_text())["calibration"]
+
+    raw = evaluated("raw", "--run", str(run))
+    assert raw["temperatures"] is None and raw["in_sample"] is False
+    # Fitted on the evaluated images: the report says it is in-sample, in its JSON and its text.
+    in_sample = evaluated("in_sample", "--run", str(run), "--calibrate")
+    assert in_sample["in_sample"] is True and in_sample["fitted_on"]["split"] == "val"
+    assert "IN-SAMPLE: the temperatures were fitted on these same images ('val')" in capsys.readouterr().out
+    assert in_sample["mean_negative_log_likelihood"] <= raw["mean_negative_log_likelihood"]
+
+    fitted = evaluated("fit", "--run", str(run), "--calibrate", "--calibrate-split", "train")
     stored = json.loads((run / "box_calibration.json").read_text())
-    fitted = json.loads((tmp_path / "fit.json").read_text())["calibration"]
     assert fitted["temperatures"] == stored["temperatures"] and stored["distribution"] == "laplace"
-    raw = json.loads((tmp_path / "raw.json").read_text())["calibration"]
-    assert fitted["mean_negative_log_likelihood"] <= raw["mean_negative_log_likelihood"]
-    # Evaluating the run again, and its export, applies the stored temperatures.
-    assert main(["evaluate", "--run", str(run), "--out", str(tmp_path / "again.json"), *common]) == 0
-    assert json.loads((tmp_path / "again.json").read_text())["calibration"]["coverage"] == fitted["coverage"]
+    assert stored["split"] == "train" and stored["temperatures"] != in_sample["temperatures"]
+    assert fitted["in_sample"] is False and fitted["fitted_on"] == {"data": str(data), "split": "train"}
+    output = capsys.readouterr().out
+    assert "IN-SAMPLE" not in output and "temperatures fitted on 'train'" in output
+    assert "unmatched ones, the largest errors, are not counted" in output
+    # Evaluating the run again, and its export, applies the stored temperatures and says where from.
+    again = evaluated("again", "--run", str(run))
+    assert again["coverage"] == fitted["coverage"] and again["fitted_on"]["split"] == "train"
     assert main(["export", "--run", str(run), "--out", str(tmp_path / "models" / "calibrated")]) == 0
-    assert main(["evaluate", "--model", str(tmp_path / "models" / "calibrated" / "1"), "--out",
-                 str(tmp_path / "export.json"), *common]) == 0
-    exported = json.loads((tmp_path / "export.json").read_text())["calibration"]
+    exported = evaluated("export", "--model", str(tmp_path / "models" / "calibrated" / "1"))
     assert exported["coverage"] == pytest.approx(fitted["coverage"], abs=1e-3)
+    assert exported["fitted_on"]["split"] == "train" and exported["in_sample"] is False
+    # On the split they were fitted on, the run's report is in-sample again.
+    assert evaluated("on_train", "--run", str(run), "--split", "train")["in_sample"] is True
 
 
 def test_calibrate_needs_a_run_with_box_uncertainty(tiny_run, tmp_path, capsys):
@@ -140,3 +155,5 @@ def test_calibrate_needs_a_run_with_box_uncertainty(tiny_run, tmp_path, capsys):
     assert not (run / "box_calibration.json").exists()
     assert main(["evaluate", "--model", str(tmp_path), "--data", str(data), "--calibrate"]) == 2
     assert "--calibrate stores its temperatures in a run directory: give --run, not --model" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(run), "--data", str(data), "--calibrate-split", "train"]) == 2
+    assert "--calibrate-split names the split --calibrate fits on: give --calibrate too" in capsys.readouterr().err

@@ -23,6 +23,9 @@ def add_to(commands: argparse._SubParsersAction) -> None:
                         help="with --run of a model trained with --box-uncertainty: fit one temperature per box edge "
                              "on this split by maximum likelihood, store it in the run directory (box_calibration.json; "
                              "evaluate, export and serve then use it) and report the calibrated coverage")
+    parser.add_argument("--calibrate-split",
+                        help="with --calibrate: the split to fit the temperatures on (default: --split itself, "
+                             "which makes the coverage reported an in-sample one, and the report says so)")
     parser.add_argument("--variance-voting", action="store_true",
                         help="with --run of a model trained with --box-uncertainty: evaluate it with variance voting "
                              "(to compare with and without; train with --variance-voting to export it)")
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
 
     settings = EvaluateSettings(data_dir=args.data, run_dir=args.run, model_dir=args.model, split=args.split,
                                 report_path=args.out, batch_size=args.batch_size, resamples=args.resamples,
-                                seed=args.seed, calibrate=args.calibrate,
+                                seed=args.seed, calibrate=args.calibrate, calibrate_split=args.calibrate_split,
                                 variance_voting=args.variance_voting)
     report = run_job(settings)
     print(format_report(report))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -33,8 +34,11 @@ class EvaluateSettings:
     batch_size: int = 16
     resamples: int = 200
     seed: int = 0
-    # Fit the box uncertainty's temperatures on this split and store them in the run directory.
+    # Fit the box uncertainty's temperatures and store them in the run directory: on
+    # `calibrate_split`, or, when None, on the evaluated split itself (an in-sample report, which
+    # says so).
     calibrate: bool = False
+    calibrate_split: Optional[str] = None
     # Evaluate the run's model with variance voting, whatever it was trained with.
     variance_voting: bool = False
 
@@ -45,6 +49,8 @@ class EvaluateSettings:
             raise BoxflowError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.resamples < 0:
             raise BoxflowError(f"--resamples must be 0 (no interval) or more, got {self.resamples}")
+        if self.calibrate_split and not self.calibrate:
+            raise BoxflowError("--calibrate-split names the split --calibrate fits on: give --calibrate too")
         if self.calibrate and not self.run_dir:
             raise BoxflowError("--calibrate stores its temperatures in a run directory: give --run, not --model")
         if self.variance_voting and not self.run_dir:
@@ -118,9 +124,15 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
     progress(f"[evaluate] detecting on '{settings.split}' of {settings.data_dir}")
     images = collect(settings.data_dir, settings.split, detect, settings.batch_size,
                      progress=lambda done: progress(f"[evaluate] {done} images"))
-    temperatures = None
     if settings.calibrate:
-        images, temperatures = _calibrated(images, box_uncertainty, settings, progress)
+        fit_split = settings.calibrate_split or settings.split
+        fit_images = images
+        if fit_split != settings.split:
+            progress(f"[evaluate] detecting on '{fit_split}' to fit the temperatures on")
+            fit_images = collect(settings.data_dir, fit_split, detect, settings.batch_size,
+                                 progress=lambda done: progress(f"[evaluate] {done} images"))
+        images = with_temperatures(images, _fit_temperatures(fit_images, fit_split, box_uncertainty, settings,
+                                                             progress))
     metrics, evaluation = evaluate_images(images, class_names, settings.resamples, settings.seed)
 
     report_path = settings.report
@@ -130,9 +142,8 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
     report = {"report_version": REPORT_VERSION, **source, "data": settings.data_dir, "split": settings.split,
               **metrics, "pr_curves": curves_path}
     if box_uncertainty != NO_UNCERTAINTY:
-        report["calibration"] = calibration_report(images, box_uncertainty)
-        if temperatures:
-            report["calibration"]["temperatures"] = list(temperatures)
+        report["calibration"] = {**calibration_report(images, box_uncertainty),
+                                 **_temperatures_provenance(settings)}
         if report["calibration"]["matched_detections"]:
             report["calibration"]["reliability_plot"] = os.path.splitext(report_path)[0] + ".calibration.png"
             write_reliability_plot(report["calibration"], report["calibration"]["reliability_plot"])
@@ -141,24 +152,40 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
     return report
 
 
-def _calibrated(images: list[EvaluationImage], box_uncertainty: str, settings: EvaluateSettings,
-                progress: Callable[[str], None]) -> tuple[list[EvaluationImage], tuple[float, ...]]:
-    """Fits the per-edge temperatures on `images`, stores them in the run directory, and returns
-    the images with their stddev so scaled."""
+def _fit_temperatures(images: list[EvaluationImage], split: str, box_uncertainty: str, settings: EvaluateSettings,
+                      progress: Callable[[str], None]) -> tuple[float, ...]:
+    """Fits the per-edge temperatures on `images` (of `split`) and stores them in the run directory."""
     from keras_models.training.run_directory import write_box_calibration
 
     edges = match_edges(images)
     if not len(edges.truth):
-        raise BoxflowError(f"--calibrate: no detection on '{settings.split}' matches a ground-truth box at IoU "
+        raise BoxflowError(f"--calibrate: no detection on '{split}' matches a ground-truth box at IoU "
                            f"{MATCH_IOU}; there is nothing to fit the temperatures on")
     temperatures = fit_temperatures(edges, box_uncertainty)
     path = write_box_calibration(settings.run_dir, {
-        "temperatures": list(temperatures), "distribution": box_uncertainty, "split": settings.split,
+        "temperatures": list(temperatures), "distribution": box_uncertainty, "split": split,
         "data": settings.data_dir, "matched_detections": len(edges.truth), "edges": ["xmin", "ymin", "xmax", "ymax"]})
     progress(f"[evaluate] stddev temperatures (xmin, ymin, xmax, ymax) "
-             f"{', '.join(f'{value:.3f}' for value in temperatures)} fitted on {len(edges.truth)} matched detections; "
-             f"wrote {path}")
-    return with_temperatures(images, temperatures), temperatures
+             f"{', '.join(f'{value:.3f}' for value in temperatures)} fitted on {len(edges.truth)} matched detections "
+             f"of '{split}'; wrote {path}")
+    return temperatures
+
+
+def _temperatures_provenance(settings: EvaluateSettings) -> dict:
+    """Where the temperatures in use were fitted, and whether that is these very images (in-sample)."""
+    from keras_models.training.run_directory import BOX_CALIBRATION_FILE
+    from serving.model_base import ASSETS_EXTRA
+
+    path = (os.path.join(settings.run_dir, BOX_CALIBRATION_FILE) if settings.run_dir
+            else os.path.join(settings.model_dir, ASSETS_EXTRA, BOX_CALIBRATION_FILE))
+    if not os.path.exists(path):
+        return {"temperatures": None, "fitted_on": None, "in_sample": False}
+    with open(path) as f:
+        stored = json.load(f)
+    fitted_on = {"data": stored.get("data"), "split": stored.get("split")}
+    in_sample = (fitted_on["split"] == settings.split and fitted_on["data"] is not None
+                 and os.path.realpath(fitted_on["data"]) == os.path.realpath(settings.data_dir))
+    return {"temperatures": stored["temperatures"], "fitted_on": fitted_on, "in_sample": in_sample}
 
 
 def _number(value: Optional[float]) -> str:
@@ -182,7 +209,14 @@ def format_report(report: dict) -> str:
     calibration = report.get("calibration")
     if calibration and calibration["matched_detections"]:
         coverage = ", ".join(f"{float(level):.0%} → {observed:.1%}" for level, observed in calibration["coverage"].items())
-        lines.append(f"box edge calibration ({calibration['distribution']}, {calibration['matched_detections']} "
-                     f"matched detections): interval coverage {coverage}; calibration error "
+        lines.append(f"box edge calibration ({calibration['distribution']}, the {calibration['matched_detections']} "
+                     f"detections matched at IoU >= {calibration['match_iou']}; unmatched ones, the largest errors, "
+                     f"are not counted): interval coverage {coverage}; calibration error "
                      f"{calibration['calibration_error']:.3f}; mean NLL {calibration['mean_negative_log_likelihood']:.3f}")
+        if calibration.get("in_sample"):
+            lines.append(f"  IN-SAMPLE: the temperatures were fitted on these same images ('{report['split']}'); "
+                         "fit them on another split (--calibrate-split) for an honest coverage")
+        elif calibration.get("fitted_on"):
+            lines.append(f"  temperatures fitted on '{calibration['fitted_on']['split']}' of "
+                         f"{calibration['fitted_on']['data']}")
     return "\n".join(lines)

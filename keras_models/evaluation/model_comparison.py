@@ -16,8 +16,9 @@ import numpy as np
 from pycocotools.cocoeval import COCOeval
 
 from keras_models.evaluation import coco_metrics
-from keras_models.evaluation.bootstrap import percentile_interval, resampled_metrics
+from keras_models.evaluation.bootstrap import percentile_interval, resample_counts
 from keras_models.evaluation.evaluation_image import EvaluationImage
+from keras_models.evaluation.pooled_matches import PooledMatches
 from keras_models.evaluation.paired_t_test import PairedTTest, paired_t_test
 from keras_models.evaluation.per_image_f1 import NO_DETECTION, best_f1_threshold, image_matches, per_image_f1
 
@@ -51,25 +52,20 @@ def paired_bootstrap(first: COCOeval, second: COCOeval, resamples: int, level: f
     """`COMPARED_METRICS`' differences over `resamples` resamples of the images, the same images for
     both evaluations each time (they must hold the same images in the same order); None for a metric
     undefined on all images."""
-    images = len(first._paramsEval.imgIds)
-    whole = np.arange(images)
-    on_all = resampled_metrics(first, whole), resampled_metrics(second, whole)
-    rng = np.random.default_rng(seed)
-    samples: dict[str, list[float]] = {name: [] for name in COMPARED_METRICS}
-    for _ in range(resamples):
-        positions = rng.integers(0, images, images)
-        drawn = resampled_metrics(first, positions), resampled_metrics(second, positions)
-        for name in COMPARED_METRICS:
-            if drawn[0][name] is not None and drawn[1][name] is not None:
-                samples[name].append(drawn[1][name] - drawn[0][name])
+    pooled = PooledMatches(first), PooledMatches(second)
+    on_all = [each.metrics(np.ones((1, each.images), np.int64)) for each in pooled]
+    counts = resample_counts(pooled[0].images, resamples, seed)
+    drawn = [each.metrics(counts) for each in pooled]
     differences: dict[str, Optional[PairedDifference]] = {}
     for name in COMPARED_METRICS:
-        if on_all[0][name] is None or on_all[1][name] is None or not samples[name]:
+        both = ~np.isnan(drawn[0][name]) & ~np.isnan(drawn[1][name])
+        samples = (drawn[1][name] - drawn[0][name])[both]
+        whole = float(on_all[0][name][0]), float(on_all[1][name][0])
+        if np.isnan(whole).any() or not samples.size:
             differences[name] = None
             continue
-        low, high = percentile_interval(samples[name], level)
-        differences[name] = PairedDifference(on_all[0][name], on_all[1][name], low, high, level,
-                                             np.asarray(samples[name]))
+        low, high = percentile_interval(samples, level)
+        differences[name] = PairedDifference(*whole, low, high, level, samples)
     return differences
 
 

@@ -16,9 +16,9 @@ def export(tiny_run, exported):
     return exported(tiny_run[1]) / "shapes" / "1"
 
 
-def compared(first, second, data, out, capsys):
+def compared(first, second, data, out, capsys, *flags):
     assert main(["compare", str(first), str(second), "--data", str(data), "--resamples", "200",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), *flags]) == 0
     printed = capsys.readouterr().out
     report = json.loads(out.read_text())
     assert report["verdict"] in printed and report["A"] and report["B"]
@@ -32,12 +32,12 @@ def test_a_run_against_itself_is_no_difference_exactly(tiny_run, tmp_path, capsy
         paired = report["bootstrap"][name]
         assert (paired["difference"], paired["low"], paired["high"], paired["B_wins"]) == (0.0, 0.0, 0.0, 0.0), name
     assert report["per_image_f1"]["t_test"]["p_value"] == 1.0 and report["per_image_f1"]["t_test"]["statistic"] == 0.0
-    assert report["verdict"].startswith("no difference shown")
+    assert report["verdict"].count("no difference shown") == 4
     held_out = json.loads((data / "dataset_info.json").read_text())["splits"]["val"]["images"]
     assert report["images"] == held_out == len(report["per_image_f1"]["images"]) and held_out >= 30
     assert not report["per_image_f1"]["t_test"]["small_sample"]
     with Image.open(report["plot"]) as plot:
-        assert plot.size == (1100, 450)
+        assert plot.size == (1100, 550)
 
 
 def test_a_run_against_its_export_is_no_difference(tiny_run, export, tmp_path, capsys):
@@ -45,7 +45,7 @@ def test_a_run_against_its_export_is_no_difference(tiny_run, export, tmp_path, c
     report, _ = compared(run, export, data, tmp_path / "export.json", capsys)
     assert report["A"]["run"] == str(run) and report["B"]["model"] == str(export)
     assert abs(report["bootstrap"]["AP"]["difference"]) < 1e-3  # the export's scores equal the run's to 1e-4
-    assert report["verdict"].startswith("no difference shown")
+    assert "AP: no difference shown" in report["verdict"]
 
 
 def test_two_runs_reconcile_with_evaluate(tiny_run, tiny_uncertain_run, tmp_path, capsys):
@@ -61,8 +61,28 @@ def test_two_runs_reconcile_with_evaluate(tiny_run, tiny_uncertain_run, tmp_path
             assert report["bootstrap"][name][letter] == pytest.approx(evaluated[name], abs=1e-12), (letter, name)
     ap = report["bootstrap"]["AP"]
     assert ap["low"] <= ap["difference"] <= ap["high"]
-    expected = ("B is better" if ap["low"] > 0 else "B is worse" if ap["high"] < 0 else "no difference shown")
-    assert report["verdict"].startswith(expected)
+    expected = ("no difference shown" if ap["holm_p_value"] >= 0.05 else
+                "B higher" if ap["difference"] > 0 else "B lower")
+    assert f"; AP: {expected} (" in report["verdict"] or f": AP: {expected} (" in report["verdict"]
+    assert sorted(report["holm"]["tests"]) == ["AP", "AP50", "AP75", "per-image F1"]
+
+
+def test_the_operating_point_is_fixed_or_chosen_on_other_images_and_an_in_sample_one_is_said(
+        tiny_run, tiny_uncertain_run, tmp_path, capsys):
+    data, run = tiny_run
+    uncertain = tiny_uncertain_run[1]
+    # The data has no split besides train and val: by default the thresholds are fitted on the
+    # compared images, and the report says so.
+    report, printed = compared(run, uncertain, data, tmp_path / "default.json", capsys)
+    assert report["per_image_f1"]["operating_point"] == {"chosen_on": "val", "in_sample": True}
+    assert "IN-SAMPLE: chosen on these same images" in printed and "no other held-out split" in printed
+    chosen, printed = compared(run, uncertain, data, tmp_path / "on_train.json", capsys, "--threshold-split", "train")
+    assert chosen["per_image_f1"]["operating_point"] == {"chosen_on": "train", "in_sample": False}
+    assert "chosen on 'train'" in printed and "IN-SAMPLE" not in printed
+    assert chosen["per_image_f1"]["thresholds"] != report["per_image_f1"]["thresholds"]
+    fixed, printed = compared(run, uncertain, data, tmp_path / "fixed.json", capsys, "--score-threshold", "0.4")
+    assert fixed["per_image_f1"]["thresholds"] == {"A": 0.4, "B": 0.4} and "fixed by --score-threshold" in printed
+    assert fixed["per_image_f1"]["operating_point"] == {"score_threshold": 0.4}
 
 
 def test_a_small_split_is_said_to_rest_on_the_t_approximation(tiny_run, tmp_path, capsys):
@@ -75,7 +95,7 @@ def test_a_small_split_is_said_to_rest_on_the_t_approximation(tiny_run, tmp_path
 
 @pytest.mark.parametrize("case, message", [
     ("not_a_model", "neither a run directory of boxflow train (no config.json) nor an exported SavedModel"),
-    ("few_resamples", "--resamples must be at least 100"),
+    ("few_resamples", "--resamples must be at least 200"),
     ("other_classes", "differ from the dataset's ['cat']"),
 ])
 def test_bad_input_exits_2_with_one_line(tiny_run, tmp_path, capsys, case, message):

@@ -1,5 +1,6 @@
 """Comparing two models' detections on the same images: a model against itself is no difference,
-exactly; shifted boxes are found worse; better boxes are found better; the pairing is by image."""
+exactly; shifted boxes are found worse; better boxes are found better; the pairing is by image; the
+signed-rank test equals SciPy's and the verdict follows the Holm-adjusted p-values."""
 
 import dataclasses
 
@@ -7,7 +8,10 @@ import numpy as np
 import pytest
 
 from keras_models.evaluation import coco_metrics
-from keras_models.evaluation.model_comparison import COMPARED_METRICS, compare, comparison_report
+from keras_models.evaluation.model_comparison import (ALPHA, COMPARED_METRICS, F1, best_f1_thresholds,
+                                                       compare as compare_at)
+from keras_models.evaluation.model_comparison import comparison_report
+from keras_models.evaluation.signed_rank_test import holm_adjusted, signed_rank_test
 from tests.builders import ground_truth_as_detections, random_evaluation_images
 
 
@@ -15,6 +19,15 @@ def shifted(image, fraction):
     """The image with every detection moved right by `fraction` of its width."""
     widths = image.detection_boxes[:, 2] - image.detection_boxes[:, 0]
     return dataclasses.replace(image, detection_boxes=image.detection_boxes + np.outer(widths * fraction, [1, 0, 1, 0]))
+
+
+def compare(first, second, num_classes, resamples):
+    """`compare` at each model's best-F1 threshold on the compared images themselves."""
+    return compare_at(first, second, num_classes, best_f1_thresholds(first, second, num_classes), resamples)
+
+
+def verdict_of(comparison, name: str) -> str:
+    return next(part for part in comparison.verdict.split(": ", 1)[1].split("; ") if part.startswith(f"{name}: "))
 
 
 @pytest.fixture
@@ -29,7 +42,10 @@ def test_a_model_against_itself_is_no_difference_exactly(images):
         assert paired.difference == 0.0 and paired.low == 0.0 and paired.high == 0.0 and paired.second_wins == 0.0
         assert np.all(paired.samples == 0.0) and len(paired.samples) == 200
     assert comparison.t_test.p_value == 1.0 and comparison.t_test.statistic == 0.0
-    assert comparison.verdict.startswith("no difference shown: ΔmAP +0.000")
+    assert comparison.signed_rank.p_value == 1.0 and comparison.signed_rank.nonzero == 0
+    assert comparison.holm_p_values == {"AP": 1.0, "AP50": 1.0, "AP75": 1.0, F1: 1.0}
+    for name in (*COMPARED_METRICS, F1):
+        assert verdict_of(comparison, name).startswith(f"{name}: no difference shown")
 
 
 def test_shifted_boxes_are_found_worse(images):
@@ -37,7 +53,8 @@ def test_shifted_boxes_are_found_worse(images):
     ap = comparison.bootstrap["AP"]
     assert ap.high < 0 and ap.second_wins == 0.0
     assert comparison.t_test.p_value < 0.01 and comparison.t_test.mean_difference < 0
-    assert comparison.verdict.startswith(f"B is worse than A by {-ap.difference:.3f} mAP (95% interval")
+    assert verdict_of(comparison, "AP").startswith(f"AP: B lower (Δ {ap.difference:+.3f}, 95% interval")
+    assert verdict_of(comparison, F1).startswith(f"{F1}: B lower")
 
 
 def test_better_boxes_are_found_better_and_the_point_estimates_are_pycocotools(images):
@@ -47,7 +64,7 @@ def test_better_boxes_are_found_better_and_the_point_estimates_are_pycocotools(i
         paired = comparison.bootstrap[name]
         assert paired.first == pytest.approx(coco_metrics.summary(coco_metrics.evaluate_coco(images, 3))[name])
         assert paired.second == pytest.approx(1.0) and paired.low > 0 and paired.second_wins == 1.0
-    assert comparison.verdict.startswith("B is better than A by")
+    assert all(verdict_of(comparison, name).startswith(f"{name}: B higher") for name in (*COMPARED_METRICS, F1))
     report = comparison_report(comparison)
     assert report["images"] == 60 and report["bootstrap"]["AP"]["B"] == pytest.approx(1.0)
     assert [entry["B"] for entry in report["per_image_f1"]["images"]] == [1.0] * 60
@@ -83,3 +100,35 @@ def test_a_model_whose_every_detection_is_wrong_reports_in_plain_json(images):
 def test_different_images_cannot_be_compared(images):
     with pytest.raises(ValueError, match="different images"):
         compare(images, images[::-1], 3, resamples=100)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_signed_rank_test_equals_scipys(seed):
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    first = rng.choice([0.0, 0.5, 0.8, 1.0], 80)  # bounded, with ties and zero differences, as per-image F1
+    second = np.clip(first + rng.choice([0.0, 0.0, 0.2, -0.1, 0.3], 80), 0, 1)
+    ours = signed_rank_test(first, second)
+    theirs = stats.wilcoxon(second, first, zero_method="wilcox", correction=False, method="approx")
+    assert ours.p_value == pytest.approx(theirs.pvalue, rel=1e-9)
+    assert ours.nonzero == int(np.sum(second != first))
+    assert min(ours.positive_rank_sum, ours.nonzero * (ours.nonzero + 1) / 2 - ours.positive_rank_sum) == \
+        pytest.approx(theirs.statistic)
+
+
+def test_holm_multiplies_the_smallest_by_the_family_size_and_stays_monotone():
+    adjusted = holm_adjusted({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.5})
+    assert adjusted == pytest.approx({"a": 0.04, "b": 0.09, "c": 0.09, "d": 0.5})
+
+
+def test_each_metric_is_judged_by_its_holm_adjusted_p(images):
+    slightly_off = [shifted(image, 0.05) for image in images]
+    comparison = compare(images, slightly_off, 3, resamples=200)
+    adjusted = comparison.holm_p_values
+    for name in COMPARED_METRICS:
+        paired = comparison.bootstrap[name]
+        assert paired.p_value == pytest.approx(min(1.0, 2 * (np.sum(paired.samples >= 0) + 1) / 201))
+        expected = "no difference shown" if adjusted[name] >= ALPHA else "B lower"
+        assert verdict_of(comparison, name).startswith(f"{name}: {expected}"), comparison.verdict
+    assert adjusted["AP"] >= comparison.bootstrap["AP"].p_value

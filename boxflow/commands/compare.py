@@ -8,7 +8,8 @@ from typing import Sequence
 
 def add_to(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "compare", help="compare two models on the same images: paired bootstrap of mAP, paired t-test of per-image F1")
+        "compare", help="compare two models on the same images: paired bootstrap of mAP, signed-rank and t-tests of "
+                         "per-image F1, Holm-corrected")
     parser.add_argument("first", metavar="A", help="the baseline: a run directory or an exported SavedModel version "
                                                    "directory")
     parser.add_argument("second", metavar="B", help="the contender, the same kinds as A")
@@ -19,6 +20,13 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
+    operating_point = parser.add_mutually_exclusive_group()
+    operating_point.add_argument("--score-threshold", type=float,
+                                 help="keep detections scoring at least this for per-image F1, for both models")
+    operating_point.add_argument("--threshold-split",
+                                 help="choose each model's best-F1 score threshold on this split (default: val, or "
+                                      "test when comparing on val; the compared split itself when there is neither, "
+                                      "which the report calls in-sample)")
 
 
 def run(args: argparse.Namespace, _: Sequence[str]) -> int:
@@ -26,7 +34,8 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
 
     settings = CompareSettings(data_dir=args.data, first=args.first, second=args.second, split=args.split,
                                report_path=args.out, batch_size=args.batch_size, resamples=args.resamples,
-                               seed=args.seed)
+                               seed=args.seed, score_threshold=args.score_threshold,
+                               threshold_split=args.threshold_split)
     report = run_job(settings)
     print(format_comparison(report))
     print(f"report {settings.report}; per-image differences {report['plot']}")

@@ -1,10 +1,11 @@
-"""Is model B better than model A on the same images? A paired bootstrap of COCO metrics and a
-paired t-test of per-image F1, both over images.
+"""Is model B better than model A on the same images? A paired bootstrap of COCO metrics, and a
+Wilcoxon signed-rank test and a t-test of per-image F1, all over images.
 
-Both statistics pair by image: every bootstrap resample draws one set of images and scores both
-models on it, and the t-test takes each image's F1 difference. That removes the variation between
+Every statistic pairs by image: every bootstrap resample draws one set of images and scores both
+models on it, and the tests take each image's F1 difference. That removes the variation between
 images (some are hard for every model) from the comparison, which is what makes small differences
-detectable on a few hundred images.
+detectable on a few hundred images. The verdict judges each metric (mAP, AP50, AP75 by their
+bootstrap p-values, per-image F1 by the signed-rank test) with Holm's correction across the four.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from keras_models.evaluation.bootstrap import percentile_interval, resample_coun
 from keras_models.evaluation.evaluation_image import EvaluationImage
 from keras_models.evaluation.pooled_matches import PooledMatches
 from keras_models.evaluation.paired_t_test import PairedTTest, paired_t_test
+from keras_models.evaluation.signed_rank_test import SignedRankTest, holm_adjusted, signed_rank_test
 from keras_models.evaluation.per_image_f1 import NO_DETECTION, best_f1_threshold, image_matches, per_image_f1
 
 COMPARED_METRICS = ("AP", "AP50", "AP75")
+F1 = "per-image F1"
+ALPHA = 0.05  # the family-wise error rate of the verdict
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -45,6 +49,16 @@ class PairedDifference:
     def second_wins(self) -> float:
         """The share of resamples in which the second model scores strictly higher."""
         return float(np.mean(self.samples > 0))
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided bootstrap p-value of "no difference": twice the smaller share of resamples on
+        either side of 0 (0 itself counting on both), each share counted as (k + 1) / (n + 1) so that
+        it is never 0."""
+        count = len(self.samples)
+        below = (np.sum(self.samples <= 0) + 1) / (count + 1)
+        above = (np.sum(self.samples >= 0) + 1) / (count + 1)
+        return float(min(1.0, 2 * min(below, above)))
 
 
 def paired_bootstrap(first: COCOeval, second: COCOeval, resamples: int, level: float = 0.95, seed: int = 0
@@ -73,8 +87,8 @@ def paired_bootstrap(first: COCOeval, second: COCOeval, resamples: int, level: f
 class Comparison:
     """Model A (`first`) against model B (`second`) on the same `source_ids`.
 
-    `f1_first` / `f1_second` `[N]`: per-image F1 at IoU 0.5, each model at the score threshold that
-    maximizes its own pooled F1 (`thresholds`), so a model is not judged at another's operating point."""
+    `f1_first` / `f1_second` `[N]`: per-image F1 at IoU 0.5, each model at its own score threshold
+    (`thresholds`, chosen by the caller: see `best_f1_thresholds`)."""
 
     source_ids: tuple[str, ...]
     bootstrap: dict[str, Optional[PairedDifference]]
@@ -83,26 +97,50 @@ class Comparison:
     f1_first: np.ndarray
     f1_second: np.ndarray
     t_test: PairedTTest
+    signed_rank: SignedRankTest
+
+    @property
+    def holm_p_values(self) -> dict[str, float]:
+        """Each defined metric's p-value, Holm-adjusted across them."""
+        raw = {name: paired.p_value for name, paired in self.bootstrap.items() if paired is not None}
+        return holm_adjusted({**raw, F1: self.signed_rank.p_value})
 
     @property
     def verdict(self) -> str:
-        ap = self.bootstrap["AP"]
-        test = self.t_test
-        f1 = (f"per-image F1 {self.f1_second.mean():.3f} vs {self.f1_first.mean():.3f}, paired t-test "
-              f"p = {test.p_value:.2g}")
-        if ap is None:
-            return f"no difference shown in mAP (undefined: no ground truth); {f1}"
-        interval = f"{ap.level:.0%} interval {ap.low:+.3f} to {ap.high:+.3f}"
-        if ap.low > 0:
-            return f"B is better than A by {ap.difference:.3f} mAP ({interval}); {f1}"
-        if ap.high < 0:
-            return f"B is worse than A by {-ap.difference:.3f} mAP ({interval}); {f1}"
-        return f"no difference shown: ΔmAP {ap.difference:+.3f} ({interval}); {f1}"
+        adjusted = self.holm_p_values
+        parts = []
+        for name in COMPARED_METRICS:
+            paired = self.bootstrap[name]
+            if paired is None:
+                parts.append(f"{name}: undefined (no ground truth)")
+                continue
+            detail = (f"Δ {paired.difference:+.3f}, {paired.level:.0%} interval {paired.low:+.3f} to "
+                      f"{paired.high:+.3f}, Holm p {adjusted[name]:.2g}")
+            parts.append(f"{name}: {_judged(paired.difference, adjusted[name])} ({detail})")
+        f1 = (f"{self.f1_second.mean():.3f} vs {self.f1_first.mean():.3f}, Wilcoxon Holm p {adjusted[F1]:.2g}, "
+              f"t-test p {self.t_test.p_value:.2g}")
+        parts.append(f"{F1}: {_judged(self.signed_rank.statistic, adjusted[F1])} ({f1})")
+        return f"B against A, Holm-corrected over {len(adjusted)} tests at {ALPHA:.0%}: " + "; ".join(parts)
+
+
+def _judged(direction: float, adjusted_p: float) -> str:
+    if adjusted_p >= ALPHA or direction == 0:
+        return "no difference shown"
+    return "B higher" if direction > 0 else "B lower"
+
+
+def best_f1_thresholds(first: Sequence[EvaluationImage], second: Sequence[EvaluationImage], num_classes: int
+                       ) -> tuple[float, float]:
+    """Each model's score threshold that maximizes its F1 pooled over these images: its operating
+    point, to fix on other images than those compared (or it is chosen in-sample)."""
+    return tuple(best_f1_threshold(image_matches(coco_metrics.evaluate_coco(images, num_classes)))
+                 for images in (first, second))
 
 
 def compare(first: Sequence[EvaluationImage], second: Sequence[EvaluationImage], num_classes: int,
-            resamples: int = 1000, level: float = 0.95, seed: int = 0) -> Comparison:
-    """Compares two models' detections on the same images (same order, same ground truth)."""
+            thresholds: tuple[float, float], resamples: int = 1000, level: float = 0.95, seed: int = 0) -> Comparison:
+    """Compares two models' detections on the same images (same order, same ground truth), each
+    model's per-image F1 taken at its score threshold in `thresholds` (A's, B's)."""
     source_ids = tuple(image.source_id for image in first)
     if source_ids != tuple(image.source_id for image in second):
         raise ValueError("the two models were evaluated on different images")
@@ -110,21 +148,21 @@ def compare(first: Sequence[EvaluationImage], second: Sequence[EvaluationImage],
         raise ValueError(f"comparing needs at least 2 images, got {len(source_ids)}")
     evaluations = coco_metrics.evaluate_coco(first, num_classes), coco_metrics.evaluate_coco(second, num_classes)
     matches = image_matches(evaluations[0]), image_matches(evaluations[1])
-    thresholds = best_f1_threshold(matches[0]), best_f1_threshold(matches[1])
     f1_first, f1_second = per_image_f1(matches[0], thresholds[0]), per_image_f1(matches[1], thresholds[1])
     return Comparison(source_ids, paired_bootstrap(*evaluations, resamples, level, seed), resamples, thresholds,
-                      f1_first, f1_second, paired_t_test(f1_first, f1_second))
+                      f1_first, f1_second, paired_t_test(f1_first, f1_second), signed_rank_test(f1_first, f1_second))
 
 
 def comparison_report(comparison: Comparison) -> dict:
     """The comparison as JSON-ready data (differences are B − A)."""
-    test = comparison.t_test
+    test, rank = comparison.t_test, comparison.signed_rank
+    adjusted = comparison.holm_p_values
     bootstrap = {}
     for name, paired in comparison.bootstrap.items():
         bootstrap[name] = None if paired is None else {
             "A": paired.first, "B": paired.second, "difference": paired.difference, "low": paired.low,
             "high": paired.high, "level": paired.level, "B_wins": paired.second_wins,
-            "resamples_defined": int(len(paired.samples))}
+            "p_value": paired.p_value, "holm_p_value": adjusted[name], "resamples_defined": int(len(paired.samples))}
     return {
         "images": len(comparison.source_ids),
         "bootstrap": {"resamples": comparison.resamples, "method": "paired bootstrap over images", **bootstrap},
@@ -137,8 +175,12 @@ def comparison_report(comparison: Comparison) -> dict:
             "t_test": {"mean_difference": test.mean_difference, "statistic": test.statistic,
                        "degrees_of_freedom": test.degrees_of_freedom, "p_value": test.p_value,
                        "small_sample": test.small_sample},
+            "signed_rank_test": {"positive_rank_sum": rank.positive_rank_sum, "statistic": rank.statistic,
+                                 "nonzero_differences": rank.nonzero, "p_value": rank.p_value,
+                                 "holm_p_value": adjusted[F1], "small_sample": rank.small_sample},
             "images": [{"source_id": source_id, "A": float(a), "B": float(b)} for source_id, a, b
                        in zip(comparison.source_ids, comparison.f1_first, comparison.f1_second)],
         },
+        "holm": {"alpha": ALPHA, "tests": sorted(adjusted)},
         "verdict": comparison.verdict,
     }

@@ -10,13 +10,15 @@ from typing import Optional, Sequence
 
 from beam_jobs.beam_logging import quiet_beam_logging
 from boxflow.commands import compare, demo, evaluate, export, predict, prepare, serve, show, synth, train
-from boxflow.errors import EXIT_BAD_INPUT, BoxflowError
+from boxflow.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BoxflowError
 
 # In the order `boxflow --help` lists them: the dataflow from data to a served model.
 _COMMANDS = {module.__name__.rsplit(".", 1)[1]: module
              for module in (synth, prepare, show, train, evaluate, compare, export, serve, predict, demo)}
 # Only prepare takes arguments argparse does not know: they are Beam pipeline options.
 _TAKES_EXTRA = {"prepare"}
+# The commands that never load TensorFlow (and so need not pay its start-up).
+_WITHOUT_TENSORFLOW = {"synth"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,27 +41,55 @@ def parse_arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]
 
 def _quiet_libraries() -> None:
     """Keeps TensorFlow's and Beam's start-up chatter out of the user's terminal."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # a user's own setting stays
     quiet_beam_logging()
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     # Beam's local job service re-logs each worker's start-up warnings; they are noise here.
     logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
 
 
+def _start_tensorflow_quietly() -> None:
+    """Imports TensorFlow and finds its devices with the process's stderr pointed at /dev/null.
+
+    TensorFlow 2.20's C++ start-up lines (absl's "before absl::InitializeLog()" warning, oneDNN's
+    notice, the CUDA driver probe's "Could not find cuda drivers" and "failed call to cuInit")
+    ignore TF_CPP_MIN_LOG_LEVEL, so only the file descriptor keeps them out of a failing command's
+    one line. A user who asked for TensorFlow's info or warnings (TF_CPP_MIN_LOG_LEVEL 0 or 1) sees
+    them; a Python error in the import still reaches stderr, raised after it is restored.
+    """
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") in ("0", "1"):
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    silent = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(silent, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(silent)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _quiet_libraries()
     args, extra = parse_arguments(sys.argv[1:] if argv is None else argv)
+    if args.command not in _WITHOUT_TENSORFLOW:
+        _start_tensorflow_quietly()
     try:
         return _COMMANDS[args.command].run(args, extra)
     except BoxflowError as error:
         print(f"boxflow {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:
-        # The commands check the paths they are given; this catches a file that fails later
-        # (a full disk, a file removed meanwhile): still one line naming it, not a traceback.
+        # The commands check the paths they are given; this catches a file that fails later (a
+        # full disk, a file removed meanwhile): the machine's failure, not bad input, and still
+        # one line naming it, not a traceback.
         where = f"{error.filename}: " if error.filename else ""
         print(f"boxflow {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"boxflow {args.command}: interrupted", file=sys.stderr)
         return 130

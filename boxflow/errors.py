@@ -11,3 +11,5 @@ class BoxflowError(Exception):
 
 # The exit status of a command stopped by bad arguments or input (DESIGN.md §2).
 EXIT_BAD_INPUT = 2
+# The exit status of a command the machine stopped: a full disk, a lost file, another OS failure.
+EXIT_FAILURE = 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import socket
 
 import grpc
 import tensorflow as tf
@@ -82,6 +83,24 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_answers.status_response(_lookup(self.registry.states, request.model_spec, context))
 
 
+def _check_free(address: str) -> None:
+    """Refuses a busy port before gRPC tries it: gRPC core would log its own lines about the failed
+    bind on stderr before boxflow's one. The probe sets SO_REUSEADDR as gRPC does, so a port left in
+    TIME_WAIT by a server just stopped still counts as free."""
+    host, _, port = address.rpartition(":")
+    if port == "0":
+        return
+    try:
+        family, kind, protocol, _, socket_address = socket.getaddrinfo(host.strip("[]"), int(port),
+                                                                         type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(socket_address)
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise BoxflowError(f"--grpc-port: cannot listen for gRPC on {address}: {reason}") from None
+
+
 def make_server(registry: ModelRegistry, predictor: Predictor, address: str, max_request_bytes: int,
                 threads: int = 16) -> tuple[grpc.Server, int]:
     """The (not yet started) server, and the port it bound (chosen by the system for port 0)."""
@@ -93,6 +112,7 @@ def make_server(registry: ModelRegistry, predictor: Predictor, address: str, max
                                   ("grpc.so_reuseport", 0)])
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(registry, predictor), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(registry), server)
+    _check_free(address)
     try:
         port = server.add_insecure_port(address)
     except RuntimeError:

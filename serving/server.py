@@ -58,7 +58,7 @@ class Server:
         self.executor = concurrent.futures.ThreadPoolExecutor(settings.threads, thread_name_prefix="rest")
         self.rest_port = self.grpc_port = 0
         self._stopped = threading.Event()
-        self._loop = asyncio.new_event_loop()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None  # made once there is something to serve
         self._runner: Optional[web.AppRunner] = None
         self._threads: list[threading.Thread] = []
         self._grpc = None
@@ -76,6 +76,7 @@ class Server:
                                                           f"{self.settings.host}:{self.settings.grpc_port}",
                                                           self.settings.max_request_bytes, self.settings.threads)
         self._grpc.start()
+        self._loop = asyncio.new_event_loop()
         app = rest_api.make_app(self.registry, self.predictor, self.executor, self.settings.max_request_bytes)
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
@@ -85,6 +86,7 @@ class Server:
         except OSError as error:
             self._grpc.stop(grace=None)
             self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.close()
             address = f"{self.settings.host}:{self.settings.rest_port}"
             raise BoxflowError(f"--rest-port: cannot listen for REST on {address}: {error.strerror}") from None
         self.rest_port = self._runner.addresses[0][1]
@@ -113,5 +115,7 @@ class Server:
             self._loop.call_soon_threadsafe(self._loop.stop)
         for thread in self._threads:
             thread.join(timeout=10)
+        if self._loop is not None and not self._loop.is_running():
+            self._loop.close()
         self.predictor.close()
         self.executor.shutdown(wait=False, cancel_futures=True)

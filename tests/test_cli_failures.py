@@ -1,7 +1,13 @@
 """Every command walked through the ways a user's paths and ports fail: exit status 2 and one
-stderr line naming the flag or file, never a traceback."""
+stderr line naming the flag or file, never a traceback; through the real command in a user's
+environment, that line is all of stderr; a failing machine (a full disk) exits 1."""
 
+import os
+import pathlib
+import resource
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -54,7 +60,7 @@ CASES = [
     (["serve", "--model-base", "{models}", "--max-request-bytes", "10"], "--max-request-bytes must be at least 1024"),
     (["serve", "--model-base", "{models}", "--poll-seconds", "0"], "--poll-seconds must be positive, got 0.0"),
     (["serve", "--model-base", "{models}", "--rest-port", "0", "--grpc-port", "{port}"],
-     "--grpc-port: cannot listen for gRPC on 127.0.0.1:{port}: the port is in use"),
+     "--grpc-port: cannot listen for gRPC on 127.0.0.1:{port}: Address already in use"),
     (["serve", "--model-base", "{models}", "--rest-port", "{port}", "--grpc-port", "0"],
      "--rest-port: cannot listen for REST on 127.0.0.1:{port}"),
     (["predict", "--name", "shapes", "--image", "{missing}/a.jpg"], "--image {missing}/a.jpg: No such file"),
@@ -84,3 +90,47 @@ def test_all_commands_are_walked():
     from boxflow.cli import _COMMANDS
 
     assert {case[0][0] for case in CASES} == set(_COMMANDS)
+
+
+REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
+
+
+def as_a_user(*args: str, limit_file_bytes=None) -> subprocess.CompletedProcess:
+    """`python -m boxflow ARGS` with only what a user's shell has: no TF_CPP_MIN_LOG_LEVEL, nothing
+    of the test process's own."""
+    environment = {name: os.environ[name] for name in ("PATH", "HOME", "PYTHONPATH") if name in os.environ}
+    if limit_file_bytes is not None:
+        environment["PYTHONDONTWRITEBYTECODE"] = "1"  # a cut-off .pyc would break later imports
+
+    def limit() -> None:
+        if limit_file_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_bytes, limit_file_bytes))
+
+    return subprocess.run([sys.executable, "-m", "boxflow", *args], capture_output=True, text=True, timeout=300,
+                          env=environment, cwd=REPOSITORY, preexec_fn=limit)
+
+
+@pytest.mark.parametrize("case", ["empty model base", "busy gRPC port", "missing data"])
+def test_a_failing_command_writes_exactly_one_line_in_a_users_environment(places, busy_port, tmp_path, case):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args, message = {
+        "empty model base": (["serve", "--model-base", str(empty)],
+                             f"boxflow serve: error: --model-base {empty}: no MODEL_BASE/NAME/VERSION SavedModel"),
+        "busy gRPC port": (["serve", "--model-base", places["models"], "--rest-port", "0", "--grpc-port", busy_port],
+                           f"boxflow serve: error: --grpc-port: cannot listen for gRPC on 127.0.0.1:{busy_port}: "
+                           "Address already in use"),
+        "missing data": (["train", "--data", places["missing"], "--out", str(tmp_path / "run")],
+                         f"boxflow train: error: --data {places['missing']}: cannot read dataset_info.json"),
+    }[case]
+    result = as_a_user(*args)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(message), result.stderr
+
+
+def test_a_full_disk_exits_1_with_one_line(tmp_path):
+    # The file-size limit makes every write past 200 bytes fail with EFBIG, as a full disk fails with ENOSPC.
+    result = as_a_user("synth", "--out", str(tmp_path / "synth"), "--images", "4", limit_file_bytes=200)
+    assert result.returncode == 1, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("boxflow synth: error: "), result.stderr
+    assert "File too large" in result.stderr

@@ -2,6 +2,7 @@
 is the model's own, and a run's config.json rebuilds the detector it trained (older runs, which
 name no model, as RetinaNet)."""
 
+import numpy as np
 import pytest
 
 from boxflow.errors import BoxflowError
@@ -39,6 +40,24 @@ def test_the_two_stage_settings_reach_faster_rcnn_and_rebuild_it():
         assert config[name] == getattr(chosen, name), name
     rebuilt = rebuild_detector({"settings": {"model": "faster_rcnn"}, "model": config})
     assert isinstance(rebuilt, FasterRCNN) and rebuilt.get_config() == config
+
+
+def test_faster_rcnns_samples_follow_the_seed():
+    """--seed reaches the RPN's and the second stage's draws: another seed samples other anchors."""
+    import tensorflow as tf
+
+    from keras_models.ops.sampling import rpn_targets
+
+    def sampled(seed: int) -> np.ndarray:
+        chosen = settings(model="faster_rcnn", fpn_channels=16, box_head_width=32, seed=seed)
+        model = build_detector(chosen, 3, "batch", anchor_layout(chosen))
+        assert model.get_config()["sampling_seed"] == seed
+        image_seed = model._sampling_seeds(tf.constant(1))[0]
+        objectness, _ = rpn_targets(model.anchors, tf.constant([[20.0, 20, 60, 60]]), tf.constant([0]), image_seed)
+        return objectness.numpy()
+
+    first = sampled(0)
+    assert np.array_equal(sampled(0), first) and not np.array_equal(sampled(1), first)
 
 
 def test_a_run_that_names_no_model_is_a_retinanet():

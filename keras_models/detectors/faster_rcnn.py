@@ -76,11 +76,12 @@ class FasterRCNN(DetectorSteps):
                  rois_per_image: int = FPN_SIZES["rois_per_image"], foreground_fraction: float = 0.25, roi_canonical_size: float = 224.0,
                  score_threshold: float = 0.05, iou_threshold: float = 0.5, max_detections: int = 100,
                  norm: str = "batch", pyramid: bool = True, box_uncertainty: str = NO_UNCERTAINTY,
-                 variance_voting: bool = False, **kwargs):
+                 variance_voting: bool = False, sampling_seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         if image_size % 128:
             raise BoxflowError(f"--image-size must be a multiple of 128, got {image_size}")
         self._set_box_uncertainty(box_uncertainty, variance_voting)
+        self.sampling_seed = sampling_seed
         self.num_classes, self.image_size, self.backbone_name = num_classes, image_size, backbone
         self.backbone_width, self.fpn_channels, self.norm = backbone_width, fpn_channels, norm
         self.anchor_size_multiplier, self.box_head_kind, self.box_head_width = (anchor_size_multiplier, box_head,
@@ -137,11 +138,13 @@ class FasterRCNN(DetectorSteps):
         return self.box_head(tf.cast(features, self.compute_dtype))
 
     def _sampling_seeds(self, batch: tf.Tensor) -> tf.Tensor:
-        """`[B, 2]` seeds `(step, image's index in the global batch)`: the same draw for the same
-        image whether one device or several replicas train on the batch."""
+        """`[B, 2]` seeds `(step, image's index in the global batch + sampling_seed · 2¹⁶)`: the same
+        draw for the same image whether one device or several replicas train on the batch, and
+        another draw for another `sampling_seed` (`--seed`; its low 15 bits)."""
         context = tf.distribute.get_replica_context()
-        first = tf.cast(context.replica_id_in_sync_group, tf.int32) * batch
-        step = tf.cast(self.optimizer.iterations if self.optimizer is not None else 0, tf.int32)
+        first = tf.cast(context.replica_id_in_sync_group, tf.int32) * batch + (self.sampling_seed % (1 << 15) << 16)
+        optimizer = getattr(self, "optimizer", None)  # none before compile
+        step = tf.cast(optimizer.iterations if optimizer is not None else 0, tf.int32)
         return tf.stack([tf.fill([batch], step), first + tf.range(batch)], axis=1)
 
     def _detection_losses(self, images, targets, training: bool) -> dict:
@@ -208,5 +211,5 @@ class FasterRCNN(DetectorSteps):
             "roi_canonical_size": self.roi_canonical_size, "score_threshold": self.nms.score_threshold,
             "iou_threshold": self.nms.iou_threshold, "max_detections": self.nms.max_detections, "norm": self.norm,
             "pyramid": self.pyramid is not None, "box_uncertainty": self.box_uncertainty,
-            "variance_voting": self.nms.variance_voting,
+            "variance_voting": self.nms.variance_voting, "sampling_seed": self.sampling_seed,
         }

@@ -35,6 +35,8 @@ def build_detector(settings: TrainSettings, num_classes: int, norm: str, anchors
                   anchor_size_multiplier=anchors.size_multiplier, anchor_aspect_ratios=anchors.aspect_ratios,
                   norm=norm, box_uncertainty=settings.box_uncertainty, variance_voting=settings.variance_voting)
     own = {name: getattr(settings, name) for name in MODEL_FIELDS[settings.model] if getattr(settings, name) is not None}
+    if settings.model == "faster_rcnn":
+        own["sampling_seed"] = settings.seed  # which anchors and ROIs each step samples
     return DETECTORS[settings.model](**common, **own)
 
 

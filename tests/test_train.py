@@ -98,7 +98,7 @@ def settings_of(*flags: str, config=None):
 
 @pytest.mark.parametrize("flags, expected", [
     (["--model", "retinanet", "--optimizer", "lars", "--learning-rate", "0.4", "--lr-scaling", "linear", "--norm",
-      "frozen_batch", "--bfloat16", "--batch-size", "4"],
+      "frozen_batch", "--init-from", "an_earlier_run", "--bfloat16", "--batch-size", "4"],
      {"rate": "peak rate 0.1 (0.4 at 16 images, linear scaling) from learning_rate as set, lr_scaling as set",
       "norm": "frozen_batch", "precision": "mixed_bfloat16"}),
     (["--optimizer", "lamb", "--learning-rate", "0.002", "--lr-scaling", "sqrt", "--norm", "group", "--batch-size",
@@ -231,6 +231,8 @@ def test_a_killed_run_resumes_and_lists_each_epoch_once(data_dir, tmp_path):
     (["--lr-scaling", "cubic"], "--lr-scaling must be one of none, linear, sqrt"),
     (["--anchors", "kmeans"], "--anchors must be one of default, auto"),
     (["--clip-norm", "0"], "--clip-norm must be positive"),
+    (["--norm", "frozen_batch"], "--norm frozen_batch keeps the backbone's stored BatchNorm statistics fixed, and "
+                                 "without --weights or --init-from they are random"),
 ])
 def test_bad_train_arguments_exit_2(data_dir, tmp_path, extra, message, capsys):
     assert main(train_args(data_dir, tmp_path / "run", 1) + extra) == 2

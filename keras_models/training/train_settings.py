@@ -114,6 +114,10 @@ class TrainSettings:
             raise BoxflowError(f"--weights {self.weights}: {self.backbone}'s published weights hold BatchNorm "
                                "statistics, which GroupNorm cannot use; choose --norm frozen_batch, batch or "
                                "sync_batch")
+        if self.norm == "frozen_batch" and not (self.weights or self.init_from):
+            raise BoxflowError("--norm frozen_batch keeps the backbone's stored BatchNorm statistics fixed, and "
+                               "without --weights or --init-from they are random; load weights, or choose "
+                               "--norm batch, sync_batch or group")
         if self.image_size % 128:
             raise BoxflowError(f"--image-size must be a multiple of 128 for P3–P7, got {self.image_size}")
         for name in ("epochs", "batch_size", "max_boxes", "box_head_width", "training_pre_nms", "training_proposals",

@@ -6,8 +6,12 @@ import tensorflow as tf
 
 from keras_models.ops.box_format import center_size_to_xyxy, xyxy_to_center_size
 
-# The usual RetinaNet / Faster R-CNN variances: they bring the targets to roughly unit scale.
+# The usual RetinaNet / Faster R-CNN variances: they bring the targets to roughly unit scale
+# (Detectron's second-stage weights 10, 10, 5, 5).
 DEFAULT_VARIANCES = (0.1, 0.1, 0.2, 0.2)
+# The RPN's: Detectron's unit weights (RPN.BBOX_REG_WEIGHTS 1, 1, 1, 1), with its smooth L1 at
+# beta 1/9 (two_stage_losses.RPN_SMOOTH_L1_BETA).
+RPN_VARIANCES = (1.0, 1.0, 1.0, 1.0)
 
 
 def encode_boxes(boxes: tf.Tensor, anchors: tf.Tensor, variances=DEFAULT_VARIANCES) -> tf.Tensor:

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from keras_models.ops.box_coding import decode_boxes
+from keras_models.ops.box_coding import RPN_VARIANCES, decode_boxes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +41,7 @@ def generate_proposals(logits: Sequence[tf.Tensor], deltas: Sequence[tf.Tensor],
     for level_logits, level_deltas, level_anchors in zip(logits, deltas, anchors):
         top = tf.math.top_k(tf.cast(level_logits, tf.float32), min(config.pre_nms_top_k, level_anchors.shape[0]))
         chosen = tf.gather(tf.cast(level_deltas, tf.float32), top.indices, batch_dims=1)
-        boxes = decode_boxes(chosen, tf.gather(level_anchors, top.indices))
+        boxes = decode_boxes(chosen, tf.gather(level_anchors, top.indices), RPN_VARIANCES)
         candidates.append(tf.clip_by_value(boxes, 0.0, float(image_size)))
         scores.append(tf.sigmoid(top.values))
     boxes, scores = tf.concat(candidates, axis=1), tf.concat(scores, axis=1)

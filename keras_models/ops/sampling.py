@@ -17,7 +17,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from keras_models.ops.box_coding import encode_boxes
+from keras_models.ops.box_coding import RPN_VARIANCES, encode_boxes
 from keras_models.ops.box_format import pairwise_iou
 from keras_models.ops.matching import (BACKGROUND, CROWD_INSIDE_FRACTION, IGNORED, MatchingConfig, assign_targets,
                                        inside_crowd)
@@ -86,11 +86,12 @@ def rpn_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor, seed: 
       seed: int `[2]`.
     Returns:
       `objectness [A]` int32: 1 for a sampled positive, 0 for a sampled negative, `IGNORED` for
-      every other anchor; `box_targets [A, 4]`: the matched box encoded against the anchor
-      (meaningful where objectness is 1).
+      every other anchor; `box_targets [A, 4]`: the matched box encoded against the anchor with
+      the RPN's unit weights (meaningful where objectness is 1).
     """
     any_object = tf.where(classes >= 0, 0, classes)  # the RPN does not tell classes apart; markers stay
-    labels, box_targets = assign_targets(anchors, boxes, any_object, matching)
+    labels, box_targets = assign_targets(anchors, boxes, any_object, matching,
+                                         encode=lambda boxes, anchors: encode_boxes(boxes, anchors, RPN_VARIANCES))
     sampled = sample_balanced(labels >= 0, labels == BACKGROUND, sampling, seed)
     objectness = tf.where(sampled, tf.cast(labels >= 0, tf.int32), IGNORED)
     return objectness, box_targets

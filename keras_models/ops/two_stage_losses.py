@@ -1,5 +1,5 @@
-"""Faster R-CNN's losses: the RPN's objectness (binary cross-entropy) and box (Huber) losses over
-its sampled anchors, the second stage's softmax cross-entropy and class-specific Huber box loss
+"""Faster R-CNN's losses: the RPN's objectness (binary cross-entropy) and box (smooth L1, on
+Detectron's unit-weight coding) losses over its sampled anchors, the second stage's softmax cross-entropy and class-specific Huber box loss
 over its sampled ROIs. Each stage's sums are divided by the number of examples it sampled in the
 global batch, so that, as with RetinaNet, the replicas' losses add up to the one-device loss."""
 
@@ -10,6 +10,10 @@ import tensorflow as tf
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, box_likelihood_loss
 from keras_models.ops.losses import box_regression_loss
 from keras_models.ops.matching import IGNORED
+
+# Detectron's RPN.SMOOTH_L1_BETA: with unit-weight coding, the regression targets are about a tenth
+# of the second stage's, so the loss turns linear ten times sooner.
+RPN_SMOOTH_L1_BETA = 1.0 / 9.0
 
 
 def rpn_losses(objectness: tf.Tensor, box_targets: tf.Tensor, logits: tf.Tensor, deltas: tf.Tensor,
@@ -24,8 +28,9 @@ def rpn_losses(objectness: tf.Tensor, box_targets: tf.Tensor, logits: tf.Tensor,
                                                             logits=tf.cast(logits, tf.float32))
     sampled = tf.maximum(sampled, 1.0)
     positives = tf.where(objectness == 1, 0, -1)
-    return {"rpn_class_loss": tf.reduce_sum(cross_entropy * counted) / sampled,
-            "rpn_box_loss": box_regression_loss(box_targets, deltas, positives) / sampled}
+    # Detectron's smooth L1 (quadratic below beta, then |x| - beta/2) is the Huber loss over beta.
+    box_loss = box_regression_loss(box_targets, deltas, positives, delta=RPN_SMOOTH_L1_BETA) / RPN_SMOOTH_L1_BETA
+    return {"rpn_class_loss": tf.reduce_sum(cross_entropy * counted) / sampled, "rpn_box_loss": box_loss / sampled}
 
 
 def roi_losses(class_targets: tf.Tensor, box_targets: tf.Tensor, class_logits: tf.Tensor, box_deltas: tf.Tensor,

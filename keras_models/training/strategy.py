@@ -58,6 +58,13 @@ def choose_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def compiles_steps(strategy: tf.distribute.Strategy, xla: bool) -> bool:
+    """Whether the train, test and predict steps run compiled by XLA: with `--xla`, and always on a
+    TPU, which runs nothing else. The detectors then take XLA's forms of NMS and ROI Align, and the
+    batches come padded to static shapes."""
+    return xla or isinstance(strategy, tf.distribute.TPUStrategy)
+
+
 def mirrored_strategy(devices: Optional[list[str]] = None) -> tf.distribute.MirroredStrategy:
     """MirroredStrategy over `devices` (default: every GPU, else every CPU device).
 

@@ -30,7 +30,7 @@ from keras_models.detectors.training_steps import DetectorSteps
 from keras_models.training.run_directory import (BACKUP_DIR, CHECKPOINT_PATTERN, CHECKPOINTS_DIR, CONFIG_FILE, FINAL_WEIGHTS,
                                         HISTORY_FILE, LOGS_DIR, WORKERS_DIR)
 from keras_models.training.schedule import WarmupCosine
-from keras_models.training.strategy import choose_strategy, worker_role, workers_in_tf_config
+from keras_models.training.strategy import choose_strategy, compiles_steps, worker_role, workers_in_tf_config
 from keras_models.training.time_budget import TimeBudget
 from keras_models.training.train_callbacks import EpochLog, HistoryFile, StopOnNaN
 from keras_models.training.train_settings import TrainSettings
@@ -98,7 +98,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
         model = _detector(settings, len(info["classes"]), norm, anchors)
         optimizer = make_optimizer(settings.optimizer, schedule, settings.weight_decay, settings.momentum,
                                    settings.clip_norm, model.trainable_variables)
-        model.compile(optimizer=optimizer, jit_compile=settings.xla)
+        model.compile(optimizer=optimizer, jit_compile=compiles_steps(strategy, settings.xla))
         fit_scope = _multi_worker_fit_scope(model, strategy)
     _write_run_files(settings, run_dir, info, model, learning_rate, sizes)
     if settings.init_from:
@@ -140,7 +140,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     precision = settings.precision_policy or "float32"
     progress(f"[train] {settings.backbone} {type(model).__name__} at {settings.image_size}px on {train_images} images, "
              f"{length}, {replicas} replica(s), {norm} norm, {precision}, {settings.optimizer} at "
-             f"{learning_rate.describe()}{', XLA' if settings.xla else ''}")
+             f"{learning_rate.describe()}{', XLA' if compiles_steps(strategy, settings.xla) else ''}")
     with fit_scope:
         model.fit(train, validation_data=validation, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   validation_steps=validation_steps, callbacks=callbacks, shuffle=False, verbose=0)
@@ -205,13 +205,13 @@ def _multi_worker_fit_scope(model: DetectorSteps, strategy: tf.distribute.Strate
 def fit_datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_images: int):
     """`(train, validation or None, validation steps)` for `fit`.
 
-    One device: ragged batches, the validation split read once. Several replicas (or XLA):
-    padded batches (neither takes ragged values); with several replicas each input pipeline
+    One device: ragged batches, the validation split read once. Several replicas, XLA or a TPU:
+    padded batches (none takes ragged values); with several replicas each input pipeline
     builds its share through `distribute_datasets_from_function`, and validation repeats
     for a fixed number of whole global batches, so every worker runs the same steps.
     """
     replicas = strategy.num_replicas_in_sync
-    padded = settings.max_boxes if replicas > 1 or settings.xla else None
+    padded = settings.max_boxes if replicas > 1 or compiles_steps(strategy, settings.xla) else None
 
     def train(context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
         # Repeated, with explicit epoch lengths: Keras then knows each epoch's end in advance.

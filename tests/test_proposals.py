@@ -27,7 +27,7 @@ def test_top_k_per_level_then_nms_across_levels(xla_compatible):
 @pytest.mark.parametrize("xla_compatible", [False, True])
 def test_deltas_move_proposals_and_carry_no_gradient(xla_compatible):
     anchors = [tf.constant([[10.0, 10.0, 20.0, 20.0]])]
-    deltas = tf.Variable([[[1.0, 0.0, 0.0, 0.0]]])  # a tenth of the width to the right, in 0.1 units
+    deltas = tf.Variable([[[0.1, 0.0, 0.0, 0.0]]])  # a tenth of the width to the right: unit weights
     with tf.GradientTape() as tape:
         boxes, _, _ = generate_proposals([tf.constant([[0.0]])], [deltas], anchors, 64, ProposalConfig(5, 5, 0.7),
                                             xla_compatible)

@@ -122,3 +122,12 @@ def test_anchors_and_proposals_inside_a_crowd_region_are_sampled_neither_way():
     sampled = {tuple(roi): label for roi, label in zip(rois.numpy().tolist(), classes.numpy().tolist()) if label != IGNORED}
     # The box joins as foreground; the proposal inside the crowd is left out; the crowd never joins.
     assert sampled == {tuple(box): 2, (35.0, 35.0, 45.0, 45.0): BACKGROUND, (100.0, 0.0, 110.0, 10.0): BACKGROUND}
+
+
+def test_rpn_box_targets_use_detectrons_unit_weights():
+    # A box 1 px right of a 10 px anchor and twice as tall: (0.1, 0.5, 0, log 2) unscaled, where the
+    # second stage's weights would give (1, 5, 0, 5 log 2).
+    anchors = tf.constant([[0.0, 0.0, 10.0, 10.0]])
+    objectness, box_targets = rpn_targets(anchors, tf.constant([[1.0, 0.0, 11.0, 20.0]]), tf.constant([0]), SEED)
+    assert objectness.numpy().tolist() == [1]  # its best anchor
+    np.testing.assert_allclose(box_targets[0], [0.1, 0.5, 0.0, np.log(2.0)], rtol=1e-5)

@@ -13,6 +13,12 @@ def huber(error: np.ndarray) -> float:
     return float(np.where(error < 1, 0.5 * error ** 2, error - 0.5).sum())
 
 
+def smooth_l1(error: np.ndarray, beta: float) -> float:
+    """Detectron's: 0.5 x² / beta below beta, |x| - beta / 2 above."""
+    error = np.abs(error)
+    return float(np.where(error < beta, 0.5 * error ** 2 / beta, error - 0.5 * beta).sum())
+
+
 def test_rpn_losses_count_sampled_anchors_only():
     objectness = tf.constant([[1, 0, IGNORED, 0]])
     logits = tf.constant([[2.0, -1.0, 5.0, 0.5]])
@@ -21,7 +27,9 @@ def test_rpn_losses_count_sampled_anchors_only():
     losses = rpn_losses(objectness, targets, logits, deltas, tf.constant(3.0))
     cross_entropy = np.log1p(np.exp(-2.0)) + np.log1p(np.exp(-1.0)) + np.log1p(np.exp(0.5))  # the ignored 5.0 absent
     assert float(losses["rpn_class_loss"]) == pytest.approx(cross_entropy / 3, rel=1e-6)
-    assert float(losses["rpn_box_loss"]) == pytest.approx(huber(np.array([0.5, -0.5, 2.0, -0.1])) / 3, rel=1e-6)
+    # Detectron's RPN smooth L1, beta 1/9: -0.1 is in its quadratic part, the rest in the linear one.
+    assert float(losses["rpn_box_loss"]) == pytest.approx(smooth_l1(np.array([0.5, -0.5, 2.0, -0.1]), 1 / 9) / 3,
+                                                          rel=1e-6)
 
 
 def test_roi_losses_score_background_last_and_train_the_own_class_box_only():

@@ -149,7 +149,7 @@ def format_comparison(report: dict) -> str:
                   for letter, value in f1["thresholds"].items()}
     point = f1.get("operating_point", {})
     source = ("fixed by --score-threshold" if "score_threshold" in point else
-              f"IN-SAMPLE: chosen on these same images" if point.get("in_sample") else
+              "IN-SAMPLE: chosen on these same images" if point.get("in_sample") else
               f"chosen on '{point['chosen_on']}'" if point else "chosen on these images")
     lines.append(f"per-image F1 at IoU 0.5 (score thresholds A {thresholds['A']}, B {thresholds['B']}, {source}): "
                  f"A {f1['mean']['A']:.3f}, B {f1['mean']['B']:.3f}; Wilcoxon signed-rank z = {rank['statistic']:.3f}, "

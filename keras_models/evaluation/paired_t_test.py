@@ -35,17 +35,22 @@ class PairedTTest:
         return self.samples < SMALL_SAMPLE
 
 
+def paired_differences(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """`second − first` `[N]` in float64, for two score vectors paired by position."""
+    first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
+    if first.shape != second.shape or first.ndim != 1:
+        raise ValueError(f"paired scores must be two vectors of one length, got {first.shape} and {second.shape}")
+    return second - first
+
+
 def paired_t_test(first: np.ndarray, second: np.ndarray) -> PairedTTest:
     """Student's paired t-test of `second − first` (both `[N]`, N ≥ 2, paired by position)."""
     import tensorflow_probability as tfp
 
-    first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
-    if first.shape != second.shape or first.ndim != 1:
-        raise ValueError(f"paired scores must be two vectors of one length, got {first.shape} and {second.shape}")
-    samples = len(first)
+    differences = paired_differences(first, second)
+    samples = len(differences)
     if samples < 2:
         raise ValueError(f"a paired t-test needs at least 2 pairs, got {samples}")
-    differences = second - first
     mean = float(differences.mean())
     spread = float(differences.std(ddof=1))
     degrees_of_freedom = samples - 1

@@ -16,6 +16,8 @@ from typing import Mapping
 
 import numpy as np
 
+from keras_models.evaluation.paired_t_test import paired_differences
+
 # Below this many non-zero differences the normal approximation is rough; the report says so.
 SMALL_SAMPLE = 20
 
@@ -37,10 +39,7 @@ class SignedRankTest:
 
 def signed_rank_test(first: np.ndarray, second: np.ndarray) -> SignedRankTest:
     """Wilcoxon's signed-rank test of `second − first` (both `[N]`, paired by position)."""
-    first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
-    if first.shape != second.shape or first.ndim != 1:
-        raise ValueError(f"paired scores must be two vectors of one length, got {first.shape} and {second.shape}")
-    differences = second - first
+    differences = paired_differences(first, second)
     differences = differences[differences != 0]
     count = len(differences)
     if count == 0:

@@ -78,6 +78,7 @@ def make_dataset(
     seed: int = 0,
     deterministic: bool = False,
     padded_max_boxes: Optional[int] = None,
+    full_batches: bool = False,
     augmentation: Optional[AugmentationConfig] = None,
     shuffle_buffer: int = 1024,
     input_context: Optional[tf.distribute.InputContext] = None,
@@ -91,7 +92,9 @@ def make_dataset(
     distribution strategies). `batch_size` is global; with an `input_context` each input
     pipeline reads its shard of the data and batches its per-replica share.
     Training shuffles (seeded), applies `augmentation` (after the letterbox, so at
-    model resolution) and drops the last partial batch. `deterministic=True` fixes the
+    model resolution) and drops the last partial batch. Otherwise, with `full_batches`, the last
+    batch is filled up with blank images, and `targets["image_valid"]` `[B]` bool tells the real
+    ones: every batch has the same static shape (XLA, TPUs) and no image is lost. `deterministic=True` fixes the
     order of every parallel step, so a run reproduces bit for bit.
     """
     files = shard_files(data_dir, split)
@@ -127,6 +130,8 @@ def make_dataset(
                                deterministic=deterministic)
     batches = examples.ragged_batch(batch_size, drop_remainder=training)
     batches = batches.map(_to_inputs_and_targets, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if full_batches and not training:
+        batches = batches.map(lambda images, targets: _filled(images, targets, batch_size, image_size))
     if padded_max_boxes is not None:
         batches = batches.map(lambda images, targets: (images, _padded(targets, padded_max_boxes)),
                               num_parallel_calls=AUTOTUNE, deterministic=deterministic)
@@ -164,6 +169,20 @@ def _to_inputs_and_targets(batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict
     return batch["image"], {"boxes": batch["boxes"], "classes": batch["classes"]}
 
 
+def _filled(images: tf.Tensor, targets: dict[str, tf.RaggedTensor], batch_size: int,
+            image_size: int) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """A batch of up to `batch_size` images filled up with blank, box-free ones, and the mask of
+    the real ones."""
+    count = tf.shape(images)[0]
+    blanks = batch_size - count
+    images = tf.concat([images, tf.zeros(tf.stack([blanks, image_size, image_size, 3]), images.dtype)], axis=0)
+    lengths = tf.concat([targets["boxes"].row_lengths(), tf.zeros([blanks], tf.int64)], axis=0)
+    return (tf.ensure_shape(images, [batch_size, image_size, image_size, 3]),
+            {"boxes": tf.RaggedTensor.from_row_lengths(targets["boxes"].flat_values, lengths),
+             "classes": tf.RaggedTensor.from_row_lengths(targets["classes"].flat_values, lengths),
+             "image_valid": tf.range(batch_size) < count})
+
+
 def _padded(targets: dict[str, tf.RaggedTensor], max_boxes: int) -> dict[str, tf.Tensor]:
     boxes, classes = ragged_to_padded(targets["boxes"], targets["classes"], max_boxes)
-    return {"boxes": boxes, "classes": classes}
+    return {**targets, "boxes": boxes, "classes": classes}

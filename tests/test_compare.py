@@ -27,12 +27,16 @@ def compared(first, second, data, out, capsys, *flags):
 
 def test_a_run_against_itself_is_no_difference_exactly(tiny_run, tmp_path, capsys):
     data, run = tiny_run
-    report, _ = compared(run, run, data, tmp_path / "self.json", capsys)
+    report, printed = compared(run, run, data, tmp_path / "self.json", capsys)
     for name in ("AP", "AP50", "AP75"):
         paired = report["bootstrap"][name]
         assert (paired["difference"], paired["low"], paired["high"], paired["B_wins"]) == (0.0, 0.0, 0.0, 0.0), name
     assert report["per_image_f1"]["t_test"]["p_value"] == 1.0 and report["per_image_f1"]["t_test"]["statistic"] == 0.0
     assert report["verdict"].count("no difference shown") == 4
+    # The data has no split besides train and val: the thresholds are fitted on the compared images,
+    # and the report says so.
+    assert report["per_image_f1"]["operating_point"] == {"chosen_on": "val", "in_sample": True}
+    assert "IN-SAMPLE: chosen on these same images" in printed and "no other held-out split" in printed
     held_out = json.loads((data / "dataset_info.json").read_text())["splits"]["val"]["images"]
     assert report["images"] == held_out == len(report["per_image_f1"]["images"]) and held_out >= 30
     assert not report["per_image_f1"]["t_test"]["small_sample"]
@@ -51,7 +55,9 @@ def test_a_run_against_its_export_is_no_difference(tiny_run, export, tmp_path, c
 def test_two_runs_reconcile_with_evaluate(tiny_run, tiny_uncertain_run, tmp_path, capsys):
     data, run = tiny_run
     uncertain = tiny_uncertain_run[1]
-    report, _ = compared(run, uncertain, data, tmp_path / "two.json", capsys)
+    report, printed = compared(run, uncertain, data, tmp_path / "two.json", capsys, "--score-threshold", "0.4")
+    assert report["per_image_f1"]["thresholds"] == {"A": 0.4, "B": 0.4} and "fixed by --score-threshold" in printed
+    assert report["per_image_f1"]["operating_point"] == {"score_threshold": 0.4}
     assert report["A"]["box_uncertainty"] == "none" and report["B"]["box_uncertainty"] == "laplace"
     for letter, source in (("A", run), ("B", uncertain)):
         out = tmp_path / f"evaluate-{letter}.json"
@@ -67,22 +73,12 @@ def test_two_runs_reconcile_with_evaluate(tiny_run, tiny_uncertain_run, tmp_path
     assert sorted(report["holm"]["tests"]) == ["AP", "AP50", "AP75", "per-image F1"]
 
 
-def test_the_operating_point_is_fixed_or_chosen_on_other_images_and_an_in_sample_one_is_said(
-        tiny_run, tiny_uncertain_run, tmp_path, capsys):
+def test_the_operating_point_is_chosen_on_another_split_when_asked(tiny_run, tiny_uncertain_run, tmp_path, capsys):
     data, run = tiny_run
-    uncertain = tiny_uncertain_run[1]
-    # The data has no split besides train and val: by default the thresholds are fitted on the
-    # compared images, and the report says so.
-    report, printed = compared(run, uncertain, data, tmp_path / "default.json", capsys)
-    assert report["per_image_f1"]["operating_point"] == {"chosen_on": "val", "in_sample": True}
-    assert "IN-SAMPLE: chosen on these same images" in printed and "no other held-out split" in printed
-    chosen, printed = compared(run, uncertain, data, tmp_path / "on_train.json", capsys, "--threshold-split", "train")
-    assert chosen["per_image_f1"]["operating_point"] == {"chosen_on": "train", "in_sample": False}
+    report, printed = compared(run, tiny_uncertain_run[1], data, tmp_path / "on_train.json", capsys,
+                               "--threshold-split", "train")
+    assert report["per_image_f1"]["operating_point"] == {"chosen_on": "train", "in_sample": False}
     assert "chosen on 'train'" in printed and "IN-SAMPLE" not in printed
-    assert chosen["per_image_f1"]["thresholds"] != report["per_image_f1"]["thresholds"]
-    fixed, printed = compared(run, uncertain, data, tmp_path / "fixed.json", capsys, "--score-threshold", "0.4")
-    assert fixed["per_image_f1"]["thresholds"] == {"A": 0.4, "B": 0.4} and "fixed by --score-threshold" in printed
-    assert fixed["per_image_f1"]["operating_point"] == {"score_threshold": 0.4}
 
 
 def test_a_small_split_is_said_to_rest_on_the_t_approximation(tiny_run, tmp_path, capsys):

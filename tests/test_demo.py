@@ -8,14 +8,14 @@ from PIL import Image
 from boxflow.cli import main
 from serving.client import PICTURE_MIN_SIDE
 
-DEMO_TEST_AP50_FLOOR = 0.03
+DEMO_TEST_AP50_FLOOR = 0.1
 
 
 @pytest.mark.slow
 def test_the_demo_runs_every_stage_and_reruns(tmp_path, capsys):
     workdir = tmp_path / "demo"
     # Epochs rather than the default time budget, so a busy machine trains as much as a quiet one.
-    args = ["demo", "--workdir", str(workdir), "--images", "240", "--image-size", "128", "--train-epochs", "10"]
+    args = ["demo", "--workdir", str(workdir), "--images", "400", "--image-size", "128", "--train-epochs", "10"]
     assert main(args) == 0
     out = capsys.readouterr().out
     for number, stage in enumerate(("synth", "prepare", "train", "evaluate", "export", "serve", "predict"), 1):
@@ -24,8 +24,9 @@ def test_the_demo_runs_every_stage_and_reruns(tmp_path, capsys):
     assert list((workdir / "run" / "checkpoints").glob("epoch-*.weights.h5"))
     report = json.loads((workdir / "run" / "evaluation" / "val.json").read_text())
     # An untrained RetinaNet scores 0 (its scores stay at the 0.01 prior, under the 0.05 detection
-    # threshold), boxes placed at random below 0.005. These 10 epochs (250 steps) reached about
-    # 0.09; the demo's own 4 minutes, 0.92.
+    # threshold), boxes placed at random below 0.005. With the demo's recipe these 10 epochs of 340
+    # images (420 steps) reached 0.288; 10 epochs of 204 (250 steps) only 0.01, before the curve
+    # takes off; the demo's own 4 minutes, 0.93.
     assert report["coco"]["AP50"] >= DEMO_TEST_AP50_FLOOR and report["detections"] > 0
     assert (workdir / "models" / "shapes" / "1" / "saved_model.pb").exists()
     assert Image.open(workdir / "predictions" / "held_out.png").size == (PICTURE_MIN_SIDE,) * 2  # enlarged to read

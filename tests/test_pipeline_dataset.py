@@ -118,6 +118,24 @@ def test_the_most_boxes_in_one_image_come_from_prepare_or_from_the_records(synth
     assert most_boxes_per_image(str(synth_data), info) == longest
 
 
+def test_full_batches_fill_up_the_last_one_with_blank_images_and_lose_none(synth_data):
+    plain = list(make_dataset(str(synth_data), "val", 48, 5, training=False, deterministic=True))
+    full = list(make_dataset(str(synth_data), "val", 48, 5, training=False, deterministic=True, full_batches=True,
+                             padded_max_boxes=16))
+    real = sum(int(images.shape[0]) for images, _ in plain)
+    assert real % 5, "the split must leave a last, smaller batch"
+    assert all(images.shape == (5, 48, 48, 3) for images, _ in full)
+    assert sum(int(tf.reduce_sum(tf.cast(targets["image_valid"], tf.int32))) for _, targets in full) == real
+    last_images, last_targets = full[-1]
+    blank = ~last_targets["image_valid"].numpy()
+    assert not last_images.numpy()[blank].any() and (last_targets["classes"].numpy()[blank] == -1).all()
+    for (images, targets), (full_images, full_targets) in zip(plain, full):
+        kept = full_targets["image_valid"].numpy()
+        np.testing.assert_array_equal(full_images.numpy()[kept], images.numpy())
+        boxes, _ = padded_to_ragged(full_targets["boxes"], full_targets["classes"])
+        assert [row for row, valid in zip(boxes.to_list(), kept) if valid] == targets["boxes"].to_list()
+
+
 def test_padded_batches_round_trip_to_the_ragged_ones(synth_data):
     ragged = make_dataset(str(synth_data), "train", 48, 4, training=False, deterministic=True)
     padded = make_dataset(str(synth_data), "train", 48, 4, training=False, deterministic=True, padded_max_boxes=6)

@@ -2,7 +2,8 @@
 batches padded), the train and test steps of both detectors compile and run with
 `jit_compile=True` (predict: test_xla_predict.py), and the graphs of all three hold none of the ops
 XLA cannot compile or a TPU cannot shape: `CombinedNonMaxSuppression`, `CropAndResize`, ragged
-ops, and data-dependent `Where` / `Unique`. No TPU was at hand: this is XLA on CPU."""
+ops, and data-dependent `Where` / `Unique`. Validation batches come full (the last one filled up with blank images that count in no
+loss). No TPU was at hand: this is XLA on CPU."""
 
 import keras
 import pytest
@@ -24,8 +25,12 @@ DETECTORS = {
 
 
 @pytest.fixture(scope="module")
-def padded_batch(tmp_path_factory):
-    data = prepared_synth(tmp_path_factory.mktemp("tpu_path"), 8, 128, (16, 48), seed=9, val_fraction=0.0)
+def data(tmp_path_factory):
+    return prepared_synth(tmp_path_factory.mktemp("tpu_path"), 8, 128, (16, 48), seed=9, val_fraction=0.0)
+
+
+@pytest.fixture(scope="module")
+def padded_batch(data):
     return next(iter(make_dataset(str(data), "train", 128, 4, training=False, padded_max_boxes=16)))
 
 
@@ -69,3 +74,32 @@ def test_the_steps_a_tpu_runs_compile_with_xla_and_hold_no_op_it_cannot_shape(na
     # The check can fail: uncompiled, detection takes the faster ops XLA has no kernel for.
     model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=False)
     assert "CombinedNonMaxSuppression" in denied(op_types(tf.function(model.predict_step), images))
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_blank_images_that_fill_up_a_batch_change_no_loss(name, data):
+    """8 images in batches of 3: the last batch holds 2 and a blank one; its losses are the 2's."""
+    model = DETECTORS[name]()
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    ragged = list(make_dataset(str(data), "train", 128, 3, training=False))[-1]
+    full = list(make_dataset(str(data), "train", 128, 3, training=False, full_batches=True, padded_max_boxes=16))[-1]
+    assert ragged[0].shape[0] == 2 and full[0].shape[0] == 3
+    for loss_name, value in model._detection_losses(*ragged, training=False).items():
+        expected = float(value)
+        assert float(model._detection_losses(*full, training=False)[loss_name]) == pytest.approx(expected, rel=1e-5), \
+            loss_name
+
+
+def test_compiled_training_validates_on_full_batches(tmp_path):
+    from keras_models.training.train_job import fit_datasets
+    from keras_models.training.train_settings import train_settings
+    from pipeline.dataset import read_dataset_info
+
+    data = prepared_synth(tmp_path, 16, 128, (16, 48), seed=10, val_fraction=0.5)
+    val_images = read_dataset_info(str(data))["splits"]["val"]["images"]
+    assert val_images % 3, "the split must leave a last, smaller batch"
+    settings = train_settings(str(data), str(tmp_path / "run"), image_size=128, batch_size=3, xla=True).padded_to(8)
+    _, validation, _ = fit_datasets(settings, tf.distribute.get_strategy(), val_images)
+    batches = list(validation)
+    assert validation.element_spec[0].shape == (3, 128, 128, 3) and len(batches) == -(-val_images // 3)
+    assert sum(int(tf.reduce_sum(tf.cast(targets["image_valid"], tf.int32))) for _, targets in batches) == val_images

@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from boxflow.errors import BoxflowError
-from keras_models.detectors.training_steps import DetectorSteps, global_count
+from keras_models.detectors.training_steps import DetectorSteps, global_count, without_blank_images
 from keras_models.layers.backbones import backbone_features, build_backbone
 from keras_models.layers.feature_pyramid import POOL_TOP, FeaturePyramid
 from keras_models.layers.two_stage_heads import BoxHead, RegionProposalHead
@@ -158,6 +158,7 @@ class FasterRCNN(DetectorSteps):
             lambda item: rpn_targets(self.anchors, item[0], item[1], item[2], sampling=self.rpn_sampling),
             (boxes, classes, seeds),
             fn_output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 4], tf.float32)))
+        objectness = without_blank_images(objectness, targets)
         proposal_config = self.training_proposals if training else self.inference_proposals
         proposals, _, valid = generate_proposals(logits, deltas, self.level_anchors, self.image_size, proposal_config,
                                                  self._compiled)
@@ -168,6 +169,7 @@ class FasterRCNN(DetectorSteps):
             (proposals, valid, boxes, classes, seeds),
             fn_output_signature=(tf.TensorSpec([None, 4], tf.float32), tf.TensorSpec([None], tf.int32),
                                  tf.TensorSpec([None, 4], tf.float32)))
+        class_targets = without_blank_images(class_targets, targets)
         class_logits, box_deltas = self._second_stage(levels, tf.stop_gradient(rois))
         losses = {
             **rpn_losses(objectness, rpn_box_targets, tf.concat(logits, axis=1), tf.concat(deltas, axis=1),

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from boxflow.errors import BoxflowError
-from keras_models.detectors.training_steps import DetectorSteps, global_count
+from keras_models.detectors.training_steps import DetectorSteps, global_count, without_blank_images
 from keras_models.ops.anchors import AnchorConfig, image_anchors
 from keras_models.layers.backbones import build_backbone
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, box_outputs, target_encoder
@@ -92,6 +92,7 @@ class RetinaNet(DetectorSteps):
             boxes, classes = ragged_to_padded(boxes, classes)
         class_targets, box_targets = assign_batch_targets(self.anchors, boxes, classes,
                                                           encode=target_encoder(self.box_uncertainty))
+        class_targets = without_blank_images(class_targets, targets)
         # Normalizing by the positives of the whole global batch makes the replicas' losses
         # (and so their summed gradients) add up to exactly the one-device loss.
         positives = global_count(positive_anchors(class_targets))

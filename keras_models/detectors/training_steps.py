@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from boxflow.errors import BoxflowError
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, check_box_uncertainty
+from keras_models.ops.matching import IGNORED
 
 
 class DetectorSteps(keras.Model):
@@ -47,13 +48,16 @@ class DetectorSteps(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
-    def _report(self, losses: dict, images) -> dict:
+    def _report(self, losses: dict, images, targets: dict) -> dict:
         # Each replica holds its share of the global loss; summed over replicas they are the
         # global loss, so every replica tracks (and reports) the same values.
         context = tf.distribute.get_replica_context()
         # Keras' evaluate() on a dataset of unknown length runs one more step after the last
-        # batch, on no images, whose zero losses must not count in the averages.
-        images_in_batch = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.shape(images)[0], tf.float32))
+        # batch, on no images, whose zero losses must not count in the averages; nor does a batch
+        # of blank images only.
+        real = (tf.reduce_sum(tf.cast(targets["image_valid"], tf.float32)) if "image_valid" in targets
+                else tf.cast(tf.shape(images)[0], tf.float32))
+        images_in_batch = context.all_reduce(tf.distribute.ReduceOp.SUM, real)
         counted = tf.cast(images_in_batch > 0, tf.float32)
         for name, tracker in self.trackers.items():
             global_loss = context.all_reduce(tf.distribute.ReduceOp.SUM, losses[name])
@@ -78,11 +82,11 @@ class DetectorSteps(keras.Model):
             scaled = self.optimizer.scale_loss(total)
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        return self._report(losses, images)
+        return self._report(losses, images, targets)
 
     def test_step(self, data):
         images, targets = data
-        return self._report(self._detection_losses(images, targets, training=False), images)
+        return self._report(self._detection_losses(images, targets, training=False), images, targets)
 
     def predict_step(self, data):
         images = data[0] if isinstance(data, tuple) else data
@@ -93,6 +97,14 @@ class DetectorSteps(keras.Model):
 
     def detect(self, images) -> dict:
         raise NotImplementedError
+
+
+def without_blank_images(targets_per_anchor: tf.Tensor, targets: dict) -> tf.Tensor:
+    """`[B, N]` class (or objectness) targets with every row of a blank image that fills up a last
+    batch (`targets["image_valid"]` False) set to `IGNORED`: it counts in no loss and no count."""
+    if "image_valid" not in targets:
+        return targets_per_anchor
+    return tf.where(targets["image_valid"][:, tf.newaxis], targets_per_anchor, IGNORED)
 
 
 def global_count(value: tf.Tensor) -> tf.Tensor:

@@ -206,12 +206,14 @@ def fit_datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_
     """`(train, validation or None, validation steps)` for `fit`.
 
     One device: ragged batches, the validation split read once. Several replicas, XLA or a TPU:
-    padded batches (none takes ragged values); with several replicas each input pipeline
+    padded batches (none takes ragged values), and on one replica compiled, full validation batches
+    (the last filled up with blank images that count in no loss); with several replicas each input pipeline
     builds its share through `distribute_datasets_from_function`, and validation repeats
     for a fixed number of whole global batches, so every worker runs the same steps.
     """
     replicas = strategy.num_replicas_in_sync
-    padded = settings.max_boxes if replicas > 1 or compiles_steps(strategy, settings.xla) else None
+    compiled = compiles_steps(strategy, settings.xla)
+    padded = settings.max_boxes if replicas > 1 or compiled else None
 
     def train(context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
         # Repeated, with explicit epoch lengths: Keras then knows each epoch's end in advance.
@@ -220,9 +222,10 @@ def fit_datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_
                             input_context=context, deterministic=settings.deterministic_input).repeat()
 
     def validation(context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+        # Compiled steps take one static batch shape: the last batch is filled up with blank images.
         return make_dataset(settings.data_dir, "val", settings.image_size, settings.batch_size, training=False,
-                            padded_max_boxes=padded, input_context=context,
-                            deterministic=settings.deterministic_input)
+                            padded_max_boxes=padded, full_batches=compiled and context is None,
+                            input_context=context, deterministic=settings.deterministic_input)
 
     if replicas == 1:
         steps = math.ceil(val_images / settings.batch_size) if val_images else None

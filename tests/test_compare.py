@@ -27,16 +27,14 @@ def compared(first, second, data, out, capsys, *flags):
 
 def test_a_run_against_itself_is_no_difference_exactly(tiny_run, tmp_path, capsys):
     data, run = tiny_run
-    report, printed = compared(run, run, data, tmp_path / "self.json", capsys)
+    report, printed = compared(run, run, data, tmp_path / "self.json", capsys, "--threshold-split", "train")
     for name in ("AP", "AP50", "AP75"):
         paired = report["bootstrap"][name]
         assert (paired["difference"], paired["low"], paired["high"], paired["B_wins"]) == (0.0, 0.0, 0.0, 0.0), name
     assert report["per_image_f1"]["t_test"]["p_value"] == 1.0 and report["per_image_f1"]["t_test"]["statistic"] == 0.0
     assert report["verdict"].count("no difference shown") == 4
-    # The data has no split besides train and val: the thresholds are fitted on the compared images,
-    # and the report says so.
-    assert report["per_image_f1"]["operating_point"] == {"chosen_on": "val", "in_sample": True}
-    assert "IN-SAMPLE: chosen on these same images" in printed and "no other held-out split" in printed
+    assert report["per_image_f1"]["operating_point"] == {"chosen_on": "train", "in_sample": False}
+    assert "chosen on 'train'" in printed and "IN-SAMPLE" not in printed
     held_out = json.loads((data / "dataset_info.json").read_text())["splits"]["val"]["images"]
     assert report["images"] == held_out == len(report["per_image_f1"]["images"]) and held_out >= 30
     assert not report["per_image_f1"]["t_test"]["small_sample"]
@@ -73,20 +71,16 @@ def test_two_runs_reconcile_with_evaluate(tiny_run, tiny_uncertain_run, tmp_path
     assert sorted(report["holm"]["tests"]) == ["AP", "AP50", "AP75", "per-image F1"]
 
 
-def test_the_operating_point_is_chosen_on_another_split_when_asked(tiny_run, tiny_uncertain_run, tmp_path, capsys):
-    data, run = tiny_run
-    report, printed = compared(run, tiny_uncertain_run[1], data, tmp_path / "on_train.json", capsys,
-                               "--threshold-split", "train")
-    assert report["per_image_f1"]["operating_point"] == {"chosen_on": "train", "in_sample": False}
-    assert "chosen on 'train'" in printed and "IN-SAMPLE" not in printed
-
-
 def test_a_small_split_is_said_to_rest_on_the_t_approximation(tiny_run, tmp_path, capsys):
     data, run = tiny_run
     small = prepared_synth(tmp_path, 24, 128, (16, 48), seed=5, val_fraction=0.5)
     report, printed = compared(run, run, small, tmp_path / "small.json", capsys)
     assert 2 <= report["images"] < 30 and report["per_image_f1"]["t_test"]["small_sample"]
     assert f"note: only {report['images']} images (fewer than 30): the p-value rests on the t approximation" in printed
+    # The data has no split besides train and val: by default the thresholds are fitted on the
+    # compared images, and the report says so.
+    assert report["per_image_f1"]["operating_point"] == {"chosen_on": "val", "in_sample": True}
+    assert "IN-SAMPLE: chosen on these same images" in printed and "no other held-out split" in printed
 
 
 @pytest.mark.parametrize("case, message", [

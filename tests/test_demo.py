@@ -37,7 +37,7 @@ def test_the_demo_runs_every_stage_and_reruns(tmp_path, capsys):
 
     # A rerun in the same folder starts afresh and works, this time with the time budget and the
     # two-stage detector through every stage.
-    assert main(args[:3] + ["--images", "60", "--image-size", "128", "--train-minutes", "0.5",
+    assert main(args[:3] + ["--images", "60", "--image-size", "128", "--train-minutes", "0.3",
                             "--model", "faster_rcnn"]) == 0
     out = capsys.readouterr().out
     assert "tiny FasterRCNN at 128px" in out and "server stopped" in out

@@ -85,8 +85,10 @@ def test_blank_images_that_fill_up_a_batch_change_no_loss(name, data):
     full = list(make_dataset(str(data), "train", 128, 3, training=False, full_batches=True, padded_max_boxes=16))[-1]
     assert ragged[0].shape[0] == 2 and full[0].shape[0] == 3
     for loss_name, value in model._detection_losses(*ragged, training=False).items():
+        # A batch of 3 runs other kernels than a batch of 2: 1e-5 apart (measured); a blank image
+        # that counted would move a loss by a third.
         expected = float(value)
-        assert float(model._detection_losses(*full, training=False)[loss_name]) == pytest.approx(expected, rel=1e-5), \
+        assert float(model._detection_losses(*full, training=False)[loss_name]) == pytest.approx(expected, rel=1e-4), \
             loss_name
 
 

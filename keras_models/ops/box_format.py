@@ -35,8 +35,9 @@ def pairwise_iou(boxes_a: tf.Tensor, boxes_b: tf.Tensor) -> tf.Tensor:
     return tf.math.divide_no_nan(intersection, area_a + area_b - intersection)
 
 
-def pairwise_inside_fraction(boxes_a: tf.Tensor, boxes_b: tf.Tensor) -> tf.Tensor:
-    """The fraction of each box of `a` that lies inside each box of `b` (intersection over a's
-    area): `[..., N, 4]` and `[..., M, 4]` XYXY → `[..., N, M]`, 0 for an empty box of `a`."""
-    intersection, area_a, _ = _intersections_and_areas(boxes_a, boxes_b)
-    return tf.math.divide_no_nan(intersection, area_a)
+def pairwise_overlaps(boxes_a: tf.Tensor, boxes_b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """`pairwise_iou` and, from the same intersections, the fraction of each box of `a` inside each
+    box of `b` (intersection over a's area, 0 for an empty box of `a`): both `[..., N, M]`."""
+    intersection, area_a, area_b = _intersections_and_areas(boxes_a, boxes_b)
+    return (tf.math.divide_no_nan(intersection, area_a + area_b - intersection),
+            tf.math.divide_no_nan(intersection, area_a))

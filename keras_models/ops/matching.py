@@ -14,7 +14,7 @@ import dataclasses
 import tensorflow as tf
 
 from keras_models.ops.box_coding import encode_boxes
-from keras_models.ops.box_format import pairwise_inside_fraction, pairwise_iou
+from keras_models.ops.box_format import pairwise_overlaps
 from pipeline.record_decoding import CROWD_CLASS
 
 BACKGROUND = -1  # class target of a negative anchor
@@ -30,10 +30,11 @@ class MatchingConfig:
     crowd_inside_fraction: float = CROWD_INSIDE_FRACTION
 
 
-def inside_crowd(candidates: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor, fraction: float) -> tf.Tensor:
-    """`[A]` bool: which `candidates` `[A, 4]` lie at least `fraction` inside a box of `boxes`
-    `[N, 4]` whose class (`classes` `[N]`) is `CROWD_CLASS`."""
-    inside = tf.where((classes == CROWD_CLASS)[tf.newaxis, :], pairwise_inside_fraction(candidates, boxes), 0.0)
+def inside_crowd(inside: tf.Tensor, classes: tf.Tensor, fraction: float) -> tf.Tensor:
+    """`[A]` bool: which candidates lie at least `fraction` inside a box whose class (`classes`
+    `[N]`) is `CROWD_CLASS`, from `inside` `[A, N]`, each candidate's fraction inside each box
+    (`pairwise_overlaps`)."""
+    inside = tf.where((classes == CROWD_CLASS)[tf.newaxis, :], inside, 0.0)
     return tf.reduce_max(tf.concat([inside, tf.zeros_like(inside[:, :1])], axis=1), axis=1) >= fraction
 
 
@@ -55,7 +56,8 @@ def assign_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
     boxes = tf.concat([tf.reshape(tf.cast(boxes, tf.float32), [-1, 4]), tf.zeros([1, 4])], axis=0)
     classes = tf.concat([tf.cast(classes, tf.int32), [-1]], axis=0)
     valid = classes >= 0
-    iou = tf.where(valid[tf.newaxis, :], pairwise_iou(anchors, boxes), -1.0)   # [A, N + 1]
+    overlap, inside = pairwise_overlaps(anchors, boxes)  # [A, N + 1] each
+    iou = tf.where(valid[tf.newaxis, :], overlap, -1.0)
     best_iou = tf.reduce_max(iou, axis=1)
     best_box = tf.argmax(iou, axis=1, output_type=tf.int32)
     positive = best_iou >= config.positive_iou
@@ -72,7 +74,7 @@ def assign_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
         best_box = tf.where(is_forced, claimant, best_box)
         positive = positive | is_forced
 
-    negative = (best_iou < config.negative_iou) & ~inside_crowd(anchors, boxes, classes, config.crowd_inside_fraction)
+    negative = (best_iou < config.negative_iou) & ~inside_crowd(inside, classes, config.crowd_inside_fraction)
     class_targets = tf.where(positive, tf.gather(classes, best_box), tf.where(negative, BACKGROUND, IGNORED))
     box_targets = tf.where(positive[:, tf.newaxis], encode(tf.gather(boxes, best_box), anchors), 0.0)
     return class_targets, box_targets

@@ -18,7 +18,7 @@ import dataclasses
 import tensorflow as tf
 
 from keras_models.ops.box_coding import RPN_VARIANCES, encode_boxes
-from keras_models.ops.box_format import pairwise_iou
+from keras_models.ops.box_format import pairwise_overlaps
 from keras_models.ops.matching import (BACKGROUND, CROWD_INSIDE_FRACTION, IGNORED, MatchingConfig, assign_targets,
                                        inside_crowd)
 
@@ -122,10 +122,11 @@ def roi_targets(proposals: tf.Tensor, proposal_valid: tf.Tensor, boxes: tf.Tenso
     is_candidate = tf.concat([proposal_valid, classes >= 0], axis=0)
     valid = tf.concat([classes >= 0, [False]], axis=0)
     padded_boxes = tf.concat([boxes, tf.zeros([1, 4])], axis=0)  # keeps gathers valid without boxes
-    iou = tf.where(valid[tf.newaxis, :], pairwise_iou(candidates, padded_boxes), -1.0)
+    overlap, inside = pairwise_overlaps(candidates, padded_boxes)
+    iou = tf.where(valid[tf.newaxis, :], overlap, -1.0)
     best_iou, best_box = tf.reduce_max(iou, axis=1), tf.argmax(iou, axis=1, output_type=tf.int32)
     foreground = is_candidate & (best_iou >= foreground_iou)
-    background = is_candidate & ~foreground & ~inside_crowd(candidates, boxes, classes, CROWD_INSIDE_FRACTION)
+    background = is_candidate & ~foreground & ~inside_crowd(inside, tf.concat([classes, [-1]], 0), CROWD_INSIDE_FRACTION)
     sampled = sample_balanced(foreground, background, sampling, seed)
 
     # The sampled rows first (foreground before background), then the rest, cut to sample_size.

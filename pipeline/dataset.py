@@ -1,9 +1,6 @@
 """`make_dataset`: prepared shards → `(images, {"boxes", "classes"})` batches for `fit`.
 
-Sharding across input pipelines (`strategy.distribute_datasets_from_function`):
-shard by FILE when a split has at least as many shards as input pipelines, so each
-worker reads whole files; by DATA (every worker reads all files, keeps its share of
-records) otherwise, so no worker is left without input.
+Each input pipeline of a strategy reads its share of the files (`pipeline/input_shards.py`).
 """
 
 from __future__ import annotations
@@ -19,11 +16,16 @@ from boxflow.errors import BoxflowError
 from pipeline.augment.compose import augment
 from pipeline.augment.config import AugmentationConfig
 from pipeline.augment.mosaic import mosaic_dataset
+from pipeline.input_shards import pipeline_share
 from pipeline.letterbox import letterbox
 from pipeline.ragged_padding import ragged_to_padded
 from pipeline.record_decoding import decode_record
 
 AUTOTUNE = tf.data.AUTOTUNE
+# The key of a full batch's `[B]` float32 mask: 1 for a real image, 0 for a blank one that fills
+# up a batch. A float, not a bool: Keras averages a distributed batch's values when it builds a
+# model, and a bool has no mean.
+IMAGE_VALID = "image_valid"
 
 
 def shard_files(data_dir: str, split: str) -> list[str]:
@@ -63,12 +65,6 @@ def most_boxes_per_image(data_dir: str, info: dict, splits: tuple[str, ...] = ("
     return max(counts, default=0)
 
 
-def auto_shard_policy(num_files: int, num_input_pipelines: int) -> tf.data.experimental.AutoShardPolicy:
-    if num_files >= num_input_pipelines:
-        return tf.data.experimental.AutoShardPolicy.FILE
-    return tf.data.experimental.AutoShardPolicy.DATA
-
-
 def make_dataset(
     data_dir: str,
     split: str,
@@ -79,6 +75,7 @@ def make_dataset(
     deterministic: bool = False,
     padded_max_boxes: Optional[int] = None,
     full_batches: bool = False,
+    batch_count: Optional[int] = None,
     augmentation: Optional[AugmentationConfig] = None,
     shuffle_buffer: int = 1024,
     input_context: Optional[tf.distribute.InputContext] = None,
@@ -93,23 +90,21 @@ def make_dataset(
     pipeline reads its shard of the data and batches its per-replica share.
     Training shuffles (seeded), applies `augmentation` (after the letterbox, so at
     model resolution) and drops the last partial batch. Otherwise, with `full_batches`, the last
-    batch is filled up with blank images, and `targets["image_valid"]` `[B]` bool tells the real
-    ones: every batch has the same static shape (XLA, TPUs) and no image is lost. `deterministic=True` fixes the
-    order of every parallel step, so a run reproduces bit for bit.
+    batch is filled up with blank images, and `targets[IMAGE_VALID]` `[B]` (1 or 0) tells the real
+    ones: every batch has the same static shape (XLA, TPUs) and no image is lost; `batch_count`
+    then makes it exactly that many batches, all-blank ones after the split's, so that every input
+    pipeline of a strategy runs the same steps. `deterministic=True` fixes the order of every
+    parallel step, so a run reproduces bit for bit.
     """
     files = shard_files(data_dir, split)
-    files_dataset = tf.data.Dataset.from_tensor_slices(files)
+    pipelines, index = 1, 0
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
-    if input_context is not None and input_context.num_input_pipelines > 1:
         pipelines, index = input_context.num_input_pipelines, input_context.input_pipeline_id
-        if auto_shard_policy(len(files), pipelines) == tf.data.experimental.AutoShardPolicy.FILE:
-            files_dataset = files_dataset.shard(pipelines, index)
-            records = _interleave(files_dataset, training, seed, deterministic)
-        else:
-            records = _interleave(files_dataset, training, seed, deterministic).shard(pipelines, index)
-    else:
-        records = _interleave(files_dataset, training, seed, deterministic)
+    share = pipeline_share(files, pipelines, index)
+    records = _interleave(tf.data.Dataset.from_tensor_slices(share.files), training, seed, deterministic)
+    if share.by_record:
+        records = records.shard(pipelines, index)
 
     if training:
         records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -132,6 +127,8 @@ def make_dataset(
     batches = batches.map(_to_inputs_and_targets, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     if full_batches and not training:
         batches = batches.map(lambda images, targets: _filled(images, targets, batch_size, image_size))
+        if batch_count is not None:
+            batches = batches.concatenate(_blank_batches(batches.element_spec)).take(batch_count)
     if padded_max_boxes is not None:
         batches = batches.map(lambda images, targets: (images, _padded(targets, padded_max_boxes)),
                               num_parallel_calls=AUTOTUNE, deterministic=deterministic)
@@ -180,7 +177,19 @@ def _filled(images: tf.Tensor, targets: dict[str, tf.RaggedTensor], batch_size: 
     return (tf.ensure_shape(images, [batch_size, image_size, image_size, 3]),
             {"boxes": tf.RaggedTensor.from_row_lengths(targets["boxes"].flat_values, lengths),
              "classes": tf.RaggedTensor.from_row_lengths(targets["classes"].flat_values, lengths),
-             "image_valid": tf.range(batch_size) < count})
+             IMAGE_VALID: tf.cast(tf.range(batch_size) < count, tf.float32)})
+
+
+def _blank_batches(spec) -> tf.data.Dataset:
+    """Endless all-blank batches of the filled-up batches' `spec`: no boxes, no valid image."""
+    image_spec, target_spec = spec
+    batch_size = image_spec.shape[0]
+    no_boxes = tf.zeros([batch_size], tf.int64)
+    blank = (tf.zeros(image_spec.shape, image_spec.dtype),
+             {"boxes": tf.RaggedTensor.from_row_lengths(tf.zeros([0, 4], target_spec["boxes"].dtype), no_boxes),
+              "classes": tf.RaggedTensor.from_row_lengths(tf.zeros([0], target_spec["classes"].dtype), no_boxes),
+              IMAGE_VALID: tf.zeros([batch_size], tf.float32)})
+    return tf.data.Dataset.from_tensors(blank).repeat()
 
 
 def _padded(targets: dict[str, tf.RaggedTensor], max_boxes: int) -> dict[str, tf.Tensor]:

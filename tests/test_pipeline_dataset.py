@@ -6,7 +6,8 @@ import tensorflow as tf
 
 from boxflow.errors import BoxflowError
 from pipeline.augment.config import AugmentationConfig
-from pipeline.dataset import auto_shard_policy, make_dataset, most_boxes_per_image, read_dataset_info
+from pipeline.dataset import IMAGE_VALID, make_dataset, most_boxes_per_image, read_dataset_info, shard_files
+from pipeline.input_shards import auto_shard_policy, full_batch_steps, records_per_pipeline
 from pipeline.letterbox import letterbox
 from pipeline.ragged_padding import TOO_MANY_BOXES, padded_box_count, padded_to_ragged, ragged_to_padded
 from boxflow.record_schema import IS_CROWD
@@ -125,12 +126,12 @@ def test_full_batches_fill_up_the_last_one_with_blank_images_and_lose_none(synth
     real = sum(int(images.shape[0]) for images, _ in plain)
     assert real % 5, "the split must leave a last, smaller batch"
     assert all(images.shape == (5, 48, 48, 3) for images, _ in full)
-    assert sum(int(tf.reduce_sum(tf.cast(targets["image_valid"], tf.int32))) for _, targets in full) == real
+    assert sum(int(tf.reduce_sum(targets[IMAGE_VALID])) for _, targets in full) == real
     last_images, last_targets = full[-1]
-    blank = ~last_targets["image_valid"].numpy()
+    blank = last_targets[IMAGE_VALID].numpy() == 0
     assert not last_images.numpy()[blank].any() and (last_targets["classes"].numpy()[blank] == -1).all()
     for (images, targets), (full_images, full_targets) in zip(plain, full):
-        kept = full_targets["image_valid"].numpy()
+        kept = full_targets[IMAGE_VALID].numpy() > 0
         np.testing.assert_array_equal(full_images.numpy()[kept], images.numpy())
         boxes, _ = padded_to_ragged(full_targets["boxes"], full_targets["classes"])
         assert [row for row, valid in zip(boxes.to_list(), kept) if valid] == targets["boxes"].to_list()
@@ -158,6 +159,31 @@ def test_input_pipelines_split_the_data_without_overlap(synth_data):
         assert sorted(sum(parts, [])) == everything
     assert auto_shard_policy(4, 2) == tf.data.experimental.AutoShardPolicy.FILE
     assert auto_shard_policy(4, 8) == tf.data.experimental.AutoShardPolicy.DATA
+
+
+def test_every_input_pipeline_fills_up_to_the_same_steps_and_no_image_is_lost(synth_data):
+    """Validation as workers read it: 3 pipelines shard the 4 train shards by file, 6 by record;
+    each runs the same number of full batches of 3, and their real images are the split's, once."""
+    def fingerprints(batches):
+        return [round(float(image.numpy().sum()), 1) for images, targets in batches
+                for image, valid in zip(images, targets[IMAGE_VALID]) if valid > 0]
+
+    images = read_dataset_info(str(synth_data))["splits"]["train"]["images"]
+    everything = sorted(fingerprints(make_dataset(str(synth_data), "train", 48, 3, training=False, full_batches=True)))
+    for pipelines in (3, 6):
+        counts = records_per_pipeline(shard_files(str(synth_data), "train"), pipelines, images)
+        steps = full_batch_steps(counts, 3)
+        assert sum(counts) == images and len(set(counts)) > 1, counts  # unequal shares to fill up
+        seen = []
+        for index in range(pipelines):
+            batches = list(make_dataset(str(synth_data), "train", 48, 3 * pipelines, training=False,
+                                        full_batches=True, batch_count=steps, padded_max_boxes=16,
+                                        input_context=tf.distribute.InputContext(pipelines, index, pipelines)))
+            assert len(batches) == steps and {tuple(images.shape) for images, _ in batches} == {(3, 48, 48, 3)}
+            real = fingerprints(batches)
+            assert len(real) == counts[index]
+            seen += real
+        assert sorted(seen) == everything
 
 
 def test_incomplete_dataset_is_refused(tmp_path):

@@ -50,11 +50,13 @@ EQUIVALENCE_CONFIGS = ("retinanet:tiny:float32", "retinanet:mobilenet_v2:float64
 @pytest.fixture(scope="module")
 def equivalence_reports(equivalence_data, tmp_path_factory):
     """Each configuration's report, from one process (logical devices are set before TensorFlow starts),
-    and the "crowded" report on an image of 150 boxes."""
+    the "crowded" report on an image of 150 boxes and the "validation" report."""
     crowded = prepared_crowd(tmp_path_factory.mktemp("crowded"), crowded_boxes=150)
+    validation = prepared_synth(tmp_path_factory.mktemp("validation"), 14, 128, (16, 48), seed=8, num_shards=1,
+                                val_fraction=0.5)
     result = subprocess.run([sys.executable, "-m", "tests.helpers.strategy_equivalence", str(equivalence_data), "3",
-                             *EQUIVALENCE_CONFIGS, "--crowded", str(crowded)], capture_output=True, text=True,
-                            timeout=900)
+                             *EQUIVALENCE_CONFIGS, "--crowded", str(crowded), "--validation", str(validation)],
+                            capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     reports = [json.loads(line) for line in result.stdout.strip().splitlines() if line.startswith("{")]
     return {report["config"]: report for report in reports}
@@ -77,3 +79,14 @@ def test_an_image_of_150_boxes_reaches_the_mirrored_replicas_whole(equivalence_r
     report = equivalence_reports["crowded"]
     assert report["max_boxes"] == 152  # fitted to the data's 150, rounded up to a multiple of 8
     assert report["boxes_per_image"] == [2] * 7 + [150]
+
+
+@pytest.mark.slow
+def test_mirrored_validation_runs_full_static_batches_and_loses_no_image(equivalence_reports):
+    report = equivalence_reports["validation"]
+    assert report["val_images"] % 4, "the split must leave a last, smaller global batch"
+    assert report["steps"] == -(-report["val_images"] // 4)
+    assert report["replica_batch_sizes"] == [2] and report["valid_images"] == report["val_images"]
+    # The same images in the same global batches, the blank ones counting in nothing: the same losses.
+    for name, value in report["one_device"].items():
+        assert report["mirrored"][name] == pytest.approx(value, rel=1e-5), name

@@ -99,7 +99,7 @@ def test_blank_images_that_fill_up_a_batch_change_no_loss(name, data):
 def test_compiled_training_validates_on_full_batches(tmp_path):
     from keras_models.training.train_job import fit_datasets
     from keras_models.training.train_settings import train_settings
-    from pipeline.dataset import read_dataset_info
+    from pipeline.dataset import IMAGE_VALID, read_dataset_info
 
     data = prepared_synth(tmp_path, 16, 128, (16, 48), seed=10, val_fraction=0.5)
     val_images = read_dataset_info(str(data))["splits"]["val"]["images"]
@@ -108,4 +108,4 @@ def test_compiled_training_validates_on_full_batches(tmp_path):
     _, validation, _ = fit_datasets(settings, tf.distribute.get_strategy(), val_images)
     batches = list(validation)
     assert validation.element_spec[0].shape == (3, 128, 128, 3) and len(batches) == -(-val_images // 3)
-    assert sum(int(tf.reduce_sum(tf.cast(targets["image_valid"], tf.int32))) for _, targets in batches) == val_images
+    assert sum(int(tf.reduce_sum(targets[IMAGE_VALID])) for _, targets in batches) == val_images

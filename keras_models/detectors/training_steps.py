@@ -10,6 +10,7 @@ import tensorflow as tf
 from boxflow.errors import BoxflowError
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, check_box_uncertainty
 from keras_models.ops.matching import IGNORED
+from pipeline.dataset import IMAGE_VALID
 
 
 class DetectorSteps(keras.Model):
@@ -55,7 +56,7 @@ class DetectorSteps(keras.Model):
         # Keras' evaluate() on a dataset of unknown length runs one more step after the last
         # batch, on no images, whose zero losses must not count in the averages; nor does a batch
         # of blank images only.
-        real = (tf.reduce_sum(tf.cast(targets["image_valid"], tf.float32)) if "image_valid" in targets
+        real = (tf.reduce_sum(targets[IMAGE_VALID]) if IMAGE_VALID in targets
                 else tf.cast(tf.shape(images)[0], tf.float32))
         images_in_batch = context.all_reduce(tf.distribute.ReduceOp.SUM, real)
         counted = tf.cast(images_in_batch > 0, tf.float32)
@@ -101,10 +102,10 @@ class DetectorSteps(keras.Model):
 
 def without_blank_images(targets_per_anchor: tf.Tensor, targets: dict) -> tf.Tensor:
     """`[B, N]` class (or objectness) targets with every row of a blank image that fills up a last
-    batch (`targets["image_valid"]` False) set to `IGNORED`: it counts in no loss and no count."""
-    if "image_valid" not in targets:
+    batch (`targets[IMAGE_VALID]` 0) set to `IGNORED`: it counts in no loss and no count."""
+    if IMAGE_VALID not in targets:
         return targets_per_anchor
-    return tf.where(targets["image_valid"][:, tf.newaxis], targets_per_anchor, IGNORED)
+    return tf.where(targets[IMAGE_VALID][:, tf.newaxis] > 0, targets_per_anchor, IGNORED)
 
 
 def global_count(value: tf.Tensor) -> tf.Tensor:

@@ -34,7 +34,8 @@ from keras_models.training.strategy import choose_strategy, compiles_steps, work
 from keras_models.training.time_budget import TimeBudget
 from keras_models.training.train_callbacks import EpochLog, HistoryFile, StopOnNaN
 from keras_models.training.train_settings import TrainSettings
-from pipeline.dataset import make_dataset, most_boxes_per_image, read_dataset_info
+from pipeline.dataset import make_dataset, most_boxes_per_image, read_dataset_info, shard_files
+from pipeline.input_shards import full_batch_steps, records_per_pipeline
 
 # With --time-budget the budget ends the run; this only bounds Keras' epoch loop.
 BUDGETED_EPOCHS_LIMIT = 100_000
@@ -206,10 +207,11 @@ def fit_datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_
     """`(train, validation or None, validation steps)` for `fit`.
 
     One device: ragged batches, the validation split read once. Several replicas, XLA or a TPU:
-    padded batches (none takes ragged values), and on one replica compiled, full validation batches
-    (the last filled up with blank images that count in no loss); with several replicas each input pipeline
-    builds its share through `distribute_datasets_from_function`, and validation repeats
-    for a fixed number of whole global batches, so every worker runs the same steps.
+    padded batches (none takes ragged values), and validation on full batches, the last ones
+    filled up with blank images that count in no loss: every step has one static shape, and no
+    image is lost. With several replicas each input pipeline builds its share through
+    `distribute_datasets_from_function`, and every pipeline fills up to the same number of
+    steps, those its largest share needs, so that all workers run the same steps.
     """
     replicas = strategy.num_replicas_in_sync
     compiled = compiles_steps(strategy, settings.xla)
@@ -221,19 +223,30 @@ def fit_datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_
                             seed=settings.seed, padded_max_boxes=padded, augmentation=settings.augmentation,
                             input_context=context, deterministic=settings.deterministic_input).repeat()
 
-    def validation(context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
-        # Compiled steps take one static batch shape: the last batch is filled up with blank images.
+    def validation(context: Optional[tf.distribute.InputContext] = None,
+                   batch_count: Optional[int] = None) -> tf.data.Dataset:
         return make_dataset(settings.data_dir, "val", settings.image_size, settings.batch_size, training=False,
-                            padded_max_boxes=padded, full_batches=compiled and context is None,
-                            input_context=context, deterministic=settings.deterministic_input)
+                            padded_max_boxes=padded, full_batches=compiled or context is not None,
+                            batch_count=batch_count, input_context=context,
+                            deterministic=settings.deterministic_input)
 
     if replicas == 1:
         steps = math.ceil(val_images / settings.batch_size) if val_images else None
         return train(), validation() if val_images else None, steps
-    steps = val_images // settings.batch_size
-    distributed_validation = (strategy.distribute_datasets_from_function(lambda context: validation(context).repeat())
-                              if steps else None)
-    return strategy.distribute_datasets_from_function(train), distributed_validation, steps or None
+    if not val_images:
+        return strategy.distribute_datasets_from_function(train), None, None
+    planned_steps = []
+
+    def validation_share(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        # Planned here, where the number of input pipelines is known; every pipeline plans the same.
+        replicas_here = context.num_replicas_in_sync // context.num_input_pipelines
+        counts = records_per_pipeline(shard_files(settings.data_dir, "val"), context.num_input_pipelines, val_images)
+        steps = full_batch_steps(counts, context.get_per_replica_batch_size(settings.batch_size) * replicas_here)
+        planned_steps.append(steps)
+        return validation(context, batch_count=steps * replicas_here)
+
+    distributed_validation = strategy.distribute_datasets_from_function(validation_share)
+    return strategy.distribute_datasets_from_function(train), distributed_validation, planned_steps[0]
 
 
 def _write_run_files(settings: TrainSettings, run_dir: str, info: dict, model: DetectorSteps,

@@ -13,9 +13,11 @@ comparison sees.
 
 With `--crowded DIR` it also prints the boxes that reach the replicas from the first global batch
 of the dataset in DIR, read as `boxflow train --strategy mirrored` reads it (padded to the
-`max_boxes` fitted to the data).
+`max_boxes` fitted to the data); with `--validation DIR`, what Mirrored validation reads of the
+dataset in DIR and the losses it reports (`validation_report`).
 
 Usage: python -m tests.helpers.strategy_equivalence DATA_DIR STEPS CONFIG [CONFIG ...] [--crowded DIR]
+       [--validation DIR]
 """
 
 import json
@@ -41,7 +43,7 @@ from keras_models.training.strategy import mirrored_strategy  # noqa: E402
 from keras_models.training.train_job import fit_datasets  # noqa: E402
 from keras_models.training.train_settings import train_settings  # noqa: E402
 from pipeline.augment.config import AugmentationConfig  # noqa: E402
-from pipeline.dataset import make_dataset, most_boxes_per_image, read_dataset_info  # noqa: E402
+from pipeline.dataset import IMAGE_VALID, make_dataset, most_boxes_per_image, read_dataset_info  # noqa: E402
 from pipeline.ragged_padding import PADDING_CLASS  # noqa: E402
 from tests.builders import SMALL_FASTER_RCNN  # noqa: E402
 
@@ -53,9 +55,9 @@ DETECTORS = {
 }
 
 
-def train(strategy: tf.distribute.Strategy, data_dir: str, steps: int, model_name: str, backbone: str, norm: str,
-          start: Optional[dict[str, np.ndarray]] = None) -> dict[str, np.ndarray]:
-    """The weights by path after `steps` steps from `start` (or a seeded initialization)."""
+def compiled_detector(strategy: tf.distribute.Strategy, model_name: str, backbone: str, norm: str,
+                      start: Optional[dict[str, np.ndarray]] = None) -> keras.Model:
+    """The detector built under `strategy` with the weights `start` (or a seeded initialization)."""
     keras.utils.set_random_seed(7)
     with strategy.scope():
         model = DETECTORS[model_name](backbone, norm)
@@ -63,10 +65,21 @@ def train(strategy: tf.distribute.Strategy, data_dir: str, steps: int, model_nam
             for variable in model.weights:
                 variable.assign(start[variable.path])
         model.compile(optimizer=keras.optimizers.SGD(0.01))
+    return model
+
+
+def weights(model: keras.Model) -> dict[str, np.ndarray]:
+    return {variable.path: np.array(variable) for variable in model.weights}
+
+
+def train(strategy: tf.distribute.Strategy, data_dir: str, steps: int, model_name: str, backbone: str, norm: str,
+          start: Optional[dict[str, np.ndarray]] = None) -> dict[str, np.ndarray]:
+    """The weights by path after `steps` steps from `start` (or a seeded initialization)."""
+    model = compiled_detector(strategy, model_name, backbone, norm, start)
     if steps:
         dataset = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True, padded_max_boxes=8)
         model.fit(dataset.take(steps), epochs=1, verbose=0)
-    return {variable.path: np.array(variable) for variable in model.weights}
+    return weights(model)
 
 
 def largest_difference(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> float:
@@ -87,15 +100,48 @@ def crowded_report(data_dir: str) -> dict:
     return {"config": "crowded", "max_boxes": settings.max_boxes, "boxes_per_image": sorted(per_image)}
 
 
+def validation_report(data_dir: str) -> dict:
+    """The validation split of the dataset in DIR as `boxflow train --strategy mirrored` reads it,
+    global batch 4 over the 2 replicas: the images its steps carry, and RetinaNet's `evaluate`
+    losses on it beside one device's on the plain split in batches of 4 (the same images together)."""
+    info = read_dataset_info(data_dir)
+    settings = train_settings(data_dir, "unused", image_size=128, batch_size=4, strategy="mirrored",
+                              deterministic_input=True).padded_to(most_boxes_per_image(data_dir, info))
+    strategy = mirrored_strategy(["/cpu:0", "/cpu:1"])
+    _, validation, steps = fit_datasets(settings, strategy, info["splits"]["val"]["images"])
+    shapes, valid = set(), 0
+    batches = iter(validation)
+    for _ in range(steps):
+        images, targets = next(batches)
+        for replica_images, replica_valid in zip(images.values, targets[IMAGE_VALID].values):
+            shapes.add(list(replica_images.shape)[0])
+            valid += int(np.sum(replica_valid))
+    one_device = compiled_detector(tf.distribute.OneDeviceStrategy("/cpu:0"), "retinanet", "tiny", "batch")
+    plain = make_dataset(data_dir, "val", 128, 4, training=False, deterministic=True)
+    mirrored = compiled_detector(strategy, "retinanet", "tiny", "batch", weights(one_device))
+    return {"config": "validation", "val_images": info["splits"]["val"]["images"], "steps": steps,
+            "replica_batch_sizes": sorted(shapes), "valid_images": valid,
+            "one_device": one_device.evaluate(plain, return_dict=True, verbose=0),
+            "mirrored": {name: float(np.ravel(value)[0]) for name, value in
+                         mirrored.evaluate(validation, steps=steps, return_dict=True, verbose=0).items()}}
+
+
+def _option(arguments: list[str], name: str) -> tuple[Optional[str], list[str]]:
+    """The value of `name` among `arguments`, if there, and the other arguments."""
+    if name not in arguments:
+        return None, arguments
+    at = arguments.index(name)
+    return arguments[at + 1], arguments[:at] + arguments[at + 2:]
+
+
 def main() -> None:
-    arguments = sys.argv[1:]
-    crowded = None
-    if "--crowded" in arguments:
-        at = arguments.index("--crowded")
-        crowded, arguments = arguments[at + 1], arguments[:at] + arguments[at + 2:]
+    crowded, arguments = _option(sys.argv[1:], "--crowded")
+    validation, arguments = _option(arguments, "--validation")
     data_dir, steps = arguments[0], int(arguments[1])
     if crowded:
         print(json.dumps(crowded_report(crowded)), flush=True)
+    if validation:
+        print(json.dumps(validation_report(validation)), flush=True)
     for config in arguments[2:]:
         model_name, backbone, dtype = config.split(":")
         keras.config.set_dtype_policy(dtype)

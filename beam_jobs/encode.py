@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 
 from beam_jobs.source_records import ValidatedImage
-from boxflow import record_schema as keys
-from boxflow.example_proto import Example
+from contracts import record_schema as keys
+from contracts.example_proto import Example
 
 
 def encode_example(image: ValidatedImage) -> bytes:

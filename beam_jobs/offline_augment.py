@@ -1,16 +1,30 @@
-"""Offline augmentation for `prepare --augment-copies K`: the tf.data ops, applied per image.
+"""Offline augmentation for `prepare --augment-copies K`: a recipe's per-image ops, applied to
+each copy.
 
-Copy `k` of an image is a pure function of (source id, k, seed), so reruns and
-runners agree. Mosaic mixes several images and stays an online-only op.
+The recipe comes from the application (the tf.data ops of `pipeline.augment`, the same as
+training's), so that beam_jobs depends on the contracts alone. Copy `k` of an image is a pure
+function of (source id, k, seed), so reruns and runners agree.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+from typing import Protocol
 
 from beam_jobs.source_records import ValidatedImage
-from pipeline.augment.config import AugmentationConfig
+
+
+class ImageAugmentation(Protocol):
+    """A picklable augmentation recipe of per-image ops."""
+
+    def __call__(self, example: dict, seed) -> dict:
+        """`example` `{"image": [H, W, 3] float32 0..255, "boxes": [N, 4] pixels xyxy, "classes": [N]
+        int32}` augmented; `seed` `[2]` int64, the same seed giving the same result. Boxes that
+        survive keep their `classes` entry."""
+
+    def to_json_dict(self) -> dict:
+        """The recipe, as `dataset_info.json` records it."""
 
 
 def copy_seed(source_id: str, copy_index: int, seed: int) -> tuple[int, int]:
@@ -19,11 +33,10 @@ def copy_seed(source_id: str, copy_index: int, seed: int) -> tuple[int, int]:
     return int.from_bytes(digest[:4], "big") >> 1, int.from_bytes(digest[4:8], "big") >> 1
 
 
-def augmented_copies(image: ValidatedImage, copies: int, seed: int, config: AugmentationConfig) -> list[ValidatedImage]:
+def augmented_copies(image: ValidatedImage, copies: int, seed: int,
+                     augmentation: ImageAugmentation) -> list[ValidatedImage]:
     """`copies` augmented variants of `image`, each re-encoded in the image's own format."""
     import tensorflow as tf  # only jobs that augment pay for TensorFlow in their workers
-
-    from pipeline.augment.compose import augment
 
     pixels = tf.cast(tf.io.decode_image(image.encoded, channels=3, expand_animations=False), tf.float32)
     # The op carries object indices in place of classes, so each surviving box keeps its own
@@ -35,8 +48,7 @@ def augmented_copies(image: ValidatedImage, copies: int, seed: int, config: Augm
     }
     variants = []
     for copy_index in range(1, copies + 1):
-        out = augment(example, tf.constant(copy_seed(image.source_id, copy_index, seed), tf.int64),
-                      dataclasses.replace(config, mosaic_probability=0.0))
+        out = augmentation(example, tf.constant(copy_seed(image.source_id, copy_index, seed), tf.int64))
         rounded = tf.cast(tf.round(tf.clip_by_value(out["image"], 0.0, 255.0)), tf.uint8)
         encoded = (tf.io.encode_jpeg(rounded, quality=95) if image.image_format == "jpeg"
                    else tf.io.encode_png(rounded)).numpy()

@@ -16,10 +16,11 @@ from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from apache_beam.transforms import environments
 
-from beam_jobs.prepare_pipeline import METRICS_NAMESPACE, build_prepare_pipeline, output_splits
+from beam_jobs.prepare_pipeline import build_prepare_pipeline, output_splits
 from beam_jobs.prepare_settings import DIRECT_RUNNER, PrepareSettings
 from beam_jobs.publish import claim_out_dir, new_staging_dir, publish
 from beam_jobs.sources.plan import plan_source
+from beam_jobs.transforms import METRICS_NAMESPACE
 
 
 def _to_stderr(message: str) -> None:

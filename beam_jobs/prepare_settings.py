@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+from beam_jobs.offline_augment import ImageAugmentation
 from beam_jobs.sources.csv_rows import DEFAULT_COLUMNS
-from boxflow.errors import BoxflowError
-from pipeline.augment.config import AugmentationConfig
+from contracts.errors import BoxflowError
 
 FORMATS = ("coco", "voc", "yolo", "csv", "tfrecord")
 DIRECT_RUNNER = "DirectRunner"
@@ -28,7 +28,8 @@ class PrepareSettings:
     max_reject_fraction: float = 0.1
     augment_copies: int = 0
     augment_seed: int = 0
-    augmentation: AugmentationConfig = AugmentationConfig()
+    # The recipe of the copies (the application's `pipeline.augment` ops); needed with augment_copies.
+    augmentation: Optional[ImageAugmentation] = None
     runner: str = DIRECT_RUNNER
     workers: int = 2
     beam_args: tuple[str, ...] = ()
@@ -44,6 +45,8 @@ class PrepareSettings:
             raise BoxflowError(f"--max-reject-fraction must be in [0, 1], got {self.max_reject_fraction}")
         if self.augment_copies < 0:
             raise BoxflowError(f"--augment-copies must be 0 or more, got {self.augment_copies}")
+        if self.augment_copies and self.augmentation is None:
+            raise BoxflowError("augmentation: augment_copies asks for augmented copies, and no recipe is given")
         if self.workers < 1:
             raise BoxflowError(f"--workers must be at least 1, got {self.workers}")
 

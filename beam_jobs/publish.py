@@ -22,13 +22,13 @@ from collections import Counter
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import file_io
-from beam_jobs.prepare_pipeline import REJECTED_PARTS, SUMMARY_FILE
 from beam_jobs.prepare_settings import PrepareSettings
 from beam_jobs.sources.source_plan import SourcePlan
-from boxflow import record_schema
-from boxflow.errors import BoxflowError
-from boxflow.label_map import format_label_map
-from boxflow.owned_folder import MARKER_FILE
+from beam_jobs.transforms.run_outputs import REJECTED_PARTS, SUMMARY_FILE
+from contracts import record_schema
+from contracts.errors import BoxflowError
+from contracts.label_map import format_label_map
+from contracts.owned_folder import MARKER_FILE
 
 STAGING_PREFIX = ".boxflow-staging-"
 COMMAND = "prepare"

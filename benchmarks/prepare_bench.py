@@ -32,7 +32,7 @@ from beam_jobs.prepare_settings import PrepareSettings  # noqa: E402
 from beam_jobs.split import hash_split  # noqa: E402
 from beam_jobs.sources.coco import plan_coco  # noqa: E402
 from beam_jobs.validate import validate_image  # noqa: E402
-from boxflow import record_schema  # noqa: E402
+from contracts import record_schema  # noqa: E402
 from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset  # noqa: E402
 
 

@@ -29,7 +29,8 @@ import tensorflow as tf  # noqa: E402
 from beam_jobs.prepare_job import run  # noqa: E402
 from beam_jobs.prepare_settings import PrepareSettings  # noqa: E402
 from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset  # noqa: E402
-from keras_models.detectors.retinanet import RetinaNet  # noqa: E402
+from keras_models.models.retinanet import RetinaNet  # noqa: E402
+from keras_models.models.retinanet_config import RetinaNetConfig  # noqa: E402
 from pipeline.dataset import make_dataset  # noqa: E402
 
 NUM_CLASSES = 3
@@ -37,8 +38,8 @@ NUM_CLASSES = 3
 
 def boxflow_model(image_size: int, xla: bool) -> keras.Model:
     # keras-cv's PredictionHead stacks 3 convolutions (num_conv_layers=3) before the prediction one.
-    model = RetinaNet(NUM_CLASSES, image_size, backbone="resnet50", fpn_channels=256, head_depth=3,
-                      head_channels=256, anchor_size_multiplier=4.0)
+    model = RetinaNet(RetinaNetConfig(NUM_CLASSES, image_size, backbone="resnet50", fpn_channels=256, head_depth=3,
+                                      head_channels=256, anchor_size_multiplier=4.0))
     model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9, global_clipnorm=10.0), jit_compile=xla)
     return model
 

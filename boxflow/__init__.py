@@ -1,6 +1,6 @@
-"""boxflow: an object-detection pipeline on TensorFlow/Keras.
+"""boxflow: the application, the `boxflow` command line on top of every stage.
 
-This package holds what every stage shares (the on-disk record schema, the label
-map, user-facing errors) and the `boxflow` command line. The stages themselves live
-in the top-level packages `beam_jobs`, `pipeline`, `keras_models` and `serving`.
+The stages live in the top-level packages `beam_jobs`, `pipeline`, `keras_models` and `serving`;
+what all of them share (the record schema, the export schema, the label map, user-facing errors,
+file conventions) in `contracts`. No package imports this one (DESIGN.md §1).
 """

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from typing import Optional, Sequence
 
 from beam_jobs.beam_logging import quiet_beam_logging
 from boxflow.commands import compare, demo, evaluate, export, predict, prepare, serve, show, synth, train
-from boxflow.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BoxflowError
+from contracts.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BoxflowError, SettingError
 
 # In the order `boxflow --help` lists them: the dataflow from data to a served model.
 _COMMANDS = {module.__name__.rsplit(".", 1)[1]: module
@@ -19,6 +20,8 @@ _COMMANDS = {module.__name__.rsplit(".", 1)[1]: module
 _TAKES_EXTRA = {"prepare"}
 # The commands that never load TensorFlow (and so need not pay its start-up).
 _WITHOUT_TENSORFLOW = {"synth"}
+# The settings whose flag is not their field's name with dashes.
+_FLAG_OF_FIELD = {"time_budget_minutes": "--time-budget", "run_dir": "--out", "data_dir": "--data"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +40,27 @@ def parse_arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]
     if extra and args.command not in _TAKES_EXTRA:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args, extra
+
+
+def flag_for(command: str, field: str) -> Optional[str]:
+    """The flag of `command` that sets the setting `field`, None when only a settings file does.
+    The one place where the library's field names become the command line's flags."""
+    flag = _FLAG_OF_FIELD.get(field, "--" + field.replace("_", "-"))
+    commands = next(action for action in build_parser()._actions if action.dest == "command")
+    options = {option for action in commands.choices[command]._actions for option in action.option_strings}
+    return flag if flag in options else None
+
+
+def error_line(command: str, error: BoxflowError) -> str:
+    """The one line a failing command prints: each setting it names by the flag that sets it, where
+    the command has one."""
+    message = str(error)
+    if isinstance(error, SettingError):
+        problem = error.problem
+        for field in error.mentions:
+            problem = re.sub(rf"\b{field}\b", flag_for(command, field) or field, problem)
+        message = f"{flag_for(command, error.field) or error.field} {problem}"
+    return f"boxflow {command}: error: {message}"
 
 
 def _quiet_libraries() -> None:
@@ -81,7 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return _COMMANDS[args.command].run(args, extra)
     except BoxflowError as error:
-        print(f"boxflow {args.command}: error: {error}", file=sys.stderr)
+        print(error_line(args.command, error), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:
         # The commands check the paths they are given; this catches a file that fails later (a

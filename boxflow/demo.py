@@ -19,8 +19,8 @@ import time
 import urllib.request
 from typing import Callable, Optional
 
-from boxflow import owned_folder
-from boxflow.errors import BoxflowError
+from contracts import owned_folder
+from contracts.errors import BoxflowError
 from pipeline.augment.config import AugmentationConfig
 
 # The demo's training recipe. A slow machine fits only a few epochs in the budget, so the recipe
@@ -172,8 +172,8 @@ def _serve(settings: DemoSettings, summary: dict, say) -> None:
 
 
 def _predict(settings: DemoSettings, summary: dict, say) -> None:
-    from boxflow import record_schema
-    from boxflow.label_map import parse_label_map
+    from contracts import record_schema
+    from contracts.label_map import parse_label_map
     from serving.client import detections, draw_detections, one_label_per_object, predict_rest
 
     try:
@@ -206,8 +206,8 @@ def _held_out_image(settings: DemoSettings) -> str:
     things to find, each in full view. Chosen from the annotations alone, never from predictions."""
     import tensorflow as tf
 
-    from boxflow import record_schema
-    from boxflow.box_overlap import iou
+    from contracts import record_schema
+    from contracts.box_overlap import iou
     from boxflow.synth import ANNOTATIONS_FILE, IMAGES_DIR
     from pipeline.dataset import shard_files
 

@@ -19,9 +19,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from boxflow import owned_folder
-from boxflow.box_overlap import iou
-from boxflow.errors import BoxflowError
+from contracts import owned_folder
+from contracts.box_overlap import iou
+from contracts.errors import BoxflowError
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 ANNOTATIONS_FILE = "annotations.json"

@@ -11,8 +11,8 @@ from typing import Optional
 
 import tensorflow as tf
 
-from boxflow import record_schema
-from boxflow.errors import BoxflowError
+from contracts import record_schema
+from contracts.errors import BoxflowError
 from pipeline.augment.compose import augment
 from pipeline.augment.config import AugmentationConfig
 from pipeline.augment.mosaic import mosaic_dataset

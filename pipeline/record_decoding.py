@@ -12,7 +12,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from boxflow import record_schema as keys
+from contracts import record_schema as keys
 
 # The class of a crowd region in training targets: a region of many objects boxed as one, which
 # is neither an object to find nor background. Training ignores the anchors and ROIs that lie

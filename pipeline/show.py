@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 
 from PIL import Image
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from pipeline.augment.config import AugmentationConfig
 from pipeline.dataset import make_dataset
 from pipeline.drawing import draw_example

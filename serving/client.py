@@ -16,9 +16,10 @@ from typing import Optional
 
 import numpy as np
 
-from boxflow import box_overlap
-from boxflow.errors import BoxflowError
-from serving.output_names import STDDEV_OUTPUT
+from contracts import box_overlap
+from contracts.errors import BoxflowError
+from contracts.export_schema import (BOXES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT, ENCODED_IMAGES_SIGNATURE, IMAGES_INPUT,
+                                     SCORES_OUTPUT, STDDEV_OUTPUT)
 
 # Pictures of detections are drawn at least this large (pixels, shorter side).
 PICTURE_MIN_SIDE = 512
@@ -34,7 +35,7 @@ class Detection:
 
 def predict_rest(server: str, name: str, image: bytes, timeout: float = 60.0) -> dict[str, np.ndarray]:
     """`server` like `http://127.0.0.1:8501`; returns the outputs of the one image."""
-    body = json.dumps({"signature_name": "serving_default",
+    body = json.dumps({"signature_name": ENCODED_IMAGES_SIGNATURE,
                        "instances": [{"b64": base64.b64encode(image).decode()}]}).encode()
     request = urllib.request.Request(f"{server.rstrip('/')}/v1/models/{name}:predict", data=body,
                                      headers={"Content-Type": "application/json"})
@@ -61,8 +62,8 @@ def predict_grpc(address: str, name: str, image: bytes, timeout: float = 60.0) -
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = name
-    request.model_spec.signature_name = "serving_default"
-    request.inputs["images"].CopyFrom(tf.make_tensor_proto([image], dtype=tf.string))
+    request.model_spec.signature_name = ENCODED_IMAGES_SIGNATURE
+    request.inputs[IMAGES_INPUT].CopyFrom(tf.make_tensor_proto([image], dtype=tf.string))
     with grpc.insecure_channel(address) as channel:
         try:
             response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=timeout)
@@ -73,13 +74,13 @@ def predict_grpc(address: str, name: str, image: bytes, timeout: float = 60.0) -
 
 def detections(outputs: dict[str, np.ndarray], min_score: float = 0.0) -> list[Detection]:
     """The valid detections of one image's outputs, best first, at least `min_score`."""
-    count = int(outputs["num_detections"])
+    count = int(outputs[COUNT_OUTPUT])
     stddevs = outputs.get(STDDEV_OUTPUT, [None] * count)
     found = [Detection(int(label), float(score), tuple(float(v) for v in box),
                        None if stddev is None else tuple(float(v) for v in stddev))
-             for label, score, box, stddev in zip(outputs["detection_classes"][:count],
-                                                  outputs["detection_scores"][:count],
-                                                  outputs["detection_boxes"][:count], stddevs[:count])]
+             for label, score, box, stddev in zip(outputs[CLASSES_OUTPUT][:count],
+                                                  outputs[SCORES_OUTPUT][:count],
+                                                  outputs[BOXES_OUTPUT][:count], stddevs[:count])]
     return [detection for detection in found if detection.score >= min_score]
 
 

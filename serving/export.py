@@ -3,7 +3,7 @@
 Written with `keras.export.ExportArchive` (DESIGN.md §6: a plain `tf.saved_model.save` of a
 Keras 3 model fails under the session-based loader TF Serving uses). Three signatures, one
 per input type, each with a dynamic batch dimension and decoding, letterbox and NMS inside
-the graph (`serving/detection_functions.py`):
+the graph (`keras_models/inference/detection_functions.py`):
 
 - `serving_default`: `images`, tf.string `[None]`, encoded JPEG or PNG;
 - `serve_images`: `images`, uint8 `[None, None, None, 3]`;
@@ -24,16 +24,15 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from boxflow import record_schema
-from boxflow.errors import BoxflowError
-from boxflow.user_paths import make_folder
+from contracts import export_schema, record_schema
+from contracts.errors import BoxflowError
+from contracts.user_paths import make_folder
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
-from keras_models.training.run_directory import BOX_CALIBRATION_FILE, load_trained_model
+from keras_models.runs.run_directory import load_trained_model
 from serving import model_base
-from serving.detection_functions import detect_encoded_images, detect_examples, detect_images
+from keras_models.inference.detection_functions import detect_encoded_images, detect_examples, detect_images
 from serving.warmup import write_warmup_requests
 
-SIGNATURES = ("serving_default", "serve_images", "serve_examples")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,18 +57,18 @@ def export(run_dir: str, model_dir: str, version: Optional[int] = None) -> Expor
     staging = tempfile.mkdtemp(prefix=f".staging-{version}-", dir=model_dir)
     try:
         _write_saved_model(trained.model, staging)
-        assets = os.path.join(staging, model_base.ASSETS_EXTRA)
+        assets = os.path.join(staging, export_schema.ASSETS_EXTRA)
         os.makedirs(assets, exist_ok=True)
         shutil.copy(os.path.join(run_dir, record_schema.LABEL_MAP_FILE),
                     os.path.join(assets, record_schema.LABEL_MAP_FILE))
-        write_warmup_requests(os.path.join(assets, model_base.WARMUP_FILE), name, trained.model.image_size)
+        write_warmup_requests(os.path.join(assets, export_schema.WARMUP_FILE), name, trained.model.image_size)
         box_uncertainty = getattr(trained.model, "box_uncertainty", NO_UNCERTAINTY)
         if box_uncertainty != NO_UNCERTAINTY:
-            with open(os.path.join(assets, model_base.BOX_UNCERTAINTY_FILE), "w") as f:
+            with open(os.path.join(assets, export_schema.BOX_UNCERTAINTY_FILE), "w") as f:
                 f.write(box_uncertainty + "\n")
-        calibration = os.path.join(run_dir, BOX_CALIBRATION_FILE)
+        calibration = os.path.join(run_dir, export_schema.BOX_CALIBRATION_FILE)
         if os.path.exists(calibration):  # the temperatures in the graph, and where they were fitted
-            shutil.copy(calibration, os.path.join(assets, BOX_CALIBRATION_FILE))
+            shutil.copy(calibration, os.path.join(assets, export_schema.BOX_CALIBRATION_FILE))
         os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -89,10 +88,11 @@ def _write_saved_model(model: keras.Model, path: str) -> None:
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", encoded_images,
-                         input_signature=[tf.TensorSpec([None], tf.string, name="images")])
-    archive.add_endpoint("serve_images", pixel_images,
-                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
-    archive.add_endpoint("serve_examples", examples,
-                         input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    archive.add_endpoint(export_schema.ENCODED_IMAGES_SIGNATURE, encoded_images,
+                         input_signature=[tf.TensorSpec([None], tf.string, name=export_schema.IMAGES_INPUT)])
+    archive.add_endpoint(export_schema.PIXEL_IMAGES_SIGNATURE, pixel_images,
+                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8,
+                                                        name=export_schema.IMAGES_INPUT)])
+    archive.add_endpoint(export_schema.EXAMPLES_SIGNATURE, examples,
+                         input_signature=[tf.TensorSpec([None], tf.string, name=export_schema.EXAMPLES_INPUT)])
     archive.write_out(path, verbose=False)

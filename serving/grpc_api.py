@@ -12,7 +12,8 @@ import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
+from contracts.export_schema import DEFAULT_SIGNATURE
 from serving import model_answers
 from serving.errors import BadRequest, NotFound
 from serving.model_registry import LoadedVersion, ModelRegistry
@@ -55,7 +56,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         if failure:
             context.abort(*failure)
         response = predict_pb2.PredictResponse(
-            model_spec=model_answers.model_spec(loaded, request.model_spec.signature_name or "serving_default"))
+            model_spec=model_answers.model_spec(loaded, request.model_spec.signature_name or DEFAULT_SIGNATURE))
         names = request.output_filter or list(outputs)
         for name in names:
             if name not in outputs:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from google.protobuf import json_format
 
+from contracts.export_schema import DEFAULT_SIGNATURE
+
 from serving.model_registry import LoadedVersion, VersionState
 
 
@@ -54,7 +56,7 @@ def classify_or_regress_refusal(version: LoadedVersion, signature_name: str, met
     in order, without the method-name check it leaves off by default). boxflow's detection
     signatures take images and give four outputs, so TF Serving refuses them; `boxflow serve`
     answers `:predict` only, so a signature that would pass is refused too, saying so."""
-    name = signature_name or "serving_default"
+    name = signature_name or DEFAULT_SIGNATURE
     if name not in version.signature_defs.signature_def:
         return f"No signature was found with the name: {name}"
     signature = version.signature_defs.signature_def[name]

@@ -11,13 +11,9 @@ import os
 
 from google.protobuf import text_format
 
-from boxflow.atomic_file import write_text_atomically
-from boxflow.errors import BoxflowError
+from contracts.atomic_file import write_text_atomically
+from contracts.errors import BoxflowError
 
-ASSETS_EXTRA = "assets.extra"
-WARMUP_FILE = "tf_serving_warmup_requests"
-# The distribution family (laplace or normal) of a model's `detection_box_stddev`, for calibration.
-BOX_UNCERTAINTY_FILE = "box_uncertainty.txt"
 MODELS_CONFIG = "models.config"
 BATCHING_PARAMETERS = "batching_parameters.txt"
 # Where the README's `docker run` mounts MODEL_BASE inside the tensorflow/serving container.

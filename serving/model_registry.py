@@ -18,7 +18,8 @@ from typing import Optional
 
 import tensorflow as tf
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
+from contracts.export_schema import DEFAULT_SIGNATURE
 from serving import model_base
 from serving.errors import BadRequest, NotFound
 
@@ -34,7 +35,7 @@ class LoadedVersion:
     signature_defs: object  # tensorflow_serving SignatureDefMap proto, for metadata answers
 
     def signature(self, signature_name: str):
-        name = signature_name or "serving_default"
+        name = signature_name or DEFAULT_SIGNATURE
         if name not in self.saved_model.signatures:
             raise BadRequest(f'Serving signature name: "{name}" not found in signature def')
         return self.saved_model.signatures[name]

@@ -20,7 +20,7 @@ from typing import Mapping, Optional
 import numpy as np
 import tensorflow as tf
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from serving.model_registry import LoadedVersion
 from serving.errors import BadRequest
 from serving.request_limits import RequestLimits

@@ -17,8 +17,8 @@ from typing import Mapping, Optional
 import numpy as np
 from PIL import Image
 
-from boxflow import record_schema
-from boxflow.errors import BoxflowError
+from contracts import record_schema
+from contracts.errors import BoxflowError
 from serving.errors import BadRequest
 
 

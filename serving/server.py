@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from aiohttp import web
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from serving import grpc_api, rest_api
 from serving.model_registry import ModelRegistry
 from serving.request_limits import RequestLimits

@@ -17,8 +17,10 @@ from beam_jobs.image_check import check_image
 from beam_jobs.prepare_job import run
 from beam_jobs.prepare_settings import PrepareSettings
 from beam_jobs.source_records import ValidatedImage, ValidatedObject
-from boxflow import record_schema as keys
 from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
+from contracts import record_schema as keys
+from pipeline.augment.compose import PerImageAugmentation
+from pipeline.augment.config import AugmentationConfig
 
 
 def image_bytes(width: int, height: int, mode: str = "RGB", image_format: str = "JPEG", seed: int = 0) -> bytes:
@@ -93,6 +95,8 @@ def prepare(source_format: str, input_path, out_dir, **overrides) -> dict:
     """Runs `boxflow prepare` in process on the in-memory DirectRunner (one worker: fast start)."""
     settings = dict(source_format=source_format, input_path=str(input_path), out_dir=str(out_dir), workers=1,
                     max_reject_fraction=1.0)
+    if overrides.get("augment_copies"):  # as the command line, the built-in recipe
+        settings["augmentation"] = PerImageAugmentation(AugmentationConfig())
     settings.update(overrides)
     return run(PrepareSettings(**settings), progress=lambda _: None)
 
@@ -244,6 +248,23 @@ def trained_tiny_run(root: pathlib.Path, images: int = 300, seed: int = 4) -> tu
     assert main(["train", "--data", str(data), "--out", str(run), "--image-size", "128", "--epochs", "16",
                  "--batch-size", "8", "--learning-rate", "0.003", "--eval-every", "4"]) == 0
     return data, run
+
+
+# Each registered model narrowed for unit tests on 2 CPU cores at 128 px.
+SMALL_MODELS = {
+    "retinanet": dict(fpn_channels=16, head_depth=1, head_channels=16),
+    "faster_rcnn": dict(fpn_channels=16, box_head_width=64, training_pre_nms=200, training_proposals=100,
+                        inference_pre_nms=100, inference_proposals=50, rpn_sample_size=64, rois_per_image=32,
+                        max_detections=20),
+}
+
+
+def small_model(name: str, num_classes: int = 3, image_size: int = 128, **overrides):
+    """The registered model `name`, narrowed as `SMALL_MODELS` gives it, with `overrides`."""
+    from keras_models.models.registry import DETECTORS
+
+    model = DETECTORS[name]
+    return model(model.CONFIG(num_classes=num_classes, image_size=image_size, **{**SMALL_MODELS[name], **overrides}))
 
 
 # Faster R-CNN narrowed for 2 CPU cores at 128 px, as the docs give it to users.

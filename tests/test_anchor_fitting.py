@@ -6,7 +6,7 @@ import pytest
 
 from beam_jobs.source_records import ValidatedImage, ValidatedObject
 from beam_jobs.statistics import DatasetStatisticsFn
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from keras_models.ops.anchor_fitting import MIN_MULTIPLIER, fit_anchors, histogram_quantile
 from keras_models.ops.anchors import AnchorConfig, image_anchors
 from keras_models.ops.box_format import pairwise_iou
@@ -92,7 +92,7 @@ def test_histogram_quantile_interpolates_within_a_bin():
 
 
 def test_a_dataset_without_the_statistics_is_refused():
-    with pytest.raises(BoxflowError, match="--anchors auto: data/x/dataset_info.json has no box_relative_size"):
+    with pytest.raises(BoxflowError, match="anchors auto: data/x/dataset_info.json has no box_relative_size"):
         fit_anchors({"box_width_pixels": {"count": 3}}, IMAGE_SIZE, "data/x/dataset_info.json")
 
 

@@ -135,7 +135,7 @@ def test_same_seed_same_result_and_images_without_boxes_pass():
 
 
 def test_augmentation_config_from_yaml(tmp_path):
-    from boxflow.errors import BoxflowError
+    from contracts.errors import BoxflowError
     from pipeline.augment.config import load_augmentation_config
 
     path = tmp_path / "aug.yaml"

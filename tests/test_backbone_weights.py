@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from boxflow.cli import main
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from keras_models.layers.backbone_weights import load_backbone_weights
 from keras_models.layers.backbones import APPLICATION_FEATURES, backbone_features, build_backbone
 from tests.builders import application_weight_files, prepared_synth
@@ -63,10 +63,10 @@ def test_a_backbone_ending_at_c4_loads_the_file_up_to_c4(weight_files, name):
 def test_a_file_of_another_network_names_the_first_layer_that_does_not_match(weight_files):
     backbone = build_backbone("mobilenet_v2", IMAGE_SIZE)
     legacy, keras3 = weight_files["resnet50"]
-    with pytest.raises(BoxflowError, match=rf"--weights {legacy}: no weights for layer 'Conv1' of mobilenet_v2"):
+    with pytest.raises(BoxflowError, match=rf"weights {legacy}: no weights for layer 'Conv1' of mobilenet_v2"):
         load_backbone_weights(backbone, "mobilenet_v2", IMAGE_SIZE, str(legacy))
     # ResNet-50's first convolution has a bias, MobileNetV2's has none.
-    with pytest.raises(BoxflowError, match=rf"--weights {keras3}: layer 'Conv1' of mobilenet_v2 has 1 weights, "
+    with pytest.raises(BoxflowError, match=rf"weights {keras3}: layer 'Conv1' of mobilenet_v2 has 1 weights, "
                                            "the file has 2 at 'conv2d'"):
         load_backbone_weights(backbone, "mobilenet_v2", IMAGE_SIZE, str(keras3))
 
@@ -76,7 +76,7 @@ def test_a_file_of_another_width_names_the_layer_and_the_shapes(tmp_path):
                                             weights=None, alpha=0.5)
     path = tmp_path / "mobilenet_v2_0.5_notop.weights.h5"
     narrow.save_weights(path)
-    with pytest.raises(BoxflowError, match=rf"--weights {path}: layer 'Conv1' does not match mobilenet_v2: "
+    with pytest.raises(BoxflowError, match=rf"weights {path}: layer 'Conv1' does not match mobilenet_v2: "
                                            r"'kernel' is \(3, 3, 3, 16\) in the file, \(3, 3, 3, 32\)"):
         load_backbone_weights(build_backbone("mobilenet_v2", IMAGE_SIZE), "mobilenet_v2", IMAGE_SIZE, str(path))
 
@@ -93,7 +93,7 @@ def test_a_file_with_the_classification_top_is_refused(tmp_path):
 def test_not_a_weights_file(tmp_path):
     path = tmp_path / "notes.h5"
     path.write_text("not hdf5")
-    with pytest.raises(BoxflowError, match=f"--weights {path}: cannot read it as an h5 weights file"):
+    with pytest.raises(BoxflowError, match=f"weights {path}: cannot read it as an h5 weights file"):
         load_backbone_weights(build_backbone("mobilenet_v2", IMAGE_SIZE), "mobilenet_v2", IMAGE_SIZE, str(path))
 
 
@@ -104,5 +104,7 @@ def test_train_with_a_wrong_weights_file_exits_2_with_one_line(weight_files, tmp
     assert main(base + ["--weights", str(weight_files["resnet50"][0])]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert "no weights for layer 'Conv1' of mobilenet_v2" in lines[-1] and not any("Traceback" in x for x in lines)
+    # The library names the field; the command line names its flag.
+    assert lines[-1].startswith(f"boxflow train: error: --weights {weight_files['resnet50'][0]}: ")
     assert main(base + ["--weights", str(weight_files["mobilenet_v2"][0]), "--norm", "group"]) == 2
     assert "GroupNorm cannot use" in capsys.readouterr().err

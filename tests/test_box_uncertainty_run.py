@@ -12,9 +12,9 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc
 
 from boxflow.cli import main
-from keras_models.training.run_directory import load_trained_model
-from serving.detection_functions import detect_encoded_images
-from serving.output_names import OUTPUT_NAMES, STDDEV_OUTPUT
+from keras_models.runs.run_directory import load_trained_model
+from keras_models.inference.detection_functions import detect_encoded_images
+from contracts.export_schema import OUTPUT_NAMES, STDDEV_OUTPUT
 from tests.builders import read_records
 from tests.helpers.serving import grpc_predict, held_out_images_and_answer, serving_run
 

@@ -23,8 +23,9 @@ def places(tiny_run, exported, tmp_path_factory):
     data, run = tiny_run
     (root / "image.jpg").write_bytes(jpeg_bytes(64, 48))
     (root / "file").write_text("a file, not a folder")
+    (root / "narrow.yaml").write_text("fpn_channels: 0\n")
     return {"data": str(data), "run": str(run), "models": str(exported(run)), "image": str(root / "image.jpg"),
-            "file": str(root / "file"), "missing": str(root / "missing")}
+            "file": str(root / "file"), "missing": str(root / "missing"), "narrow": str(root / "narrow.yaml")}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,13 @@ CASES = [
     (["show", "--data", "{data}", "--out", "{data}"], "--out {data}: is a folder"),
     (["train", "--data", "{missing}", "--out", "{missing}/run"], "--data {missing}"),
     (["train", "--data", "{data}", "--out", "{file}/run", "--epochs", "1"], "--out {file}/run: cannot create the folder"),
+    # A setting's error names its flag where it has one, else its field (set in a --config file).
+    (["train", "--data", "{data}", "--out", "{missing}/run", "--image-size", "200"],
+     "--image-size must be a multiple of 128"),
+    (["train", "--data", "{data}", "--out", "{missing}/run", "--time-budget", "-1"],
+     "--time-budget must be positive minutes, got -1.0"),
+    (["train", "--data", "{data}", "--out", "{missing}/run", "--config", "{narrow}"],
+     "error: fpn_channels must be at least 1, got 0"),
     (["evaluate", "--data", "{data}", "--run", "{missing}"], "--run {missing}: cannot read config.json"),
     (["compare", "{run}", "{missing}", "--data", "{data}"], "{missing}: neither a run directory of boxflow train"),
     (["compare", "{run}", "{run}", "--data", "{missing}"], "{missing}: no dataset_info.json"),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from boxflow.box_overlap import iou
+from contracts.box_overlap import iou
 from serving.client import Detection, one_label_per_object
 
 

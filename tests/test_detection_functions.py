@@ -12,8 +12,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from boxflow import record_schema
-from serving.detection_functions import detect_encoded_images, detect_examples, detect_images
+from contracts import record_schema
+from keras_models.inference.detection_functions import detect_encoded_images, detect_examples, detect_images
 
 
 class BrightRegionDetector:

@@ -5,16 +5,21 @@ name no model, as RetinaNet)."""
 import numpy as np
 import pytest
 
-from boxflow.errors import BoxflowError
-from keras_models.detectors.faster_rcnn import FasterRCNN
-from keras_models.detectors.retinanet import RetinaNet
+from contracts.errors import BoxflowError
+from keras_models.models.faster_rcnn import FasterRCNN
+from keras_models.models.retinanet import RetinaNet
 from keras_models.ops.anchors import AnchorConfig
-from keras_models.training.detector_factory import anchor_layout, build_detector, rebuild_detector
-from keras_models.training.train_settings import TrainSettings
+from keras_models.models.registry import rebuild_detector
+from keras_models.training.detector_factory import build_detector
+from keras_models.training.train_settings import TrainSettings, train_settings
 
 
 def settings(**values) -> TrainSettings:
-    return TrainSettings(data_dir="data", run_dir="run", image_size=128, **values)
+    return train_settings("data", "run", image_size=128, **values)
+
+
+def anchor_layout(chosen: TrainSettings) -> AnchorConfig:
+    return chosen.model_config.anchor_layout()
 
 
 def test_each_model_has_its_own_anchor_layout_and_the_multiplier_setting_sizes_it():
@@ -37,7 +42,7 @@ def test_the_two_stage_settings_reach_faster_rcnn_and_rebuild_it():
     config = model.get_config()
     for name in ("box_head", "box_head_width", "training_pre_nms", "training_proposals", "inference_pre_nms",
                  "inference_proposals", "rpn_sample_size", "rois_per_image", "foreground_fraction", "fpn_channels"):
-        assert config[name] == getattr(chosen, name), name
+        assert config[name] == getattr(chosen.model_config, name), name
     rebuilt = rebuild_detector({"settings": {"model": "faster_rcnn"}, "model": config})
     assert isinstance(rebuilt, FasterRCNN) and rebuilt.get_config() == config
 
@@ -76,14 +81,14 @@ def test_a_run_of_a_detector_this_version_does_not_build_is_refused():
      "training_proposals, rois_per_image set, but only --model faster_rcnn reads them"),
     (dict(model="faster_rcnn", head_depth=3), "head_depth set, but only --model retinanet reads it"),
     (dict(pyramid=False), "pyramid set, but only --model faster_rcnn reads it; this run trains retinanet"),
-    (dict(variance_voting=True), "--variance-voting weighs boxes by their predicted variance: it needs "
-                                 "--box-uncertainty laplace or normal"),
+    (dict(variance_voting=True), "variance_voting weighs boxes by their predicted variance: it needs "
+                                 "box_uncertainty laplace or normal"),
     (dict(model="faster_rcnn", head_norm="group"), "head_norm set, but only --model retinanet reads it"),
-    (dict(model="faster_rcnn", box_head="3fc"), "--box-head must be one of 2fc, 4conv1fc, got '3fc'"),
-    (dict(model="faster_rcnn", foreground_fraction=0.0), "--foreground-fraction must be in (0, 1], got 0.0"),
-    (dict(model="faster_rcnn", rois_per_image=0), "--rois-per-image must be at least 1, got 0"),
-    (dict(anchor_size_multiplier=-1.0), "--anchor-size-multiplier must be positive, got -1.0"),
-    (dict(model="mask_rcnn"), "--model must be one of retinanet, faster_rcnn, got 'mask_rcnn'"),
+    (dict(model="faster_rcnn", box_head="3fc"), "box_head must be one of 2fc, 4conv1fc, got '3fc'"),
+    (dict(model="faster_rcnn", foreground_fraction=0.0), "foreground_fraction must be in (0, 1], got 0.0"),
+    (dict(model="faster_rcnn", rois_per_image=0), "rois_per_image must be at least 1, got 0"),
+    (dict(anchor_size_multiplier=-1.0), "anchor_size_multiplier must be positive, got -1.0"),
+    (dict(model="mask_rcnn"), "model must be one of retinanet, faster_rcnn, got 'mask_rcnn'"),
 ])
 def test_settings_another_model_reads_are_refused(values, message):
     with pytest.raises(BoxflowError) as error:

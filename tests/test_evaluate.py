@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from boxflow import record_schema as keys
+from contracts import record_schema as keys
 from boxflow.cli import main
 from keras_models.evaluation.detection_source import collect
 from keras_models.evaluation.evaluate_job import evaluate_images

@@ -16,9 +16,9 @@ from google.protobuf import text_format, wrappers_pb2
 from PIL import Image
 
 from boxflow.cli import main
-from keras_models.training.run_directory import load_trained_model
-from serving.detection_functions import detect_encoded_images, detect_examples, detect_images
-from serving.output_names import OUTPUT_NAMES, STDDEV_OUTPUT
+from keras_models.runs.run_directory import load_trained_model
+from keras_models.inference.detection_functions import detect_encoded_images, detect_examples, detect_images
+from contracts.export_schema import OUTPUT_NAMES, STDDEV_OUTPUT
 
 
 # Each test runs for both detectors, unless it checks what does not depend on the model.

@@ -6,14 +6,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_models.detectors.faster_rcnn import FasterRCNN
-from pipeline.dataset import make_dataset
-from serving.detection_functions import detect_images
-from serving.output_names import STDDEV_OUTPUT
-from tests.builders import prepared_synth
+from keras_models.models.faster_rcnn import FasterRCNN
 
-SMALL = dict(fpn_channels=16, box_head_width=64, training_pre_nms=200, training_proposals=100, inference_pre_nms=100,
-             inference_proposals=50, rpn_sample_size=64, rois_per_image=32, max_detections=20)
+from keras_models.models.faster_rcnn_config import FasterRCNNConfig
+from pipeline.dataset import make_dataset
+from keras_models.inference.detection_functions import detect_images
+from contracts.export_schema import STDDEV_OUTPUT
+from keras_models.ops.box_format import pairwise_overlaps
+from keras_models.ops.sampling import NO_BOX
+from tests.builders import SMALL_MODELS, prepared_synth
+
+SMALL = SMALL_MODELS["faster_rcnn"]
 
 
 @pytest.fixture(scope="module")
@@ -21,42 +24,35 @@ def data_dir(tmp_path_factory):
     return prepared_synth(tmp_path_factory.mktemp("faster_rcnn"), 24, 128, (16, 48), seed=3, val_fraction=0.25)
 
 
-def test_fit_on_ragged_batches_lowers_the_losses(data_dir):
-    keras.utils.set_random_seed(0)
-    model = FasterRCNN(num_classes=3, image_size=128, **SMALL)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    data = make_dataset(str(data_dir), "train", 128, 4, training=True, seed=0)
-    history = model.fit(data, epochs=4, verbose=0).history
-    assert set(history) == {"loss", "rpn_class_loss", "rpn_box_loss", "class_loss", "box_loss"}
-    assert all(np.isfinite(value) for values in history.values() for value in values)
-    assert history["rpn_class_loss"][-1] < 0.8 * history["rpn_class_loss"][0]  # measured: 0.57 -> 0.35
-    assert history["loss"][-1] < history["loss"][0]
+def test_the_box_stage_hands_a_later_stage_its_rois_and_their_matched_boxes(data_dir):
+    """What a mask stage attaches to: `_after_box_stage` gets each sampled ROI's ground-truth box."""
+    handed = {}
 
+    class WithALaterStage(FasterRCNN):
+        def _after_box_stage(self, levels, box_stage, truth):
+            handed.update(box_stage=box_stage, truth=truth)
+            return {"later_loss": tf.constant(0.0)}
 
-def test_predict_returns_padded_detections_inside_the_image(data_dir):
-    model = FasterRCNN(num_classes=3, image_size=128, **{**SMALL, "score_threshold": 0.0})
-    images = next(iter(make_dataset(str(data_dir), "val", 128, 2, training=False)))[0]
-    detections = model.predict(images, verbose=0)
-    assert detections["boxes"].shape == (2, 20, 4) and detections["scores"].shape == (2, 20)
-    assert np.all(detections["num_detections"] == 20)  # every proposal scores above 0
-    assert set(np.unique(detections["classes"])) <= {0, 1, 2}
-    assert detections["boxes"].min() >= 0 and detections["boxes"].max() <= 128
-
-
-def test_the_config_rebuilds_the_same_model(data_dir):
-    model = FasterRCNN(num_classes=3, image_size=128, **SMALL)
-    rebuilt = FasterRCNN.from_config(model.get_config())
-    rebuilt.set_weights(model.get_weights())
-    images = next(iter(make_dataset(str(data_dir), "val", 128, 2, training=False)))[0]
-    for name, values in model.detect(images).items():
-        np.testing.assert_allclose(rebuilt.detect(images)[name], values, atol=1e-5)
+    model = WithALaterStage(FasterRCNNConfig(num_classes=3, image_size=128, **SMALL))
+    images, targets = next(iter(make_dataset(str(data_dir), "train", 128, 4, training=False, deterministic=True)))
+    losses = model._losses_for(images, targets, training=True)
+    assert "later_loss" in losses and set(FasterRCNN.LOSS_NAMES) <= set(losses)
+    stage, truth = handed["box_stage"], handed["truth"]
+    matched, class_targets = stage.matched_boxes.numpy(), stage.class_targets.numpy()
+    foreground = class_targets >= 0
+    assert foreground.any() and np.all((matched >= 0) == foreground) and np.all(matched[~foreground] == NO_BOX)
+    for image, row in zip(*np.nonzero(foreground)):
+        box = truth.boxes[image, matched[image, row]]
+        assert class_targets[image, row] == truth.classes[image, matched[image, row]]
+        overlap = float(pairwise_overlaps(stage.rois[image, row][tf.newaxis], box[tf.newaxis])[0][0, 0])
+        assert overlap >= 0.5  # a foreground ROI overlaps its own box most, by at least IoU 0.5
 
 
 @pytest.mark.slow
 def test_the_xla_compiled_losses_equal_the_graph_ones(data_dir):
     # Under XLA the model takes XLA's forms of NMS (proposals) and ROI Align (gathers).
     keras.utils.set_random_seed(1)
-    graph_model = FasterRCNN(num_classes=3, image_size=128, **SMALL)
+    graph_model = FasterRCNN(FasterRCNNConfig(num_classes=3, image_size=128, **SMALL))
     xla_model = FasterRCNN.from_config(graph_model.get_config())
     xla_model.set_weights(graph_model.get_weights())
     for model, jit_compile in ((graph_model, False), (xla_model, True)):
@@ -66,7 +62,7 @@ def test_the_xla_compiled_losses_equal_the_graph_ones(data_dir):
 
     def losses_and_rpn_gradients(model):
         with tf.GradientTape() as tape:
-            losses = model._detection_losses(images, targets, training=True)
+            losses = model._losses_for(images, targets, training=True)
         rpn_loss = losses["rpn_class_loss"] + losses["rpn_box_loss"]
         return losses, tape.gradient(rpn_loss, model.trainable_variables), model(images)["proposals"]
 
@@ -89,7 +85,8 @@ def test_the_xla_compiled_losses_equal_the_graph_ones(data_dir):
 
 def test_without_the_pyramid_both_stages_read_c4_with_nine_anchors_per_location(data_dir):
     keras.utils.set_random_seed(0)
-    model = FasterRCNN(num_classes=3, image_size=128, pyramid=False, anchor_size_multiplier=2.0, **SMALL)
+    model = FasterRCNN(FasterRCNNConfig(num_classes=3, image_size=128, pyramid=False, anchor_size_multiplier=2.0,
+                                        **SMALL))
     assert model.pyramid is None and model.roi_levels == (4,)
     np.testing.assert_allclose(model.anchors[:9].numpy(), [  # the first location, centre (8, 8): 32, 64, 128 px
         [8 - side / 2 / ratio ** 0.5, 8 - side / 2 * ratio ** 0.5, 8 + side / 2 / ratio ** 0.5,
@@ -110,7 +107,7 @@ def test_without_the_pyramid_both_stages_read_c4_with_nine_anchors_per_location(
 
 def test_a_probabilistic_second_stage_trains_and_its_detections_carry_stddev(data_dir):
     keras.utils.set_random_seed(0)
-    model = FasterRCNN(num_classes=3, image_size=128, box_uncertainty="laplace", **SMALL)
+    model = FasterRCNN(FasterRCNNConfig(num_classes=3, image_size=128, box_uncertainty="laplace", **SMALL))
     images = next(iter(make_dataset(str(data_dir), "val", 128, 2, training=False)))[0]
     assert model(images)["box_deltas"].shape[2:] == (3, 8)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))

@@ -10,10 +10,10 @@ import pytest
 import tensorflow as tf
 
 from boxflow.cli import main
-from keras_models.detectors.faster_rcnn import FasterRCNN
-from keras_models.detectors.faster_rcnn_sizing import SIZED_FIELDS, fit_faster_rcnn
-from keras_models.training.run_directory import load_trained_model
-from serving.output_names import OUTPUT_NAMES
+from keras_models.models.faster_rcnn import FasterRCNN
+from keras_models.models.faster_rcnn_sizing import SIZED_FIELDS, fit_faster_rcnn
+from keras_models.runs.run_directory import load_trained_model
+from contracts.export_schema import OUTPUT_NAMES
 from tests.builders import SMALL_FASTER_RCNN_FILE
 from tests.helpers.serving import b64, grpc_predict, held_out_images_and_answer, rest, serving_run
 

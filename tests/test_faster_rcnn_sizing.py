@@ -3,8 +3,8 @@ that follow the objects per image; a size set by the user is kept."""
 
 import pytest
 
-from keras_models.detectors.faster_rcnn_sizing import FPN_SIZES, SIZED_FIELDS, fit_faster_rcnn
-from keras_models.training.train_settings import TrainSettings
+from keras_models.models.faster_rcnn_sizing import FPN_SIZES, SIZED_FIELDS, fit_faster_rcnn
+from keras_models.training.train_settings import TrainSettings, train_settings
 
 
 @pytest.mark.parametrize("image_size", [800, 1024])
@@ -32,13 +32,13 @@ def test_the_floors_follow_the_objects_per_image():
 
 
 def test_the_settings_fill_only_what_the_user_left_unset():
-    settings = TrainSettings(data_dir="d", run_dir="r", model="faster_rcnn", image_size=256, rois_per_image=100,
-                             box_head_width=1024)
+    settings = train_settings("d", "r", model="faster_rcnn", image_size=256, rois_per_image=100, box_head_width=1024)
     sized, fit = settings.sized_to(2.3)
-    assert (sized.rois_per_image, sized.box_head_width) == (100, 1024)
-    assert (sized.training_pre_nms, sized.inference_proposals) == (fit.training_pre_nms, 150)
-    assert all(getattr(sized, name) is not None for name in SIZED_FIELDS)
+    config = sized.model_config
+    assert (config.rois_per_image, config.box_head_width) == (100, 1024)
+    assert (config.training_pre_nms, config.inference_proposals) == (fit.training_pre_nms, 150)
+    assert all(getattr(config, name) is not None for name in SIZED_FIELDS)
     every = {name: 64 for name in SIZED_FIELDS}
-    assert TrainSettings(data_dir="d", run_dir="r", model="faster_rcnn", **every).sized_to(2.3)[1] is None
+    assert train_settings("d", "r", model="faster_rcnn", **every).sized_to(2.3)[1] is None
     retinanet = TrainSettings(data_dir="d", run_dir="r")
     assert retinanet.sized_to(2.3) == (retinanet, None)

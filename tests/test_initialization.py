@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from boxflow.cli import main
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from keras_models.training.initialization import INIT_FROM_FILE, initialize_from, weight_name
-from keras_models.detectors.retinanet import RetinaNet
-from keras_models.training.run_directory import load_trained_model, read_run_config
+from keras_models.models.retinanet import RetinaNet
+from keras_models.models.retinanet_config import RetinaNetConfig
+from keras_models.runs.run_directory import load_trained_model, read_run_config
 from pipeline.dataset import make_dataset
 
 
@@ -58,7 +59,7 @@ def test_a_class_head_for_other_classes_starts_fresh_and_the_rest_is_taken(tiny_
     (lambda tmp: tmp, "cannot read config.json"),
 ])
 def test_a_source_that_is_not_a_run_is_refused(tmp_path, make_source, message):
-    model = RetinaNet(num_classes=2, image_size=128)
+    model = RetinaNet(RetinaNetConfig(num_classes=2, image_size=128))
     with pytest.raises(BoxflowError, match=message):
         initialize_from(model, str(make_source(tmp_path)))
 

@@ -1,7 +1,7 @@
 import pytest
 
-from boxflow.errors import BoxflowError
-from boxflow.label_map import format_label_map, parse_label_map
+from contracts.errors import BoxflowError
+from contracts.label_map import format_label_map, parse_label_map
 
 
 def test_round_trip_with_quotes_and_spaces():

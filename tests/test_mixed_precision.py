@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_models.detectors.retinanet import RetinaNet
+from keras_models.models.retinanet import RetinaNet
+
+from keras_models.models.retinanet_config import RetinaNetConfig
 from keras_models.training.train_callbacks import StopOnNaN
 
 IMAGES = np.random.default_rng(0).uniform(0, 255, (2, 128, 128, 3)).astype(np.float32)
@@ -25,7 +27,7 @@ def policy():
 def tiny_model(policy_name: str, set_policy) -> RetinaNet:
     set_policy(policy_name)
     keras.utils.set_random_seed(1)
-    model = RetinaNet(num_classes=3, image_size=128, fpn_channels=32, head_depth=1, head_channels=32)
+    model = RetinaNet(RetinaNetConfig(num_classes=3, image_size=128, fpn_channels=32, head_depth=1, head_channels=32))
     model.compile(optimizer=keras.optimizers.SGD(0.01))
     return model
 

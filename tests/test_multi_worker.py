@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_models.training.run_directory import load_trained_model
+from keras_models.runs.run_directory import load_trained_model
 from tests.builders import free_ports, prepared_synth
 
 

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from keras_models.layers.backbones import NETWORK_LAYER, build_backbone
 from keras_models.layers.normalization import (FrozenBatchNormalization, GroupNormalization, SynchronizedBatchNormalization,
                                         group_count)
-from keras_models.detectors.retinanet import RetinaNet
+from keras_models.models.retinanet import RetinaNet
+from keras_models.models.retinanet_config import RetinaNetConfig
 
 
 def normalization_layers(backbone: keras.Model) -> list[keras.layers.Layer]:
@@ -51,8 +52,8 @@ def test_frozen_batch_norm_uses_stored_statistics_in_training_and_trains_nothing
 
 
 def test_a_frozen_backbone_is_unchanged_by_a_training_step_except_its_convolutions():
-    model = RetinaNet(num_classes=2, image_size=128, norm="frozen_batch", fpn_channels=16, head_depth=1,
-                      head_channels=16)
+    model = RetinaNet(RetinaNetConfig(num_classes=2, image_size=128, norm="frozen_batch", fpn_channels=16, head_depth=1,
+                      head_channels=16))
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     norms = normalization_layers(model.backbone)
     before = [np.array(w) for layer in norms for w in layer.get_weights()]
@@ -69,8 +70,8 @@ def test_group_count_divides_the_channels(channels, groups):
 
 
 def test_group_norm_in_the_fpn_and_heads_round_trips():
-    model = RetinaNet(num_classes=2, image_size=128, head_norm="group", fpn_channels=16, head_depth=2,
-                      head_channels=16)
+    model = RetinaNet(RetinaNetConfig(num_classes=2, image_size=128, head_norm="group", fpn_channels=16, head_depth=2,
+                      head_channels=16))
     group_norms = [layer for layer in model._flatten_layers() if isinstance(layer, GroupNormalization)]
     assert len(group_norms) == 6 + 2 * 2  # 3 lateral + 3 output convs, 2 per head
     images = np.random.default_rng(2).uniform(0, 255, (1, 128, 128, 3)).astype(np.float32)
@@ -78,8 +79,8 @@ def test_group_norm_in_the_fpn_and_heads_round_trips():
     clone.set_weights(model.get_weights())
     np.testing.assert_allclose(clone(images)["logits"], model(images)["logits"], atol=1e-6)
     with pytest.raises(BoxflowError, match="head_norm must be one of none, group"):
-        RetinaNet(num_classes=2, image_size=128, head_norm="batch")
-    with pytest.raises(BoxflowError, match="--norm must be one of"):
+        RetinaNet(RetinaNetConfig(num_classes=2, image_size=128, head_norm="batch"))
+    with pytest.raises(BoxflowError, match="norm must be one of"):
         build_backbone("tiny", 128, norm="layer")
 
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from boxflow.cli import main
-from boxflow.owned_folder import MARKER_FILE
+from contracts.owned_folder import MARKER_FILE
 
 SYNTH = ["synth", "--images", "2", "--image-size", "64"]
 

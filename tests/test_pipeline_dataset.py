@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from pipeline.augment.config import AugmentationConfig
 from pipeline.dataset import IMAGE_VALID, make_dataset, most_boxes_per_image, read_dataset_info, shard_files
 from pipeline.input_shards import auto_shard_policy, full_batch_steps, records_per_pipeline
 from pipeline.letterbox import letterbox
 from pipeline.ragged_padding import TOO_MANY_BOXES, padded_box_count, padded_to_ragged, ragged_to_padded
-from boxflow.record_schema import IS_CROWD
+from contracts.record_schema import IS_CROWD
 from pipeline.record_decoding import CROWD_CLASS, decode_record
 from tests.builders import make_example, prepare, prepared_synth, read_records
 from tests.conftest import shared_dataset

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from beam_jobs.publish import claim_out_dir
-from boxflow.errors import BoxflowError
-from boxflow.owned_folder import MARKER_FILE
+from contracts.errors import BoxflowError
+from contracts.owned_folder import MARKER_FILE
 from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
 from tests.builders import prepare, read_records
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_models.ops.matching import BACKGROUND, IGNORED
 from pipeline.record_decoding import CROWD_CLASS
-from keras_models.ops.sampling import (RPN_SAMPLING, SamplingConfig, hashed_uniform, roi_targets, rpn_targets,
+from keras_models.ops.sampling import (NO_BOX, RPN_SAMPLING, SamplingConfig, hashed_uniform, roi_targets, rpn_targets,
                                        sample_balanced)
 
 SEED = tf.constant([3, 4])
@@ -78,16 +78,17 @@ def test_roi_targets_add_the_ground_truth_and_keep_the_foreground_quota():
     near = box + rng.uniform(-3, 3, (1000, 4))  # IoU >= 0.5 with the box
     far = np.array([100.0, 100.0, 130.0, 130.0]) + rng.uniform(-3, 3, (1000, 4))
     proposals = tf.constant(np.concatenate([near, far]), tf.float32)
-    rois, classes, box_targets = roi_targets(proposals, tf.ones([2000], tf.bool), tf.constant([box]), tf.constant([1]),
-                                             SEED)
+    rois, classes, box_targets, _ = roi_targets(proposals, tf.ones([2000], tf.bool), tf.constant([box]),
+                                                tf.constant([1]), SEED)
     assert rois.shape == (512, 4)
     assert counts(classes == 1) == 128 and counts(classes == BACKGROUND) == 384  # 25% foreground
 
     # Proposals that miss every box: the boxes themselves are the foreground, with zero targets.
     boxes = tf.constant([box, [70.0, 0.0, 90.0, 30.0], [0.0, 0.0, 0.0, 0.0]])
-    rois, classes, box_targets = roi_targets(tf.constant(far, tf.float32), tf.ones([1000], tf.bool), boxes,
-                                             tf.constant([1, 0, -1]), SEED)
+    rois, classes, box_targets, matched = roi_targets(tf.constant(far, tf.float32), tf.ones([1000], tf.bool), boxes,
+                                                      tf.constant([1, 0, -1]), SEED)
     assert classes.numpy()[:2].tolist() == [1, 0] and counts(classes >= 0) == 2  # padding never joins
+    assert matched.numpy()[:2].tolist() == [0, 1] and counts(matched == NO_BOX) == 510
     np.testing.assert_allclose(rois[:2], boxes[:2])
     np.testing.assert_allclose(box_targets[:2], 0, atol=1e-6)
     assert counts(classes == BACKGROUND) == 510
@@ -98,12 +99,13 @@ def test_roi_targets_with_few_candidates_or_no_boxes():
     proposals = tf.constant([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 70.0, 70.0], [0.0, 0.0, 9.0, 10.0], [0.0] * 4])
     valid = tf.constant([True, True, True, False])
     config = SamplingConfig(sample_size=8, positive_fraction=0.25)
-    rois, classes, _ = roi_targets(proposals, valid, tf.constant([[0.0, 0.0, 10.0, 10.0]]), tf.constant([2]), SEED,
-                                   config)
+    rois, classes, _, matched = roi_targets(proposals, valid, tf.constant([[0.0, 0.0, 10.0, 10.0]]), tf.constant([2]),
+                                            SEED, config)
     # 4 candidates (3 proposals and the box), 3 of them foreground: the quota (2 of 8) takes 2, the
     # one background candidate follows; the foreground left out does not become background.
     assert classes.numpy().tolist() == [2, 2, BACKGROUND] + [IGNORED] * 5
-    rois, classes, box_targets = roi_targets(proposals, valid, tf.zeros([0, 4]), tf.zeros([0], tf.int32), SEED,
+    assert matched.numpy().tolist() == [0, 0] + [NO_BOX] * 6
+    rois, classes, box_targets, _ = roi_targets(proposals, valid, tf.zeros([0, 4]), tf.zeros([0], tf.int32), SEED,
                                              config)
     assert classes.numpy().tolist() == [BACKGROUND] * 3 + [IGNORED] * 5
     assert np.all(box_targets.numpy() == 0)
@@ -117,7 +119,7 @@ def test_anchors_and_proposals_inside_a_crowd_region_are_sampled_neither_way():
     assert objectness.numpy().tolist() == [IGNORED, 0, 1, 0]
 
     proposals = tf.constant([[2.0, 2, 12, 12], [35, 35, 45, 45], [100, 0, 110, 10]])
-    rois, classes, _ = roi_targets(proposals, tf.ones([3], tf.bool), tf.constant([crowd, box]),
+    rois, classes, _, _ = roi_targets(proposals, tf.ones([3], tf.bool), tf.constant([crowd, box]),
                                    tf.constant([CROWD_CLASS, 2]), SEED, SamplingConfig(sample_size=8, positive_fraction=0.25))
     sampled = {tuple(roi): label for roi, label in zip(rois.numpy().tolist(), classes.numpy().tolist()) if label != IGNORED}
     # The box joins as foreground; the proposal inside the crowd is left out; the crowd never joins.

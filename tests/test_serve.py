@@ -15,10 +15,10 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 
 from boxflow.cli import main
-from boxflow.errors import BoxflowError
-from keras_models.training.run_directory import load_trained_model
-from serving.detection_functions import detect_encoded_images, detect_images
-from serving.output_names import OUTPUT_NAMES
+from contracts.errors import BoxflowError
+from keras_models.runs.run_directory import load_trained_model
+from keras_models.inference.detection_functions import detect_encoded_images, detect_images
+from contracts.export_schema import OUTPUT_NAMES
 from serving.errors import BadRequest, NotFound
 from serving.export import export
 from serving.model_registry import ModelRegistry

@@ -7,7 +7,7 @@ from beam_jobs.sources.coco import parse_coco
 from beam_jobs.sources.csv_rows import parse_column_roles, parse_csv_text
 from beam_jobs.sources.voc import parse_voc_xml
 from beam_jobs.sources.yolo import parse_yolo_text
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from tests.builders import voc_xml
 
 

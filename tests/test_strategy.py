@@ -8,14 +8,14 @@ import sys
 import numpy as np
 import pytest
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from keras_models.training.schedule import WarmupCosine
 from keras_models.training.strategy import choose_strategy, workers_in_tf_config
 from tests.builders import prepared_crowd, prepared_synth
 
 
 def test_strategy_names_and_tf_config(monkeypatch):
-    with pytest.raises(BoxflowError, match="--strategy must be one of"):
+    with pytest.raises(BoxflowError, match="strategy must be one of"):
         choose_strategy("parameter_server")
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
                                                 "task": {"type": "worker", "index": 0}}))

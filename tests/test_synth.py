@@ -3,7 +3,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from boxflow.box_overlap import iou
+from contracts.box_overlap import iou
 from boxflow.synth import ANNOTATIONS_FILE, SHAPES, SynthConfig, render_scene, write_synth_dataset
 
 

@@ -1,6 +1,6 @@
 """What `--strategy tpu` runs, checked on CPU: under the choice it makes (steps compiled by XLA,
 batches padded), the train and test steps of both detectors compile and run with
-`jit_compile=True` (predict: test_xla_predict.py), and the graphs of all three hold none of the ops
+`jit_compile=True` (predict: test_model_contract.py), and the graphs of all three hold none of the ops
 XLA cannot compile or a TPU cannot shape: `CombinedNonMaxSuppression`, `CropAndResize`, ragged
 ops, and data-dependent `Where` / `Unique`. Validation batches come full (the last one filled up with blank images that count in no
 loss). No TPU was at hand: this is XLA on CPU."""
@@ -10,19 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_models.detectors.faster_rcnn import FasterRCNN
-from keras_models.detectors.retinanet import RetinaNet
 from keras_models.training.strategy import compiles_steps
 from pipeline.dataset import make_dataset
-from tests.builders import prepared_synth
+from tests.builders import SMALL_MODELS, prepared_synth, small_model
 
 DENYLIST = {"CombinedNonMaxSuppression", "CropAndResize", "Where", "Unique", "UniqueV2"}
-DETECTORS = {
-    "retinanet": lambda: RetinaNet(num_classes=3, image_size=128, fpn_channels=16, head_depth=1, head_channels=16),
-    "faster_rcnn": lambda: FasterRCNN(num_classes=3, image_size=128, fpn_channels=16, box_head_width=64,
-                                      training_pre_nms=200, training_proposals=100, inference_pre_nms=100,
-                                      inference_proposals=50, rpn_sample_size=64, rois_per_image=32, max_detections=20),
-}
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +47,12 @@ class FakeTPUStrategy(tf.distribute.TPUStrategy):
         pass
 
 
-@pytest.mark.parametrize("name", sorted(DETECTORS))
+@pytest.mark.parametrize("name", sorted(SMALL_MODELS))
 def test_the_steps_a_tpu_runs_compile_with_xla_and_hold_no_op_it_cannot_shape(name, padded_batch):
     assert compiles_steps(FakeTPUStrategy(), xla=False) and not compiles_steps(tf.distribute.get_strategy(), False)
     images, targets = padded_batch
     assert isinstance(targets["boxes"], tf.Tensor), "a TPU gets padded batches"
-    model = DETECTORS[name]()
+    model = small_model(name)
     model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=compiles_steps(FakeTPUStrategy(), xla=False))
     model.optimizer.build(model.trainable_variables)  # its variables exist before the steps are traced
     steps = {"train": (model.train_step, (images, targets)), "test": (model.test_step, (images, targets)),
@@ -69,7 +61,7 @@ def test_the_steps_a_tpu_runs_compile_with_xla_and_hold_no_op_it_cannot_shape(na
         compiled = tf.function(function, jit_compile=True)
         found = denied(op_types(compiled, data))
         assert not found, (step, found)
-        if step != "predict":  # test_xla_predict.py runs predict compiled, against the graph's detections
+        if step != "predict":  # test_model_contract.py runs predict compiled, against the graph's detections
             results = compiled(data)  # XLA compiles and runs it
             assert all(bool(tf.reduce_all(tf.math.is_finite(value))) for value in tf.nest.flatten(results)), step
     # The check can fail: uncompiled, detection takes the faster ops XLA has no kernel for.
@@ -77,10 +69,10 @@ def test_the_steps_a_tpu_runs_compile_with_xla_and_hold_no_op_it_cannot_shape(na
     assert "CombinedNonMaxSuppression" in denied(op_types(tf.function(model.predict_step), images))
 
 
-@pytest.mark.parametrize("name", sorted(DETECTORS))
+@pytest.mark.parametrize("name", sorted(SMALL_MODELS))
 def test_blank_images_that_fill_up_a_batch_change_no_loss(name, data):
     """8 images in batches of 3: the last batch holds 2 and a blank one; its losses are the 2's."""
-    model = DETECTORS[name]()
+    model = small_model(name)
     model.compile(optimizer=keras.optimizers.SGD(0.01))
     # deterministic: the same images in the same order, so that both last batches hold the same two
     ragged = list(make_dataset(str(data), "train", 128, 3, training=False, deterministic=True))[-1]
@@ -88,11 +80,11 @@ def test_blank_images_that_fill_up_a_batch_change_no_loss(name, data):
                              padded_max_boxes=16))[-1]
     np.testing.assert_array_equal(full[0][:2], ragged[0])
     assert ragged[0].shape[0] == 2 and full[0].shape[0] == 3
-    for loss_name, value in model._detection_losses(*ragged, training=False).items():
+    for loss_name, value in model._losses_for(*ragged, training=False).items():
         # A batch of 3 runs other kernels than a batch of 2: 1e-5 apart (measured); a blank image
         # that counted would move a loss by a third.
         expected = float(value)
-        assert float(model._detection_losses(*full, training=False)[loss_name]) == pytest.approx(expected, rel=1e-4), \
+        assert float(model._losses_for(*full, training=False)[loss_name]) == pytest.approx(expected, rel=1e-4), \
             loss_name
 
 

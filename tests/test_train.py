@@ -13,7 +13,7 @@ import time
 import pytest
 
 from boxflow.cli import main
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from keras_models.training.train_settings import train_settings
 from pipeline.augment.config import AugmentationConfig
 from pipeline.dataset import read_dataset_info
@@ -107,14 +107,15 @@ def settings_of(*flags: str, config=None):
 ])
 def test_optimizer_normalization_precision_and_scaling_flags_reach_the_settings_and_model(flags, expected):
     # One flag alone, end to end, is test_default_recipes.py's; here each reaches what it sets.
-    from keras_models.training.detector_factory import anchor_layout, build_detector
+    from keras_models.training.detector_factory import build_detector
     from keras_models.training.optimizers import make_optimizer
 
     settings = settings_of(*flags)
     assert settings.learning_rate_plan.describe() == expected["rate"]
     assert settings.precision_policy == expected["precision"]
-    model = build_detector(dataclasses.replace(settings, image_size=128), 3, settings.norm, anchor_layout(settings))
-    assert model.norm == expected["norm"]
+    small = dataclasses.replace(settings, model_config=dataclasses.replace(settings.model_config, image_size=128))
+    model = build_detector(small, 3, settings.norm, small.model_config.anchor_layout())
+    assert model.config.norm == expected["norm"]
     optimizer = make_optimizer(settings.optimizer, settings.learning_rate_plan.peak, settings.weight_decay,
                                settings.momentum, settings.clip_norm, model.trainable_variables)
     assert type(optimizer).__name__ == settings.optimizer.capitalize()
@@ -142,7 +143,7 @@ def test_config_file_sets_model_sizes_and_flags_override_it(tmp_path):
     settings = settings_of("--epochs", "1", config=config)
     assert settings.epochs == 1, "the flag wins over the file"
     assert (settings.optimizer, settings.learning_rate, settings.augmentation.flip_probability) == ("sgd", 0.01, 0.0)
-    assert (settings.fpn_channels, settings.head_depth) == (32, 1)
+    assert (settings.model_config.fpn_channels, settings.model_config.head_depth) == (32, 1)
 
 
 @pytest.mark.parametrize("text, message", [

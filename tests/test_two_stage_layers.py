@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from keras_models.layers.backbones import backbone_features, build_backbone
 from keras_models.layers.feature_pyramid import POOL_TOP, FeaturePyramid
 from keras_models.layers.two_stage_heads import BoxHead, RegionProposalHead

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from boxflow.errors import BoxflowError
-from keras_models.detectors.retinanet import RetinaNet
+from contracts.errors import BoxflowError
+from keras_models.models.retinanet import RetinaNet
+from keras_models.models.retinanet_config import RetinaNetConfig
 from keras_models.ops.box_coding import decode_edges, edge_scales_to_pixels
 from keras_models.ops.box_uncertainty import LAPLACE, NORMAL
 from pipeline.dataset import make_dataset
@@ -25,7 +26,7 @@ def shapes_data(tmp_path_factory):
 @pytest.mark.parametrize("kind", [LAPLACE, NORMAL])
 def test_it_trains_and_detections_carry_the_stddev_of_their_own_anchor(shapes_data, kind):
     keras.utils.set_random_seed(0)
-    model = RetinaNet(num_classes=3, image_size=128, box_uncertainty=kind, **SMALL)
+    model = RetinaNet(RetinaNetConfig(num_classes=3, image_size=128, box_uncertainty=kind, **SMALL))
     images = next(iter(make_dataset(shapes_data, "val", 128, 4, training=False)))[0]
     outputs = model(images)
     assert outputs["box_predictions"].shape == (images.shape[0], model.anchors.shape[0], 8)
@@ -50,10 +51,10 @@ def test_it_trains_and_detections_carry_the_stddev_of_their_own_anchor(shapes_da
 
 
 def test_the_config_rebuilds_the_probabilistic_head_and_unknown_kinds_are_refused():
-    model = RetinaNet(num_classes=2, image_size=128, box_uncertainty=NORMAL, **SMALL)
+    model = RetinaNet(RetinaNetConfig(num_classes=2, image_size=128, box_uncertainty=NORMAL, **SMALL))
     rebuilt = RetinaNet.from_config(model.get_config())
     rebuilt.set_weights(model.get_weights())
     images = np.random.default_rng(0).uniform(0, 255, (1, 128, 128, 3)).astype(np.float32)
     np.testing.assert_allclose(rebuilt(images)["box_predictions"], model(images)["box_predictions"], atol=1e-6)
-    with pytest.raises(BoxflowError, match="--box-uncertainty must be one of none, laplace, normal, got 'cauchy'"):
-        RetinaNet(num_classes=2, image_size=128, box_uncertainty="cauchy")
+    with pytest.raises(BoxflowError, match="box_uncertainty must be one of none, laplace, normal, got 'cauchy'"):
+        RetinaNet(RetinaNetConfig(num_classes=2, image_size=128, box_uncertainty="cauchy"))

@@ -15,7 +15,7 @@ from beam_jobs import file_io
 from beam_jobs.source_records import Level, Reason, Rejection, SourceImage, SourceObject
 from beam_jobs.sources.image_paths import outside_images, path_inside
 from beam_jobs.sources.source_plan import SourcePlan, already_parsed
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 
 
 def plan_coco(annotation_path: str, images_dir: str | None) -> SourcePlan:

@@ -16,7 +16,7 @@ from beam_jobs import file_io
 from beam_jobs.source_records import Level, Reason, Rejection, SourceImage, SourceObject
 from beam_jobs.sources.image_paths import outside_images, path_inside
 from beam_jobs.sources.source_plan import SourcePlan, already_parsed
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 
 DEFAULT_COLUMNS = ("filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax")
 KNOWN_ROLES = frozenset(DEFAULT_COLUMNS) | {"-"}

@@ -12,8 +12,8 @@ from beam_jobs.sources.source_plan import SourcePlan
 from beam_jobs.sources.tfrecord import plan_tfrecord
 from beam_jobs.sources.voc import plan_voc
 from beam_jobs.sources.yolo import plan_yolo
-from boxflow.errors import BoxflowError
-from boxflow.label_map import parse_label_map
+from contracts.errors import BoxflowError
+from contracts.label_map import parse_label_map
 
 
 def plan_source(settings: PrepareSettings) -> SourcePlan:

@@ -13,9 +13,9 @@ from typing import Optional
 from beam_jobs import file_io
 from beam_jobs.source_records import AnnotationError, Level, Reason, Rejection, SourceImage, SourceObject
 from beam_jobs.sources.source_plan import SourcePlan
-from boxflow import record_schema as keys
-from boxflow.example_proto import Example
-from boxflow.errors import BoxflowError
+from contracts import record_schema as keys
+from contracts.example_proto import Example
+from contracts.errors import BoxflowError
 
 
 def plan_tfrecord(pattern: str, label_map_names: Optional[tuple[str, ...]]) -> SourcePlan:

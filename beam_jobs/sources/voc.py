@@ -17,7 +17,7 @@ from beam_jobs import file_io
 from beam_jobs.source_records import AnnotationError, Level, Reason, Rejection, SourceImage, SourceObject
 from beam_jobs.sources.image_paths import outside_images, path_inside
 from beam_jobs.sources.source_plan import SourcePlan
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 
 SOURCE_SPLITS = ("train", "val", "test")
 

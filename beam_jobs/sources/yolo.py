@@ -16,7 +16,7 @@ import yaml
 from beam_jobs import file_io
 from beam_jobs.source_records import AnnotationError, Level, Reason, Rejection, SourceImage, SourceObject
 from beam_jobs.sources.source_plan import SourcePlan
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 
 
 def plan_yolo(yaml_path: str, images_dir: Optional[str]) -> SourcePlan:

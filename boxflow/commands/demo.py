@@ -7,8 +7,8 @@ import sys
 from typing import Sequence
 
 from boxflow.demo import DemoSettings
-from boxflow.errors import EXIT_BAD_INPUT
-from keras_models.detectors import MODELS
+from contracts.errors import EXIT_BAD_INPUT
+from keras_models.models import MODELS
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from boxflow.errors import BoxflowError
-from boxflow.user_paths import check_output_file, read_text
+from contracts.errors import BoxflowError
+from contracts.user_paths import check_output_file, read_text
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
         check_output_file(args.out, "--out")
     names = {}
     if args.label_map:
-        from boxflow.label_map import parse_label_map
+        from contracts.label_map import parse_label_map
 
         names = dict(enumerate(parse_label_map(read_text(args.label_map, "--label-map"), source=args.label_map),
                                start=1))

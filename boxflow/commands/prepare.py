@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from boxflow.commands.augmentation_flag import augmentation_config
-from boxflow.errors import EXIT_BAD_INPUT, BoxflowError
+from contracts.errors import EXIT_BAD_INPUT, BoxflowError
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from beam_jobs.prepare_job import format_summary, rejected_fraction, run as run_job
     from beam_jobs.prepare_settings import PrepareSettings
     from beam_jobs.sources.csv_rows import parse_column_roles
+    from pipeline.augment.compose import PerImageAugmentation
 
     settings = PrepareSettings(
         source_format=args.format,
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace, extra: Sequence[str]) -> int:
         max_reject_fraction=args.max_reject_fraction,
         augment_copies=args.augment_copies,
         augment_seed=args.augment_seed,
-        augmentation=augmentation_config(args.augmentation),
+        augmentation=PerImageAugmentation(augmentation_config(args.augmentation)),
         runner=args.runner,
         workers=args.workers,
         beam_args=beam_options(extra),

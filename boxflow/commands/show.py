@@ -7,8 +7,8 @@ import pathlib
 from typing import Sequence
 
 from boxflow.commands.augmentation_flag import augmentation_config
-from boxflow.errors import BoxflowError
-from boxflow.user_paths import check_output_file
+from contracts.errors import BoxflowError
+from contracts.user_paths import check_output_file
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -24,8 +24,8 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, _: Sequence[str]) -> int:
-    from boxflow import record_schema
-    from boxflow.label_map import parse_label_map
+    from contracts import record_schema
+    from contracts.label_map import parse_label_map
     from pipeline.show import show_dataset
 
     if args.count < 1:

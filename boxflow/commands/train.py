@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Sequence
 
 from boxflow.commands.augmentation_flag import augmentation_config
-from keras_models.detectors import MODELS
+from keras_models.models import MODELS
 
 if TYPE_CHECKING:
     from keras_models.training.train_settings import TrainSettings

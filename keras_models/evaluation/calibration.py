@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from boxflow.box_overlap import iou_with_each
+from contracts.box_overlap import iou_with_each
 from keras_models.evaluation.evaluation_image import EvaluationImage
 from keras_models.ops.box_uncertainty import LAPLACE, edge_distribution, scale_from_stddev
 

@@ -8,9 +8,9 @@ import sys
 import time
 from typing import Callable, Optional, Sequence
 
-from boxflow.atomic_file import write_json_atomically
-from boxflow.errors import BoxflowError
-from boxflow.user_paths import check_output_file, make_folder
+from contracts.atomic_file import write_json_atomically
+from contracts.errors import BoxflowError
+from contracts.user_paths import check_output_file, make_folder
 from keras_models.evaluation.model_comparison import COMPARED_METRICS
 from keras_models.evaluation.paired_t_test import SMALL_SAMPLE
 from pipeline.dataset import read_dataset_info, shard_files

@@ -10,20 +10,19 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from boxflow import record_schema
-from boxflow.errors import BoxflowError
-from boxflow.label_map import parse_label_map
+from contracts import record_schema
+from contracts.errors import BoxflowError
+from contracts.export_schema import (ASSETS_EXTRA, BOXES_OUTPUT, BOX_UNCERTAINTY_FILE, CLASSES_OUTPUT, COUNT_OUTPUT,
+                                     EXAMPLES_SIGNATURE, SCORES_OUTPUT, STDDEV_OUTPUT)
+from contracts.label_map import parse_label_map
 from keras_models.evaluation.evaluation_image import EvaluationImage
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
 from pipeline.dataset import shard_files
 from pipeline.record_decoding import decode_ground_truth
-from serving.detection_functions import Detector, detect_examples
-from serving.model_base import ASSETS_EXTRA, BOX_UNCERTAINTY_FILE
-from serving.output_names import STDDEV_OUTPUT
+from keras_models.inference.detection_functions import Detector, detect_examples
 
-# serialized tf.Examples [B] → the TF OD API outputs of serving/detection_functions.py
+# serialized tf.Examples [B] → the TF OD API outputs of keras_models/inference/detection_functions.py
 DetectExamples = Callable[[tf.Tensor], dict[str, tf.Tensor]]
-SAVED_MODEL_EXAMPLES_SIGNATURE = "serve_examples"
 
 
 def model_detector(model: Detector) -> DetectExamples:
@@ -45,14 +44,14 @@ def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...
         loaded = tf.saved_model.load(model_dir)
     except (OSError, ValueError) as error:
         raise BoxflowError(f"--model {model_dir}: cannot load the SavedModel: {error}") from None
-    if SAVED_MODEL_EXAMPLES_SIGNATURE not in loaded.signatures:
-        raise BoxflowError(f"--model {model_dir}: no '{SAVED_MODEL_EXAMPLES_SIGNATURE}' signature "
+    if EXAMPLES_SIGNATURE not in loaded.signatures:
+        raise BoxflowError(f"--model {model_dir}: no '{EXAMPLES_SIGNATURE}' signature "
                            f"(has {sorted(loaded.signatures)})")
-    (input_name,) = loaded.signatures[SAVED_MODEL_EXAMPLES_SIGNATURE].structured_input_signature[1]
+    (input_name,) = loaded.signatures[EXAMPLES_SIGNATURE].structured_input_signature[1]
 
     def detect(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         # Reaching the signature through `loaded` keeps the SavedModel's variables alive.
-        return loaded.signatures[SAVED_MODEL_EXAMPLES_SIGNATURE](**{input_name: serialized})
+        return loaded.signatures[EXAMPLES_SIGNATURE](**{input_name: serialized})
 
     uncertainty_file = os.path.join(model_dir, ASSETS_EXTRA, BOX_UNCERTAINTY_FILE)
     box_uncertainty = NO_UNCERTAINTY
@@ -75,7 +74,7 @@ class DetectionSource:
 def detection_source(path: str) -> DetectionSource:
     """The model at `path`: a run directory of `boxflow train` (its latest weights, calibrated when it
     has been) or an exported SavedModel version directory."""
-    from keras_models.training.run_directory import CONFIG_FILE, load_trained_model
+    from keras_models.runs.run_directory import CONFIG_FILE, load_trained_model
 
     if os.path.exists(os.path.join(path, "saved_model.pb")):
         detect, class_names, box_uncertainty = saved_model_detector(path)
@@ -124,7 +123,7 @@ def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list
     paired = []
     for index in range(int(tf.shape(truth["height"])[0])):
         height, width = int(truth["height"][index]), int(truth["width"][index])
-        count = int(detections["num_detections"][index])
+        count = int(detections[COUNT_OUTPUT][index])
 
         def xyxy_pixels(output: str) -> np.ndarray:
             ymin, xmin, ymax, xmax = np.moveaxis(detections[output][index, :count].numpy(), -1, 0)
@@ -138,9 +137,9 @@ def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list
             classes=truth["classes"][index].numpy(),
             is_crowd=truth["is_crowd"][index].numpy(),
             difficult=truth["difficult"][index].numpy(),
-            detection_boxes=xyxy_pixels("detection_boxes"),
-            detection_scores=detections["detection_scores"][index, :count].numpy(),
-            detection_classes=detections["detection_classes"][index, :count].numpy().astype(np.int64) - 1,
+            detection_boxes=xyxy_pixels(BOXES_OUTPUT),
+            detection_scores=detections[SCORES_OUTPUT][index, :count].numpy(),
+            detection_classes=detections[CLASSES_OUTPUT][index, :count].numpy().astype(np.int64) - 1,
             detection_stddev=xyxy_pixels(STDDEV_OUTPUT) if STDDEV_OUTPUT in detections else None,
         ))
     return paired

@@ -9,8 +9,9 @@ import sys
 import time
 from typing import Callable, Optional, Sequence
 
-from boxflow.atomic_file import write_json_atomically
-from boxflow.errors import BoxflowError
+from contracts.atomic_file import write_json_atomically
+from contracts.errors import BoxflowError
+from contracts.export_schema import ASSETS_EXTRA, BOX_CALIBRATION_FILE
 from keras_models.evaluation import coco_metrics
 from keras_models.evaluation.bootstrap import bootstrap_intervals
 from keras_models.evaluation.calibration import (MATCH_IOU, calibration_report, fit_temperatures, match_edges,
@@ -100,7 +101,7 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
     """Evaluates, writes the JSON report and the PR-curve PNG beside it, returns the report."""
     from keras_models.evaluation.detection_source import (check_dataset_classes, collect, model_detector,
                                                            saved_model_detector)
-    from keras_models.training.run_directory import load_trained_model
+    from keras_models.runs.run_directory import load_trained_model
 
     started = time.monotonic()
     shard_files(settings.data_dir, settings.split)  # fails fast, before a model is loaded
@@ -155,7 +156,7 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
 def _fit_temperatures(images: list[EvaluationImage], split: str, box_uncertainty: str, settings: EvaluateSettings,
                       progress: Callable[[str], None]) -> tuple[float, ...]:
     """Fits the per-edge temperatures on `images` (of `split`) and stores them in the run directory."""
-    from keras_models.training.run_directory import write_box_calibration
+    from keras_models.runs.run_directory import write_box_calibration
 
     edges = match_edges(images)
     if not len(edges.truth):
@@ -173,9 +174,6 @@ def _fit_temperatures(images: list[EvaluationImage], split: str, box_uncertainty
 
 def _temperatures_provenance(settings: EvaluateSettings) -> dict:
     """Where the temperatures in use were fitted, and whether that is these very images (in-sample)."""
-    from keras_models.training.run_directory import BOX_CALIBRATION_FILE
-    from serving.model_base import ASSETS_EXTRA
-
     path = (os.path.join(settings.run_dir, BOX_CALIBRATION_FILE) if settings.run_dir
             else os.path.join(settings.model_dir, ASSETS_EXTRA, BOX_CALIBRATION_FILE))
     if not os.path.exists(path):

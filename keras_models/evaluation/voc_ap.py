@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from boxflow.box_overlap import iou_with_each
+from contracts.box_overlap import iou_with_each
 from keras_models.evaluation.evaluation_image import EvaluationImage
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from boxflow.errors import BoxflowError
+from contracts.errors import SettingError
 from keras_models.layers.backbones import NETWORK_LAYER, plain_application
 from keras_models.layers.normalization import GroupNormalization
 
@@ -32,7 +32,7 @@ def load_backbone_weights(backbone: keras.Model, backbone_name: str, image_size:
         try:
             backbone.load_weights(path)
         except (OSError, ValueError) as error:
-            raise BoxflowError(f"--weights {path}: cannot load into the tiny backbone: {error}") from None
+            raise SettingError("weights", f"{path}: cannot load into the tiny backbone: {error}") from None
         return
     network = backbone.get_layer(NETWORK_LAYER)
     # A backbone that ends below C5 (Faster R-CNN without its pyramid) has no layers above its end.
@@ -42,8 +42,9 @@ def load_backbone_weights(backbone: keras.Model, backbone_name: str, image_size:
             continue
         layer = network.get_layer(layer_name)
         if isinstance(layer, GroupNormalization):
-            raise BoxflowError(f"--weights {path}: layer '{layer_name}' holds BatchNorm statistics, which "
-                               "GroupNorm cannot use; choose --norm frozen_batch, batch or sync_batch")
+            raise SettingError("weights", f"{path}: layer '{layer_name}' holds BatchNorm statistics, which "
+                               "GroupNorm cannot use; choose norm frozen_batch, batch or sync_batch",
+                               mentions=("norm",))
         layer.set_weights(values)
 
 
@@ -61,8 +62,8 @@ def read_application_weights(path: str, backbone_name: str, image_size: int) -> 
             if KERAS3_LAYERS in root:
                 return _read_keras3(root[KERAS3_LAYERS], application, path, backbone_name)
     except OSError as error:
-        raise BoxflowError(f"--weights {path}: cannot read it as an h5 weights file: {error}") from None
-    raise BoxflowError(f"--weights {path}: neither Keras' legacy h5 layout nor a Keras 3 .weights.h5 file")
+        raise SettingError("weights", f"{path}: cannot read it as an h5 weights file: {error}") from None
+    raise SettingError("weights", f"{path}: neither Keras' legacy h5 layout nor a Keras 3 .weights.h5 file")
 
 
 def _read_legacy(root, application: keras.Model, path: str, backbone_name: str) -> dict[str, list[np.ndarray]]:
@@ -70,7 +71,7 @@ def _read_legacy(root, application: keras.Model, path: str, backbone_name: str) 
     values = {}
     for layer in _layers_with_weights(application):
         if layer.name not in root:
-            raise BoxflowError(f"--weights {path}: no weights for layer '{layer.name}' of {backbone_name}; is it a "
+            raise SettingError("weights", f"{path}: no weights for layer '{layer.name}' of {backbone_name}; is it a "
                                f"{backbone_name} weights file?")
         group = root[layer.name]
         by_name = {_text(name).split("/")[-1].split(":")[0]: group[_text(name)][()]
@@ -80,7 +81,7 @@ def _read_legacy(root, application: keras.Model, path: str, backbone_name: str) 
     application_names = {layer.name for layer in application.layers}
     for name in file_layers:
         if name not in application_names and len(root[name].attrs.get("weight_names", [])):
-            raise BoxflowError(f"--weights {path}: layer '{name}' is not in {backbone_name} without its "
+            raise SettingError("weights", f"{path}: layer '{name}' is not in {backbone_name} without its "
                                "classification top; use the *_notop.h5 file")
     return values
 
@@ -94,7 +95,7 @@ def _read_keras3(layers_group, application: keras.Model, path: str,
         stored = group.get("vars") if group is not None else None
         arrays = [stored[str(i)][()] for i in range(len(stored))] if stored is not None else []
         if len(arrays) != len(layer.weights):
-            raise BoxflowError(f"--weights {path}: layer '{layer.name}' of {backbone_name} has {len(layer.weights)} "
+            raise SettingError("weights", f"{path}: layer '{layer.name}' of {backbone_name} has {len(layer.weights)} "
                                f"weights, the file has {len(arrays)} at '{keys[layer.name]}'; is it a "
                                f"{backbone_name} weights file without the top?")
         if arrays:
@@ -102,7 +103,7 @@ def _read_keras3(layers_group, application: keras.Model, path: str,
                                   for array, variable in zip(arrays, layer.weights)]
     extra = sorted(set(layers_group) - set(keys.values()))
     if any(len(layers_group[key].get("vars", {})) for key in extra):
-        raise BoxflowError(f"--weights {path}: the file has layers that {backbone_name} without its classification "
+        raise SettingError("weights", f"{path}: the file has layers that {backbone_name} without its classification "
                            f"top does not ({', '.join(extra)}); save the application with include_top=False")
     return values
 
@@ -124,10 +125,10 @@ def _saving_keys(model: keras.Model) -> dict[str, str]:
 
 def _checked(array, variable, layer, path: str, backbone_name: str) -> np.ndarray:
     if array is None:
-        raise BoxflowError(f"--weights {path}: layer '{layer.name}' of {backbone_name} has no '{variable.name}' in "
+        raise SettingError("weights", f"{path}: layer '{layer.name}' of {backbone_name} has no '{variable.name}' in "
                            "the file")
     if tuple(array.shape) != tuple(variable.shape):
-        raise BoxflowError(f"--weights {path}: layer '{layer.name}' does not match {backbone_name}: "
+        raise SettingError("weights", f"{path}: layer '{layer.name}' does not match {backbone_name}: "
                            f"'{variable.name}' is {tuple(array.shape)} in the file, {tuple(variable.shape)} in the "
                            "network")
     return array

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import keras
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError, SettingError
 from keras_models.layers.normalization import normalization_layer, with_normalization
 
 BACKBONES = ("tiny", "mobilenet_v2", "resnet50")
@@ -31,7 +31,7 @@ LEVELS = (2, 3, 4, 5)
 
 def check_backbone(name: str) -> None:
     if name not in BACKBONES:
-        raise BoxflowError(f"--backbone must be one of {', '.join(BACKBONES)}, got {name!r}")
+        raise SettingError("backbone", f"must be one of {', '.join(BACKBONES)}, got {name!r}")
 
 
 def plain_application(name: str, image_size: int) -> keras.Model:

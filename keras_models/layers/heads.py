@@ -6,16 +6,11 @@ import math
 
 import keras
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from keras_models.layers import conv
 from keras_models.layers.normalization import normalization_layer
 
 HEAD_NORMS = ("none", "group")  # of the FPN and the heads; batch statistics would differ per level
-
-
-def check_head_norm(name: str) -> None:
-    if name not in HEAD_NORMS:
-        raise BoxflowError(f"head_norm must be one of {', '.join(HEAD_NORMS)}, got {name!r}")
 
 
 @keras.saving.register_keras_serializable(package="boxflow")

@@ -16,7 +16,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from boxflow.errors import BoxflowError
+from contracts.errors import SettingError
 
 NORMALIZATIONS = ("batch", "sync_batch", "frozen_batch", "group")
 MAX_GROUPS = 32  # Wu & He 2018's default
@@ -110,7 +110,7 @@ def default_normalization(replicas: int) -> str:
 
 def check_normalization(name: str) -> None:
     if name not in NORMALIZATIONS:
-        raise BoxflowError(f"--norm must be one of {', '.join(NORMALIZATIONS)}, got {name!r}")
+        raise SettingError("norm", f"must be one of {', '.join(NORMALIZATIONS)}, got {name!r}")
 
 
 def group_count(channels: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import keras
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from keras_models.layers import conv
 
 BOX_HEADS = ("2fc", "4conv1fc")  # FPN's two 1024-wide layers; Detectron's 4 convolutions and one layer

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from boxflow.errors import BoxflowError
+from contracts.errors import SettingError
 from keras_models.ops.anchors import AnchorConfig
 
 ANCHOR_CHOICES = ("default", "auto")  # `--anchors`: RetinaNet's layout, or fitted here
@@ -55,7 +55,7 @@ def fit_anchors(statistics: dict, image_size: int, source: str,
     (dataset_info.json's) for a model input of `image_size` pixels; `source` names the file in errors."""
     sizes, aspects = statistics.get("box_relative_size", {}), statistics.get("box_aspect_ratio", {})
     if not sizes.get("count") or not aspects.get("count"):
-        raise BoxflowError(f"--anchors auto: {source} has no box_relative_size statistics (no boxes, or prepared "
+        raise SettingError("anchors", f"auto: {source} has no box_relative_size statistics (no boxes, or prepared "
                            "by an older boxflow); run boxflow prepare again")
     small, large = (histogram_quantile(sizes, q) * image_size for q in (0.05, 0.95))
     multiplier = layout.size_multiplier

@@ -10,7 +10,7 @@ import math
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 from keras_models.ops.box_coding import encode_boxes, encode_edges
 
 NO_UNCERTAINTY, LAPLACE, NORMAL = "none", "laplace", "normal"
@@ -47,11 +47,6 @@ def box_negative_log_likelihood(targets: tf.Tensor, locations: tf.Tensor, log_sc
     linear = ((error - ROBUST_BEYOND / 2) * ROBUST_BEYOND * tf.exp(-2.0 * log_scales) + log_scales
               + 0.5 * math.log(2 * math.pi))
     return tf.where(error <= ROBUST_BEYOND, -distribution.log_prob(targets), linear)
-
-
-def check_box_uncertainty(name: str) -> None:
-    if name not in BOX_UNCERTAINTIES:
-        raise BoxflowError(f"--box-uncertainty must be one of {', '.join(BOX_UNCERTAINTIES)}, got {name!r}")
 
 
 def box_outputs(kind: str) -> int:

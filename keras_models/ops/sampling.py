@@ -14,6 +14,7 @@ Nothing here uses `boolean_mask` or another data-dependent shape: XLA and TPUs c
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -21,6 +22,7 @@ from keras_models.ops.box_coding import RPN_VARIANCES, encode_boxes
 from keras_models.ops.box_format import pairwise_overlaps
 from keras_models.ops.matching import (BACKGROUND, CROWD_INSIDE_FRACTION, IGNORED, MatchingConfig, assign_targets,
                                        inside_crowd)
+
 
 @dataclasses.dataclass(frozen=True)
 class SamplingConfig:
@@ -34,6 +36,23 @@ RPN_MATCHING = MatchingConfig(positive_iou=0.7, negative_iou=0.3, force_best_anc
 RPN_SAMPLING = SamplingConfig(sample_size=256, positive_fraction=0.5)
 ROI_SAMPLING = SamplingConfig(sample_size=512, positive_fraction=0.25)
 ROI_FOREGROUND_IOU = 0.5
+NO_BOX = -1  # `RoiTargets.matched_boxes` of a ROI that learns from no box
+
+
+class RoiTargets(NamedTuple):
+    """One image's sampled ROIs and what each learns, `R = sample_size` rows, foreground first.
+
+    `rois [R, 4]` pixels XYXY; `class_targets [R]` int32: the class of the box a foreground ROI
+    overlaps most, `BACKGROUND`, or `IGNORED` for rows left empty; `box_targets [R, 4]` that box
+    encoded against the ROI (zero elsewhere); `matched_boxes [R]` int32: that box's row in the
+    image's `boxes`, `NO_BOX` for background and empty rows, so that a later stage (masks) can
+    take the box's own targets.
+    """
+
+    rois: tf.Tensor
+    class_targets: tf.Tensor
+    box_targets: tf.Tensor
+    matched_boxes: tf.Tensor
 
 
 def sample_balanced(positive: tf.Tensor, negative: tf.Tensor, config: SamplingConfig, seed: tf.Tensor) -> tf.Tensor:
@@ -99,7 +118,7 @@ def rpn_targets(anchors: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor, seed: 
 
 def roi_targets(proposals: tf.Tensor, proposal_valid: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor,
                 seed: tf.Tensor, sampling: SamplingConfig = ROI_SAMPLING,
-                foreground_iou: float = ROI_FOREGROUND_IOU, encode=encode_boxes) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+                foreground_iou: float = ROI_FOREGROUND_IOU, encode=encode_boxes) -> RoiTargets:
     """The second stage's training ROIs for one image.
 
     Args:
@@ -107,12 +126,9 @@ def roi_targets(proposals: tf.Tensor, proposal_valid: tf.Tensor, boxes: tf.Tenso
         (False: padding). boxes `[M, 4]`, classes `[M]` int32 from 0 (-1 = padding, `CROWD_CLASS` a
         crowd region: a proposal mostly inside one is sampled neither as foreground nor as
         background). seed: int `[2]`.
-    Returns:
-      `rois [sample_size, 4]` pixels XYXY; `class_targets [sample_size]` int32: the class of the
-      box a foreground ROI overlaps most, `BACKGROUND`, or `IGNORED` for rows left empty when there
-      are fewer candidates than `sample_size`; `box_targets [sample_size, 4]` encoded against the
-      ROI by `encode` (`box_coding`'s centre-size coding with Detectron's second-stage weights 10,
-      10, 5, 5, or the edge coding of a probabilistic head).
+    Returns `RoiTargets`, the box targets encoded against the ROI by `encode` (`box_coding`'s
+    centre-size coding with Detectron's second-stage weights 10, 10, 5, 5, or the edge coding of
+    a probabilistic head).
     """
     boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
     classes = tf.cast(classes, tf.int32)
@@ -134,12 +150,13 @@ def roi_targets(proposals: tf.Tensor, proposal_valid: tf.Tensor, boxes: tf.Tenso
     order, filled = _first(tf.argsort(rank_key, direction="DESCENDING", stable=True), sampling.sample_size)
     rois = tf.gather(candidates, order)
     kept = tf.gather(sampled, order) & filled
-    matched = tf.gather(padded_boxes, tf.gather(best_box, order))
-    class_targets = tf.where(tf.gather(foreground, order), tf.gather(tf.concat([classes, [-1]], 0),
-                                                                     tf.gather(best_box, order)), BACKGROUND)
+    matched_boxes = tf.gather(best_box, order)
+    class_targets = tf.where(tf.gather(foreground, order), tf.gather(tf.concat([classes, [-1]], 0), matched_boxes),
+                             BACKGROUND)
     class_targets = tf.where(kept, class_targets, IGNORED)
-    box_targets = tf.where((class_targets >= 0)[:, tf.newaxis], encode(matched, rois), 0.0)
-    return rois, class_targets, box_targets
+    learns_a_box = class_targets >= 0
+    box_targets = tf.where(learns_a_box[:, tf.newaxis], encode(tf.gather(padded_boxes, matched_boxes), rois), 0.0)
+    return RoiTargets(rois, class_targets, box_targets, tf.where(learns_a_box, matched_boxes, NO_BOX))
 
 
 def _first(indices: tf.Tensor, count: int) -> tuple[tf.Tensor, tf.Tensor]:

@@ -16,8 +16,8 @@ import os
 import keras
 import numpy as np
 
-from boxflow.errors import BoxflowError
-from keras_models.training.run_directory import CONFIG_FILE, load_trained_model
+from contracts.errors import BoxflowError, SettingError
+from keras_models.runs.run_directory import CONFIG_FILE, load_trained_model
 
 INIT_FROM_FILE = "init_from.json"
 
@@ -48,7 +48,7 @@ def initialize_from(model: keras.Model, source: str) -> Initialization:
     try:
         earlier = load_trained_model(run_dir, weights=None if os.path.isdir(source) else source)
     except BoxflowError as error:
-        raise BoxflowError(f"--init-from {source}: {error}") from None
+        raise SettingError("init_from", f"{source}: {error}") from None
     values = {weight_name(variable, earlier.model): np.asarray(variable) for variable in earlier.model.weights}
     taken, fresh = [], []
     for variable in model.weights:
@@ -60,7 +60,7 @@ def initialize_from(model: keras.Model, source: str) -> Initialization:
         else:
             fresh.append(name)
     if not taken:
-        raise BoxflowError(f"--init-from {source}: no weight of that run fits this model (another backbone?)")
+        raise SettingError("init_from", f"{source}: no weight of that run fits this model (another backbone?)")
     return Initialization(earlier.weights_path, tuple(taken), tuple(fresh))
 
 
@@ -70,12 +70,12 @@ def _run_directory(source: str) -> str:
     if os.path.isdir(source):
         return source
     if not os.path.isfile(source):
-        raise BoxflowError(f"--init-from {source}: no such run directory or weights file")
+        raise SettingError("init_from", f"{source}: no such run directory or weights file")
     folder = os.path.dirname(os.path.abspath(source))
     for candidate in (folder, os.path.dirname(folder)):
         if os.path.exists(os.path.join(candidate, CONFIG_FILE)):
             return candidate
-    raise BoxflowError(f"--init-from {source}: no {CONFIG_FILE} beside it or above it; give the run directory "
+    raise SettingError("init_from", f"{source}: no {CONFIG_FILE} beside it or above it; give the run directory "
                        "that boxflow train wrote")
 
 

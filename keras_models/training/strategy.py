@@ -8,7 +8,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError, SettingError
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 
@@ -40,7 +40,7 @@ def choose_strategy(name: str) -> tf.distribute.Strategy:
     """`auto`: a TPU if one is reachable, MultiWorkerMirrored when `TF_CONFIG` names several
     workers, Mirrored over several GPUs, else the default (one device) strategy."""
     if name not in STRATEGIES:
-        raise BoxflowError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+        raise SettingError("strategy", f"must be one of {', '.join(STRATEGIES)}, got {name!r}")
     if name == "auto":
         name = _auto()
     if name == "tpu":
@@ -49,7 +49,7 @@ def choose_strategy(name: str) -> tf.distribute.Strategy:
             tf.config.experimental_connect_to_cluster(resolver)
             tf.tpu.experimental.initialize_tpu_system(resolver)
         except (ValueError, tf.errors.NotFoundError) as error:
-            raise BoxflowError(f"--strategy tpu: no TPU found: {error}") from None
+            raise SettingError("strategy", f"tpu: no TPU found: {error}") from None
         return tf.distribute.TPUStrategy(resolver)
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()

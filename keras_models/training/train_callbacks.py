@@ -11,7 +11,7 @@ from typing import Callable
 
 import keras
 
-from boxflow.atomic_file import write_json_atomically
+from contracts.atomic_file import write_json_atomically
 
 
 class HistoryFile(keras.callbacks.Callback):

@@ -14,20 +14,20 @@ from typing import Callable, Optional
 import keras
 import tensorflow as tf
 
-from boxflow import record_schema
-from boxflow.errors import BoxflowError
-from boxflow.user_paths import make_folder
-from keras_models.detectors.faster_rcnn_sizing import FasterRCNNSizes
+from contracts import record_schema
+from contracts.errors import BoxflowError, SettingError
+from contracts.user_paths import make_folder
+from keras_models.models.faster_rcnn_sizing import FasterRCNNSizes
 from keras_models.ops.anchor_fitting import fit_anchors
 from keras_models.ops.anchors import AnchorConfig
 from keras_models.layers.backbone_weights import load_backbone_weights
-from keras_models.evaluation.evaluation_callback import CocoEvaluation
+from keras_models.training.evaluation_callback import CocoEvaluation
 from keras_models.training.initialization import initialize_from
 from keras_models.layers.normalization import default_normalization
-from keras_models.training.detector_factory import anchor_layout, build_detector
+from keras_models.training.detector_factory import build_detector
 from keras_models.training.optimizers import LearningRate, make_optimizer
-from keras_models.detectors.training_steps import DetectorSteps
-from keras_models.training.run_directory import (BACKUP_DIR, CHECKPOINT_PATTERN, CHECKPOINTS_DIR, CONFIG_FILE, FINAL_WEIGHTS,
+from keras_models.models.detector import Detector
+from keras_models.runs.run_directory import (BACKUP_DIR, CHECKPOINT_PATTERN, CHECKPOINTS_DIR, CONFIG_FILE, FINAL_WEIGHTS,
                                         HISTORY_FILE, LOGS_DIR, WORKERS_DIR)
 from keras_models.training.schedule import WarmupCosine
 from keras_models.training.strategy import choose_strategy, compiles_steps, worker_role, workers_in_tf_config
@@ -65,7 +65,7 @@ def _dtype_policy(name: Optional[str]):
 
 def _train(settings: TrainSettings, progress: Callable[[str], None], started: float) -> dict:
     if settings.time_budget_minutes and workers_in_tf_config() > 1:
-        raise BoxflowError("--time-budget plans from this process's clock, which other workers do not share; "
+        raise SettingError("time_budget_minutes", "plans from this process's clock, which other workers do not share; "
                            "use --epochs with several workers")
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow's runtime starts.
     strategy = choose_strategy(settings.strategy)
@@ -74,7 +74,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     train_images = info["splits"].get("train", {}).get("images", 0)
     val_images = info["splits"].get("val", {}).get("images", 0)
     if train_images < settings.batch_size:
-        raise BoxflowError(f"--data {settings.data_dir}: {train_images} training images, fewer than one batch "
+        raise SettingError("data_dir", f"{settings.data_dir}: {train_images} training images, fewer than one batch "
                            f"of {settings.batch_size}")
     settings, sizes = settings.sized_to(info["splits"]["train"].get("boxes", 0) / train_images)
     settings = settings.padded_to(most_boxes_per_image(settings.data_dir, info))
@@ -139,7 +139,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     length = (f"{settings.time_budget_minutes:g} minutes" if budget
               else f"{epochs} epochs") + f" of {steps_per_epoch} steps"
     precision = settings.precision_policy or "float32"
-    progress(f"[train] {settings.backbone} {type(model).__name__} at {settings.image_size}px on {train_images} images, "
+    progress(f"[train] {settings.model_config.backbone} {type(model).__name__} at {settings.image_size}px on {train_images} images, "
              f"{length}, {replicas} replica(s), {norm} norm, {precision}, {settings.optimizer} at "
              f"{learning_rate.describe()}{', XLA' if compiles_steps(strategy, settings.xla) else ''}")
     with fit_scope:
@@ -161,7 +161,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
 
 def _anchor_layout(settings: TrainSettings, info: dict, progress: Callable[[str], None]) -> AnchorConfig:
     """The model's anchors sized by `anchor_size_multiplier`, or with `--anchors auto` fitted to the boxes."""
-    layout = anchor_layout(settings)
+    layout = settings.model_config.anchor_layout()
     if settings.anchors != "auto":
         return layout
     anchors = fit_anchors(info.get("statistics", {}), settings.image_size,
@@ -174,15 +174,15 @@ def _anchor_layout(settings: TrainSettings, info: dict, progress: Callable[[str]
     return anchors
 
 
-def _detector(settings: TrainSettings, num_classes: int, norm: str, anchors: AnchorConfig) -> DetectorSteps:
+def _detector(settings: TrainSettings, num_classes: int, norm: str, anchors: AnchorConfig) -> Detector:
     """The run's detector, its backbone loaded from `--weights` when given (inside the strategy's scope)."""
     model = build_detector(settings, num_classes, norm, anchors)
     if settings.weights:
-        load_backbone_weights(model.backbone, settings.backbone, settings.image_size, settings.weights)
+        load_backbone_weights(model.backbone, settings.model_config.backbone, settings.image_size, settings.weights)
     return model
 
 
-def _multi_worker_fit_scope(model: DetectorSteps, strategy: tf.distribute.Strategy):
+def _multi_worker_fit_scope(model: Detector, strategy: tf.distribute.Strategy):
     """The scope to call `fit` in, and the two settings that make Keras 3's `fit` work under
     MultiWorkerMirroredStrategy (keras-team/keras#20585); every other strategy takes Keras'
     usual path.
@@ -249,7 +249,7 @@ def fit_datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_
     return strategy.distribute_datasets_from_function(train), distributed_validation, planned_steps[0]
 
 
-def _write_run_files(settings: TrainSettings, run_dir: str, info: dict, model: DetectorSteps,
+def _write_run_files(settings: TrainSettings, run_dir: str, info: dict, model: Detector,
                      learning_rate: LearningRate, sizes: Optional[FasterRCNNSizes]) -> None:
     shutil.copy(os.path.join(settings.data_dir, record_schema.LABEL_MAP_FILE),
                 os.path.join(run_dir, record_schema.LABEL_MAP_FILE))

@@ -1,33 +1,35 @@
-"""The settings of one `boxflow train` run, checked once where they are made."""
+"""The settings of one `boxflow train` run, checked once where they are made: the run's own, and
+the chosen model's config (`keras_models/models/*_config.py`), which the run builds its model from.
+
+A settings file and the factory's keyword arguments name fields flat, as the command line does:
+`fpn_channels: 96` and `optimizer: sgd` alike. The factory gives each to the run or to the model's
+config, and refuses a field that only another model reads.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Optional
 
-from boxflow.errors import BoxflowError
-from boxflow.settings_file import read_settings_file
-from keras_models.detectors import MODELS
-from keras_models.detectors.faster_rcnn_sizing import SIZED_FIELDS, FasterRCNNSizes, fit_faster_rcnn
-from keras_models.ops.anchor_fitting import ANCHOR_CHOICES
-from keras_models.ops.box_uncertainty import BOX_UNCERTAINTIES, NO_UNCERTAINTY
-from keras_models.layers.backbones import BACKBONES
-from keras_models.layers.heads import HEAD_NORMS
-from keras_models.layers.two_stage_heads import BOX_HEADS
+from contracts.errors import BoxflowError, SettingError
+from contracts.settings_file import read_settings_file, settings_from_mapping
 from keras_models.layers.normalization import check_normalization
+from keras_models.models import MODELS
+from keras_models.models.detector_config import DetectorConfig
+from keras_models.models.registry import MODEL_CONFIGS
+from keras_models.models.retinanet_config import RetinaNetConfig
+from keras_models.ops.anchor_fitting import ANCHOR_CHOICES
 from keras_models.training.optimizers import LR_SCALINGS, OPTIMIZERS, LearningRate, learning_rate_for
 from keras_models.training.strategy import STRATEGIES
-from pipeline.augment.config import AugmentationConfig, augmentation_from_mapping
+from pipeline.augment.config import AugmentationConfig
 from pipeline.ragged_padding import padded_box_count
 
-
-# The settings only one detector reads, passed to its class as arguments of the same names; a run
-# of another detector refuses them unless they keep their defaults.
-MODEL_FIELDS = {
-    "retinanet": ("head_depth", "head_channels", "head_norm"),
-    "faster_rcnn": ("box_head", "box_head_width", "training_pre_nms", "training_proposals", "inference_pre_nms",
-                    "inference_proposals", "rpn_sample_size", "rois_per_image", "foreground_fraction", "pyramid"),
-}
+# The models' config fields a run fills in itself: the dataset's classes, the run's normalization
+# (`TrainSettings.norm`, None: by the strategy) and its seed.
+FILLED_BY_THE_RUN = ("num_classes", "norm", "sampling_seed")
+# The fields a settings file or the factory's keywords may name besides the run's own.
+MODEL_FIELDS = tuple(dict.fromkeys(name for config in MODEL_CONFIGS.values() for name in config.field_names()
+                                   if name not in FILLED_BY_THE_RUN))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +37,9 @@ class TrainSettings:
     data_dir: str
     run_dir: str
     model: str = "retinanet"
-    backbone: str = "tiny"
-    image_size: int = 256
+    # The chosen model's config, of its class (`MODEL_CONFIGS[model]`); its number of classes is
+    # the dataset's, filled in when the run builds the model.
+    model_config: DetectorConfig = RetinaNetConfig()
     weights: Optional[str] = None
     init_from: Optional[str] = None
     epochs: int = 10
@@ -45,7 +48,6 @@ class TrainSettings:
     strategy: str = "auto"
     # None: sync_batch under several replicas, batch on one (normalization.default_normalization).
     norm: Optional[str] = None
-    head_norm: str = "none"
     mixed_precision: bool = False
     bfloat16: bool = False
     xla: bool = False
@@ -65,91 +67,54 @@ class TrainSettings:
     # The boxes per image padded batches hold (several replicas, XLA). None: fitted to the data
     # (ragged_padding.padded_box_count of dataset_info.json's max_boxes_per_image).
     max_boxes: Optional[int] = None
-    backbone_width: int = 32
-    fpn_channels: int = 64
-    box_uncertainty: str = NO_UNCERTAINTY  # or laplace, normal: a probabilistic box head
-    variance_voting: bool = False  # with box_uncertainty: kept boxes voted from their neighbours
-    # RetinaNet's heads (MODEL_FIELDS)
-    head_depth: int = 2
-    head_channels: int = 64
-    # Faster R-CNN's second stage, proposals and samples (MODEL_FIELDS)
-    # None: sized to the image size and the boxes per image (detectors.faster_rcnn_sizing)
-    box_head: str = "2fc"
-    box_head_width: Optional[int] = None
-    training_pre_nms: Optional[int] = None
-    training_proposals: Optional[int] = None
-    inference_pre_nms: Optional[int] = None
-    inference_proposals: Optional[int] = None
-    rpn_sample_size: Optional[int] = None
-    rois_per_image: Optional[int] = None
-    foreground_fraction: float = 0.25
-    pyramid: bool = True  # False: Faster R-CNN on C4 alone, 3 anchor sizes x 3 ratios
-    # None: the model's layout (4 for RetinaNet, 8 for Faster R-CNN)
-    anchor_size_multiplier: Optional[float] = None
     anchors: str = "default"  # or "auto": fitted to the dataset's boxes (keras_models.ops.anchor_fitting)
     augmentation: AugmentationConfig = AugmentationConfig()
 
     def __post_init__(self) -> None:
-        if self.backbone not in BACKBONES:
-            raise BoxflowError(f"--backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
         if self.strategy not in STRATEGIES:
-            raise BoxflowError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+            raise SettingError("strategy", f"must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         for name, allowed in (("model", MODELS), ("optimizer", OPTIMIZERS), ("lr_scaling", LR_SCALINGS),
-                              ("head_norm", HEAD_NORMS), ("anchors", ANCHOR_CHOICES), ("box_head", BOX_HEADS),
-                              ("box_uncertainty", BOX_UNCERTAINTIES)):
+                              ("anchors", ANCHOR_CHOICES)):
             if getattr(self, name) not in allowed and not (name == "lr_scaling" and self.lr_scaling is None):
-                raise BoxflowError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
-                                   f"got {getattr(self, name)!r}")
+                raise SettingError(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if type(self.model_config) is not MODEL_CONFIGS[self.model]:
+            raise SettingError("model_config", f"must be a {MODEL_CONFIGS[self.model].__name__} for model "
+                                               f"{self.model}, got a {type(self.model_config).__name__}")
         if self.norm is not None:
             check_normalization(self.norm)
-        self._check_model_fields()
-        if self.variance_voting and self.box_uncertainty == NO_UNCERTAINTY:
-            raise BoxflowError("--variance-voting weighs boxes by their predicted variance: it needs "
-                               "--box-uncertainty laplace or normal")
         if self.weights and self.init_from:
             raise BoxflowError("--weights (a backbone) and --init-from (a whole detector) exclude each other")
         if self.mixed_precision and self.bfloat16:
             raise BoxflowError("--mixed-precision (float16) and --bfloat16 exclude each other; choose one")
-        if self.norm == "group" and self.weights and self.backbone != "tiny":
-            raise BoxflowError(f"--weights {self.weights}: {self.backbone}'s published weights hold BatchNorm "
-                               "statistics, which GroupNorm cannot use; choose --norm frozen_batch, batch or "
-                               "sync_batch")
+        if self.norm == "group" and self.weights and self.model_config.backbone != "tiny":
+            raise SettingError("weights", f"{self.weights}: {self.model_config.backbone}'s published weights hold "
+                               "BatchNorm statistics, which GroupNorm cannot use; choose norm frozen_batch, batch "
+                               "or sync_batch", mentions=("norm",))
         if self.norm == "frozen_batch" and not (self.weights or self.init_from):
-            raise BoxflowError("--norm frozen_batch keeps the backbone's stored BatchNorm statistics fixed, and "
-                               "without --weights or --init-from they are random; load weights, or choose "
-                               "--norm batch, sync_batch or group")
-        if self.image_size % 128:
-            raise BoxflowError(f"--image-size must be a multiple of 128 for P3–P7, got {self.image_size}")
-        for name in ("epochs", "batch_size", "max_boxes", "box_head_width", "training_pre_nms", "training_proposals",
-                     "inference_pre_nms", "inference_proposals", "rpn_sample_size", "rois_per_image"):
+            raise SettingError("norm", "frozen_batch keeps the backbone's stored BatchNorm statistics fixed, and "
+                               "without weights or init_from they are random; set one, or choose norm batch, "
+                               "sync_batch or group", mentions=("weights", "init_from", "norm"))
+        for name in ("epochs", "batch_size", "max_boxes"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise BoxflowError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if not 0 < self.foreground_fraction <= 1:
-            raise BoxflowError(f"--foreground-fraction must be in (0, 1], got {self.foreground_fraction}")
-        for name in ("learning_rate", "clip_norm", "anchor_size_multiplier"):
+                raise SettingError(name, f"must be at least 1, got {getattr(self, name)}")
+        for name in ("learning_rate", "clip_norm"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise BoxflowError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+                raise SettingError(name, f"must be positive, got {getattr(self, name)}")
         if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
-            raise BoxflowError(f"--time-budget must be positive minutes, got {self.time_budget_minutes}")
+            raise SettingError("time_budget_minutes", f"must be positive minutes, got {self.time_budget_minutes}")
         if self.eval_every < 0 or self.weight_decay < 0 or self.warmup_epochs < 0:
             raise BoxflowError("--eval-every, weight_decay and warmup_epochs cannot be negative")
 
-    def _check_model_fields(self) -> None:
-        defaults = {field.name: field.default for field in dataclasses.fields(self)}
-        for model, names in MODEL_FIELDS.items():
-            changed = [name for name in names if model != self.model and getattr(self, name) != defaults[name]]
-            if changed:
-                raise BoxflowError(f"{', '.join(changed)} set, but only --model {model} reads "
-                                   f"{'it' if len(changed) == 1 else 'them'}; this run trains {self.model}")
+    @property
+    def image_size(self) -> int:
+        """The square input side the run trains at, in pixels: its model's."""
+        return self.model_config.image_size
 
-    def sized_to(self, boxes_per_image: float) -> tuple["TrainSettings", Optional[FasterRCNNSizes]]:
-        """The settings with Faster R-CNN's unset sizes fitted to the image size and
-        `boxes_per_image`, and the fit (None for other models, or when every size is set)."""
-        unset = [name for name in SIZED_FIELDS if getattr(self, name) is None]
-        if self.model != "faster_rcnn" or not unset:
-            return self, None
-        sizes = fit_faster_rcnn(self.image_size, boxes_per_image)
-        return dataclasses.replace(self, **{name: getattr(sizes, name) for name in unset}), sizes
+    def sized_to(self, boxes_per_image: float) -> tuple["TrainSettings", Optional[object]]:
+        """The settings with the sizes the model fits to the data (`boxes_per_image` on average) filled
+        in, and the fit (None when the model fits nothing, or every size is set)."""
+        config, sizes = self.model_config.sized_to(boxes_per_image)
+        return dataclasses.replace(self, model_config=config), sizes
 
     def padded_to(self, most_boxes_per_image: int) -> "TrainSettings":
         """The settings with an unset `max_boxes` fitted to `most_boxes_per_image`, the data's most
@@ -178,55 +143,50 @@ class TrainSettings:
         return "mixed_bfloat16" if self.bfloat16 else None
 
     def to_json_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-_OPTIONAL_TYPES = {"weights": str, "init_from": str, "time_budget_minutes": float, "norm": str, "max_boxes": int,
-                   "anchor_size_multiplier": float, "learning_rate": float, "lr_scaling": str,
-                   **{name: int for name in SIZED_FIELDS}}
-
-
-def _converted(name: str, value: object, default: object, source: str) -> object:
-    wanted = _OPTIONAL_TYPES.get(name, type(default))
-    if value is None and name in _OPTIONAL_TYPES:
-        return None
-    if wanted is bool:
-        if not isinstance(value, bool):
-            raise BoxflowError(f"{source}: '{name}' must be true or false, got {value!r}")
-        return value
-    if wanted in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise BoxflowError(f"{source}: '{name}' must be a number, got {value!r}")
-    if wanted is int and value != int(value):
-        raise BoxflowError(f"{source}: '{name}' must be a whole number, got {value!r}")
-    return wanted(value)
+        """Flat, as a settings file names the fields: the run's and its model config's (config.json)."""
+        values = dataclasses.asdict(self)
+        model_config = values.pop("model_config")
+        return {**values, **{name: value for name, value in model_config.items() if name not in FILLED_BY_THE_RUN}}
 
 
 def train_settings(data_dir: str, run_dir: str, config_path: Optional[str] = None, **overrides) -> TrainSettings:
     """The one factory: defaults, then the YAML file's values, then `overrides` that are not None.
 
-    The YAML file holds `TrainSettings` fields by name (`fpn_channels: 96`, `optimizer: sgd`,
-    ...), and `augmentation:` as a mapping of `AugmentationConfig` fields.
+    Both name fields flat: the run's (`optimizer: sgd`), the model's config's (`fpn_channels: 96`)
+    and `augmentation:` as a mapping of `AugmentationConfig` fields.
     """
     values: dict[str, object] = {}
     if config_path:
         values = _read_config(config_path)
     values.update({name: value for name, value in overrides.items() if value is not None})
-    return TrainSettings(data_dir=data_dir, run_dir=run_dir, **values)
+    model = values.get("model", TrainSettings.model)
+    if model not in MODEL_CONFIGS:
+        raise SettingError("model", f"must be one of {', '.join(MODELS)}, got {model!r}")
+    config_class = MODEL_CONFIGS[model]
+    own = set(config_class.field_names()) - set(FILLED_BY_THE_RUN)
+    others = [name for name in MODEL_FIELDS if name in values and name not in own]
+    if others:
+        readers = sorted({name for name, other in MODEL_CONFIGS.items() for field in others
+                          if field in other.field_names()})
+        raise BoxflowError(f"{', '.join(others)} set, but only --model {' or '.join(readers)} reads "
+                           f"{'it' if len(others) == 1 else 'them'}; this run trains {model}")
+    model_config = config_class(**{name: values.pop(name) for name in list(values) if name in own})
+    return TrainSettings(data_dir=data_dir, run_dir=run_dir, model_config=model_config, **values)
 
 
 def _read_config(path: str) -> dict[str, object]:
+    """The file's fields, each converted to its type: the run's, or the models' configs' by name."""
     raw = read_settings_file(path, "training config")
-    fields = {field.name: field for field in dataclasses.fields(TrainSettings)
-              if field.name not in ("data_dir", "run_dir")}
-    unknown = sorted(set(raw) - set(fields))
+    run_fields = set(field.name for field in dataclasses.fields(TrainSettings)) - {"data_dir", "run_dir",
+                                                                                   "model_config"}
+    unknown = sorted(set(raw) - run_fields - set(MODEL_FIELDS))
     if unknown:
-        raise BoxflowError(f"{path}: unknown training setting(s) {unknown}; known: {sorted(fields)}")
-    values = {}
-    for name, value in raw.items():
-        if name == "augmentation":
-            if not isinstance(value, dict):
-                raise BoxflowError(f"{path}: 'augmentation' must be a mapping of augmentation settings")
-            values[name] = augmentation_from_mapping(value, source=f"{path} (augmentation)")
-        else:
-            values[name] = _converted(name, value, fields[name].default, path)
+        raise BoxflowError(f"{path}: unknown training setting(s) {unknown}; known: "
+                           f"{sorted(run_fields | set(MODEL_FIELDS))}")
+    values = settings_from_mapping(TrainSettings, {name: value for name, value in raw.items() if name in run_fields},
+                                   path, "training setting")
+    for config_class in MODEL_CONFIGS.values():
+        mine = {name: value for name, value in raw.items()
+                if name in MODEL_FIELDS and name in config_class.field_names()}
+        values.update(settings_from_mapping(config_class, mine, path, "training setting"))
     return values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import tensorflow as tf
@@ -44,3 +45,17 @@ def augment(example: dict, seed: tf.Tensor, config: AugmentationConfig,
     if config.cutout_probability > 0:
         example = random_cutout(example, seeds[5], config.cutout_size_range, config.cutout_probability)
     return example
+
+
+@dataclasses.dataclass(frozen=True)
+class PerImageAugmentation:
+    """`config`'s per-image ops as one picklable callable, mosaic (which mixes images) left out:
+    the recipe `prepare --augment-copies` applies to each copy, at the image's own size."""
+
+    config: AugmentationConfig
+
+    def __call__(self, example: dict, seed: tf.Tensor) -> dict:
+        return augment(example, seed, dataclasses.replace(self.config, mosaic_probability=0.0))
+
+    def to_json_dict(self) -> dict:
+        return self.config.to_json_dict()

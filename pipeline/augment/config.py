@@ -26,7 +26,7 @@ class AugmentationConfig:
     mosaic_probability: float = 0.0
 
     def __post_init__(self) -> None:
-        from boxflow.errors import BoxflowError
+        from contracts.errors import BoxflowError
 
         for name in ("flip_probability", "rotate90_probability", "colour_probability", "jpeg_probability",
                      "cutout_probability", "mosaic_probability", "min_visible_fraction"):
@@ -46,32 +46,13 @@ class AugmentationConfig:
 
 def augmentation_from_mapping(values: dict, source: str = "augmentation config") -> AugmentationConfig:
     """An `AugmentationConfig` from a mapping (e.g. parsed YAML); unknown or ill-typed keys are errors."""
-    from boxflow.errors import BoxflowError
+    from contracts.settings_file import settings_from_mapping
 
-    fields = {field.name: field for field in dataclasses.fields(AugmentationConfig)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise BoxflowError(f"{source}: unknown augmentation setting(s) {unknown}; known: {sorted(fields)}")
-    converted = {}
-    for name, value in values.items():
-        default = getattr(AugmentationConfig(), name)
-        try:
-            if isinstance(default, tuple) or (default is None and value is not None):
-                if not isinstance(value, (list, tuple)) or len(value) != 2:
-                    raise ValueError("expected a [low, high] pair")
-                converted[name] = (float(value[0]), float(value[1])) if name != "jpeg_quality_range" else (
-                    int(value[0]), int(value[1]))
-            elif value is None:
-                converted[name] = None
-            else:
-                converted[name] = float(value)
-        except (TypeError, ValueError) as error:
-            raise BoxflowError(f"{source}: '{name}': {error} (got {value!r})") from None
-    return AugmentationConfig(**converted)
+    return AugmentationConfig(**settings_from_mapping(AugmentationConfig, values, source, "augmentation setting"))
 
 
 def load_augmentation_config(path: str) -> AugmentationConfig:
     """Reads a YAML file of `AugmentationConfig` fields; missing fields keep their defaults."""
-    from boxflow.settings_file import read_settings_file
+    from contracts.settings_file import read_settings_file
 
     return augmentation_from_mapping(read_settings_file(path, "augmentation config"), source=path)

@@ -145,7 +145,7 @@ class ServeProcess:
 def serving_run(data, run, model_base):
     """`boxflow serve` in this process over `model_base`, the session's export of `run` (model
     `shapes`): yields `{"server", "model" (the in-process model), "data", "rest" URL, "grpc" address}`."""
-    from keras_models.training.run_directory import load_trained_model
+    from keras_models.runs.run_directory import load_trained_model
     from serving.server import Server, ServeSettings
 
     server = Server(ServeSettings(str(model_base), rest_port=0, grpc_port=0, poll_seconds=0.2))
@@ -172,7 +172,7 @@ def grpc_predict(address: str, model_name: str, images: list[bytes]):
 def held_out_images_and_answer(served: dict, count: int = 8) -> tuple[list[bytes], dict]:
     """The first `count` val images of a `serving_run` and the in-process model's outputs on them,
     among which there is at least one detection to compare."""
-    from serving.detection_functions import detect_encoded_images
+    from keras_models.inference.detection_functions import detect_encoded_images
     from tests.builders import read_records
 
     images = [record["encoded"] for record in read_records(served["data"], "val")[:count]]

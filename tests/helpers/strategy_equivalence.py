@@ -37,8 +37,11 @@ tf.config.experimental.enable_op_determinism()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_models.detectors.faster_rcnn import FasterRCNN  # noqa: E402
-from keras_models.detectors.retinanet import RetinaNet  # noqa: E402
+from keras_models.models.faster_rcnn import FasterRCNN  # noqa: E402
+
+from keras_models.models.faster_rcnn_config import FasterRCNNConfig  # noqa: E402
+from keras_models.models.retinanet import RetinaNet  # noqa: E402
+from keras_models.models.retinanet_config import RetinaNetConfig  # noqa: E402
 from keras_models.training.strategy import mirrored_strategy  # noqa: E402
 from keras_models.training.train_job import fit_datasets  # noqa: E402
 from keras_models.training.train_settings import train_settings  # noqa: E402
@@ -48,10 +51,12 @@ from pipeline.ragged_padding import PADDING_CLASS  # noqa: E402
 from tests.builders import SMALL_FASTER_RCNN  # noqa: E402
 
 DETECTORS = {
-    "retinanet": lambda backbone, norm: RetinaNet(num_classes=3, image_size=128, backbone=backbone, norm=norm,
-                                                  fpn_channels=32, head_depth=1, head_channels=32, name="detector"),
-    "faster_rcnn": lambda backbone, norm: FasterRCNN(num_classes=3, image_size=128, backbone=backbone, norm=norm,
-                                                     **SMALL_FASTER_RCNN, name="detector"),
+    "retinanet": lambda backbone, norm: RetinaNet(
+        RetinaNetConfig(num_classes=3, image_size=128, backbone=backbone, norm=norm, fpn_channels=32, head_depth=1,
+                        head_channels=32), name="detector"),
+    "faster_rcnn": lambda backbone, norm: FasterRCNN(
+        FasterRCNNConfig(num_classes=3, image_size=128, backbone=backbone, norm=norm, **SMALL_FASTER_RCNN),
+        name="detector"),
 }
 
 

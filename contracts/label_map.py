@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 
 _TOKEN = re.compile(
     r"""\s*(?:

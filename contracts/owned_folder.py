@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 
 MARKER_FILE = ".written-by-boxflow"
 

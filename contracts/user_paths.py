@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from boxflow.errors import BoxflowError
+from contracts.errors import BoxflowError
 
 
 def read_text(path: str, flag: str) -> str:

@@ -23,11 +23,10 @@ from typing import Protocol
 
 import tensorflow as tf
 
-from boxflow import record_schema
+from contracts import record_schema
 from pipeline.letterbox import letterbox
 from pipeline.record_decoding import decode_image
-from serving.output_names import STDDEV_OUTPUT
-
+from contracts.export_schema import BOXES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT, SCORES_OUTPUT, STDDEV_OUTPUT
 
 
 class Detector(Protocol):
@@ -77,10 +76,10 @@ def _detect_each(model: Detector, batch: tf.Tensor, to_image) -> dict[str, tf.Te
         return tf.where(valid, tf.stack([ymin / height, xmin / width, ymax / height, xmax / width], axis=-1), 0.0)
 
     outputs = {
-        "detection_boxes": tf.clip_by_value(normalized_yxyx(detections["boxes"]), 0.0, 1.0),
-        "detection_scores": detections["scores"],
-        "detection_classes": tf.where(valid[..., 0], tf.cast(detections["classes"] + 1, tf.float32), 0.0),
-        "num_detections": tf.cast(detections["num_detections"], tf.float32),
+        BOXES_OUTPUT: tf.clip_by_value(normalized_yxyx(detections["boxes"]), 0.0, 1.0),
+        SCORES_OUTPUT: detections["scores"],
+        CLASSES_OUTPUT: tf.where(valid[..., 0], tf.cast(detections["classes"] + 1, tf.float32), 0.0),
+        COUNT_OUTPUT: tf.cast(detections["num_detections"], tf.float32),
     }
     if "box_stddev" in detections:
         outputs[STDDEV_OUTPUT] = normalized_yxyx(detections["box_stddev"])

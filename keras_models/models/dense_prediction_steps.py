@@ -1,41 +1,24 @@
-"""What every detector's `fit`, `evaluate` and `predict` share: the train and test steps around a
-detector's own losses, loss reporting that is right under any distribution strategy, and
-`predict` returning DESIGN.md §5's detections."""
+"""What every dense-prediction model's `fit`, `evaluate` and `predict` share (detectors, and
+segmentation models to come): the train and test steps around the model's own losses, loss
+reporting that is right under any distribution strategy, and `predict` returning the model's
+DESIGN.md §5 outputs."""
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
-from boxflow.errors import BoxflowError
-from keras_models.ops.box_uncertainty import NO_UNCERTAINTY, check_box_uncertainty
 from keras_models.ops.matching import IGNORED
 from pipeline.dataset import IMAGE_VALID
+from pipeline.ragged_padding import ragged_to_padded
 
 
-class DetectorSteps(keras.Model):
-    """A detector defines `LOSS_NAMES` (with "loss", the total, among them),
-    `_detection_losses(images, targets, training) -> {name: this replica's share}` and
-    `detect(images)`; this class turns them into Keras' steps."""
+class DensePredictionSteps(keras.Model):
+    """A model defines `LOSS_NAMES` (with "loss", the total, among them),
+    `_losses_for(images, targets, training) -> {name: this replica's share}` and
+    `predict_outputs(images)`; this class turns them into Keras' steps."""
 
     LOSS_NAMES: tuple[str, ...] = ("loss",)
-
-    def _set_box_uncertainty(self, box_uncertainty: str, variance_voting: bool) -> None:
-        """Checks and keeps the probabilistic box head's settings (`ops/box_uncertainty`)."""
-        check_box_uncertainty(box_uncertainty)
-        if variance_voting and box_uncertainty == NO_UNCERTAINTY:
-            raise BoxflowError("--variance-voting weighs boxes by their predicted variance: it needs "
-                               "--box-uncertainty laplace or normal")
-        self.box_uncertainty = box_uncertainty
-        # Multipliers of the predicted stddev per XYXY edge, fitted by `boxflow evaluate --calibrate`
-        # and set from the run directory (not a constructor setting: config.json stays as trained).
-        self.box_temperatures = (1.0, 1.0, 1.0, 1.0)
-
-    def _calibrated(self, detections: dict) -> dict:
-        """`detections` with their `"box_stddev"`, if any, scaled by the temperatures."""
-        if "box_stddev" in detections:
-            detections["box_stddev"] *= tf.constant(self.box_temperatures, tf.float32)
-        return detections
 
     def _make_trackers(self) -> None:
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.LOSS_NAMES}
@@ -73,7 +56,7 @@ class DetectorSteps(keras.Model):
     def train_step(self, data):
         images, targets = data
         with tf.GradientTape() as tape:
-            losses = self._detection_losses(images, targets, training=True)
+            losses = self._losses_for(images, targets, training=True)
             total = losses["loss"]
             if self.losses:  # weight penalties: each replica adds its share
                 total += tf.add_n(self.losses) / tf.distribute.get_strategy().num_replicas_in_sync
@@ -87,17 +70,27 @@ class DetectorSteps(keras.Model):
 
     def test_step(self, data):
         images, targets = data
-        return self._report(self._detection_losses(images, targets, training=False), images, targets)
+        return self._report(self._losses_for(images, targets, training=False), images, targets)
 
     def predict_step(self, data):
         images = data[0] if isinstance(data, tuple) else data
-        return self.detect(images)
+        return self.predict_outputs(images)
 
-    def _detection_losses(self, images, targets, training: bool) -> dict:
+    def _losses_for(self, images, targets: dict, training: bool) -> dict:
         raise NotImplementedError
 
-    def detect(self, images) -> dict:
+    def predict_outputs(self, images) -> dict:
+        """What `predict` returns for `images` (DESIGN.md §5)."""
         raise NotImplementedError
+
+
+def padded_targets(targets: dict) -> tuple[tf.Tensor, tf.Tensor]:
+    """`(boxes [B, M, 4], classes [B, M])` of a batch's targets, dense whether they came ragged
+    (one device) or padded (class -1, under a strategy or XLA)."""
+    boxes, classes = targets["boxes"], targets["classes"]
+    if isinstance(boxes, tf.RaggedTensor):
+        return ragged_to_padded(boxes, classes)
+    return boxes, classes
 
 
 def without_blank_images(targets_per_anchor: tf.Tensor, targets: dict) -> tf.Tensor:

@@ -17,10 +17,11 @@ import json
 import os
 from typing import Optional
 
-from boxflow.atomic_file import write_json_atomically
-from boxflow.errors import BoxflowError
-from keras_models.detectors.training_steps import DetectorSteps
-from keras_models.training.detector_factory import rebuild_detector
+from contracts.atomic_file import write_json_atomically
+from contracts.errors import BoxflowError
+from contracts.export_schema import BOX_CALIBRATION_FILE
+from keras_models.models.detector import Detector
+from keras_models.models.registry import rebuild_detector
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
@@ -29,13 +30,12 @@ CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PATTERN = "epoch-{epoch:03d}.weights.h5"
 LOGS_DIR = "logs"
 BACKUP_DIR = "backup"
-BOX_CALIBRATION_FILE = "box_calibration.json"
 WORKERS_DIR = "workers"  # non-chief workers' own checkpoints and backups under multi-worker training
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainedModel:
-    model: DetectorSteps
+    model: Detector
     class_names: tuple[str, ...]
     weights_path: str
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from boxflow import record_schema
+from contracts import record_schema
 from keras_models.evaluation.coco_metrics import evaluate_coco
 from keras_models.evaluation.detection_source import collect, model_detector
 from keras_models.evaluation.evaluation_image import EvaluationImage

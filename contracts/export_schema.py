@@ -1,0 +1,34 @@
+"""The export's schema (DESIGN.md §6): the signatures a boxflow SavedModel offers TF Serving, their
+inputs and outputs, and the files it ships in `assets.extra/`. Importable without TensorFlow, by
+clients too.
+"""
+
+# One signature per input type, each with a dynamic batch dimension:
+# encoded JPEG or PNG bytes, tf.string [None] (TF Serving's default signature);
+ENCODED_IMAGES_SIGNATURE = "serving_default"
+# uint8 pixels [None, None, None, 3];
+PIXEL_IMAGES_SIGNATURE = "serve_images"
+# serialized tf.train.Examples, tf.string [None] (what TFX InfraValidator sends).
+EXAMPLES_SIGNATURE = "serve_examples"
+SIGNATURES = (ENCODED_IMAGES_SIGNATURE, PIXEL_IMAGES_SIGNATURE, EXAMPLES_SIGNATURE)
+# What TF Serving answers a request that names no signature.
+DEFAULT_SIGNATURE = ENCODED_IMAGES_SIGNATURE
+IMAGES_INPUT = "images"  # the input of both image signatures
+EXAMPLES_INPUT = "examples"
+
+# Outputs, with the TF Object Detection API's names.
+BOXES_OUTPUT = "detection_boxes"  # float32 [B, K, 4], normalized (ymin, xmin, ymax, xmax)
+SCORES_OUTPUT = "detection_scores"  # float32 [B, K]
+CLASSES_OUTPUT = "detection_classes"  # float32 [B, K], label-map ids from 1
+COUNT_OUTPUT = "num_detections"  # float32 [B]
+OUTPUT_NAMES = (BOXES_OUTPUT, SCORES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT)
+# Only from a model with a probabilistic box head (`--box-uncertainty`): float32 [B, K, 4].
+STDDEV_OUTPUT = "detection_box_stddev"
+
+# Inside VERSION/: files TF Serving leaves alone, beside the label map (record_schema.LABEL_MAP_FILE).
+ASSETS_EXTRA = "assets.extra"
+WARMUP_FILE = "tf_serving_warmup_requests"
+# The distribution family (laplace or normal) of a model's `detection_box_stddev`, for calibration.
+BOX_UNCERTAINTY_FILE = "box_uncertainty.txt"
+# The per-edge stddev temperatures `boxflow evaluate --calibrate` fits: a run's file, shipped as is.
+BOX_CALIBRATION_FILE = "box_calibration.json"

@@ -1,0 +1,1 @@
+"""A `boxflow train` run directory: its layout, and the trained model it describes."""

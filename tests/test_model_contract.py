@@ -1,0 +1,111 @@
+"""The contract every registered model keeps (DESIGN.md §5, §6), one test run on each: its config
+round-trips, ragged and padded batches give the same loss, a few steps lower it, padded `predict`
+stays inside the image, XLA predicts what the graph does, and its export has the signatures,
+inputs and outputs the export schema names. Each model's own test file keeps what is its own."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from contracts import export_schema
+from keras_models.models.registry import DETECTORS
+from keras_models.runs.run_directory import load_trained_model
+from pipeline.dataset import make_dataset
+from tests.builders import prepared_synth, small_model
+from tests.conftest import SHARED_MODEL_NAME
+
+MODELS = sorted(DETECTORS)
+# The session's trained run of each model (tests/conftest.py).
+TRAINED_RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(prepared_synth(tmp_path_factory.mktemp("contract"), 24, 128, (16, 48), seed=3, val_fraction=0.25))
+
+
+def test_every_registered_model_is_under_contract():
+    assert set(TRAINED_RUNS) == set(DETECTORS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_config_rebuilds_the_same_model(name, data_dir):
+    model = small_model(name, anchor_size_multiplier=6.0)
+    rebuilt = type(model).from_config(model.get_config())
+    assert rebuilt.get_config() == model.get_config()
+    rebuilt.set_weights(model.get_weights())
+    images = next(iter(make_dataset(data_dir, "val", 128, 2, training=False)))[0]
+    for output, values in model.predict_outputs(images).items():
+        np.testing.assert_allclose(rebuilt.predict_outputs(images)[output], values, atol=1e-5, err_msg=output)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_ragged_and_padded_batches_give_the_same_losses(name, data_dir):
+    model = small_model(name)
+    model.compile(optimizer="adam")
+    ragged = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True).take(1)
+    padded = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True, padded_max_boxes=16).take(1)
+    first = model.evaluate(ragged, verbose=0, return_dict=True)
+    second = model.evaluate(padded, verbose=0, return_dict=True)
+    assert set(first) == set(type(model).LOSS_NAMES)
+    for loss_name, value in first.items():
+        assert second[loss_name] == pytest.approx(value, rel=1e-5), loss_name
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_few_steps_lower_the_loss(name, data_dir):
+    keras.utils.set_random_seed(0)
+    model = small_model(name)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(make_dataset(data_dir, "train", 128, 4, training=True, seed=0), epochs=4, verbose=0).history
+    assert set(history) == set(type(model).LOSS_NAMES)
+    assert all(np.isfinite(value) for values in history.values() for value in values)
+    assert history["loss"][-1] < 0.9 * history["loss"][0], history["loss"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_padded_predict_stays_inside_the_image(name, data_dir):
+    model = small_model(name, score_threshold=0.0, max_detections=20)
+    images = next(iter(make_dataset(data_dir, "val", 128, 2, training=False)))[0]
+    detections = model.predict(images, verbose=0)
+    assert detections["boxes"].shape == (2, 20, 4) and detections["scores"].shape == (2, 20)
+    assert detections["classes"].shape == (2, 20) and detections["classes"].dtype == np.int32
+    assert detections["num_detections"].shape == (2,) and np.all(detections["num_detections"] > 0)
+    shown = np.arange(20) < detections["num_detections"][:, np.newaxis]
+    assert detections["boxes"].min() >= 0 and detections["boxes"].max() <= 128
+    assert set(np.unique(detections["classes"][shown])) <= {0, 1, 2}
+    assert not detections["boxes"][~shown].any() and not detections["scores"][~shown].any()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_predict_under_jit_compile_equals_the_graph(request, name):
+    """Keras' "auto" compiles on a GPU: every op of detection, per-class NMS included, has an XLA
+    form, and a trained model's detections equal the graph's."""
+    data, run = request.getfixturevalue(TRAINED_RUNS[name])
+    model = load_trained_model(str(run)).model
+    images = next(iter(make_dataset(str(data), "val", model.image_size, 8, training=False)))[0]
+    graph = {output: value.numpy() for output, value in model.predict_outputs(images).items()}
+    model.compile(jit_compile=True)
+    compiled = model.predict(images, verbose=0)
+    assert graph["num_detections"].sum() > 0  # a trained model: there is something to compare
+    np.testing.assert_array_equal(compiled["num_detections"], graph["num_detections"])
+    np.testing.assert_array_equal(compiled["classes"], graph["classes"])
+    np.testing.assert_allclose(compiled["scores"], graph["scores"], atol=1e-4)
+    np.testing.assert_allclose(compiled["boxes"], graph["boxes"], atol=1e-2)  # pixels
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_the_export_has_the_schemas_signatures_inputs_and_outputs(request, exported, name):
+    _, run = request.getfixturevalue(TRAINED_RUNS[name])
+    loaded = tf.saved_model.load(str(exported(run) / SHARED_MODEL_NAME / "1"))
+    assert set(loaded.signatures) == set(export_schema.SIGNATURES)
+    inputs = {signature: set(loaded.signatures[signature].structured_input_signature[1])
+              for signature in export_schema.SIGNATURES}
+    assert inputs == {export_schema.ENCODED_IMAGES_SIGNATURE: {export_schema.IMAGES_INPUT},
+                      export_schema.PIXEL_IMAGES_SIGNATURE: {export_schema.IMAGES_INPUT},
+                      export_schema.EXAMPLES_SIGNATURE: {export_schema.EXAMPLES_INPUT}}
+    for signature in export_schema.SIGNATURES:
+        assert set(loaded.signatures[signature].structured_outputs) == set(export_schema.OUTPUT_NAMES), signature

@@ -31,6 +31,8 @@ def encode_example(image: ValidatedImage) -> bytes:
     features[keys.DIFFICULT].int64_list.value.extend(int(o.difficult) for o in objects)
     features[keys.TRUNCATED].int64_list.value.extend(int(o.truncated) for o in objects)
     features[keys.AREA].float_list.value.extend(o.area for o in objects)
+    if objects and all(o.mask is not None for o in objects):
+        features[keys.MASK].bytes_list.value.extend(o.mask for o in objects)
     # Empty lists are still set, so every record carries every key (as the TF OD API writes them).
     for key in (keys.XMIN, keys.YMIN, keys.XMAX, keys.YMAX, keys.AREA):
         features[key].float_list.SetInParent()

@@ -112,7 +112,7 @@ def dataset_info(summary: dict, rejections: list[dict], settings: PrepareSetting
     """Pure: the `dataset_info.json` content, with the accounting that must close."""
     statistics = summary["statistics"]
     empty = {"images": 0, "boxes": 0, "images_without_boxes": 0, "max_boxes_per_image": 0, "augmented_images": 0,
-             "augmented_boxes": 0, "boxes_per_class": {}}
+             "augmented_boxes": 0, "boxes_per_class": {}, "masks": 0}
     split_stats = {split: statistics["splits"].get(split, dict(empty)) for split in splits}
     for split, stats in split_stats.items():
         count = settings.shard_count(split)

@@ -26,6 +26,12 @@ class Reason(str, enum.Enum):
     BOX_CLIPPED = "box_clipped"                # box partly outside: clipped and kept
     CLASS_UNKNOWN = "class_unknown"            # class name or id not in the class list
     ALL_BOXES_REJECTED = "all_boxes_rejected"  # every box dropped and --drop-emptied-images set
+    MASK_POLYGON_TOO_SHORT = "mask_polygon_too_short"  # a mask polygon of fewer than 3 points
+    MASK_EMPTY = "mask_empty"                  # the mask covers no pixel
+    MASK_OUTSIDE_BOX = "mask_outside_box"      # most of the mask lies outside its box
+    MASK_SIZE_MISMATCH = "mask_size_mismatch"  # a mask's size (RLE, PNG) differs from the image's
+    MASK_CORRUPT = "mask_corrupt"              # a mask PNG that cannot be decoded
+    MASK_MISSING = "mask_missing"              # an object without a mask in an image whose others have one
 
 
 class Level(str, enum.Enum):
@@ -59,6 +65,20 @@ class Rejection:
 
 
 @dataclasses.dataclass(frozen=True)
+class SourceMask:
+    """An object's instance mask as the source gave it, in pixels of the annotated image: polygons
+    (each `(x1, y1, x2, y2, ...)`), a run-length encoding (COCO's RLE: `rle_counts` a list of run
+    lengths or COCO's compressed string, `rle_size` its `(height, width)`), or a PNG of the whole
+    image (a TFRecord's). Polygons and RLE are small enough to cross a shuffle; every form is
+    drawn only where the image is decoded."""
+
+    polygons: tuple[tuple[float, ...], ...] = ()
+    rle_counts: Optional[object] = None  # tuple[int, ...] or str
+    rle_size: Optional[tuple[int, int]] = None
+    png: Optional[bytes] = None
+
+
+@dataclasses.dataclass(frozen=True)
 class SourceObject:
     """One annotated box as the source gave it.
 
@@ -72,6 +92,7 @@ class SourceObject:
     truncated: bool = False
     is_crowd: bool = False
     area: Optional[float] = None  # the source's own area (e.g. COCO mask area), pixels²
+    mask: Optional[SourceMask] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +133,8 @@ class ValidatedObject:
     truncated: bool
     is_crowd: bool
     area: float
+    mask: Optional[bytes] = None  # a PNG of the whole image, 0 and 1, for datasets with instance masks
+    mask_pixels: int = 0  # the pixels the mask covers
 
 
 @dataclasses.dataclass(frozen=True)

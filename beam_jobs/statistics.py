@@ -17,6 +17,7 @@ ASPECT_EDGES = tuple(2 ** (k / 2) for k in range(-8, 9))
 # Box side relative to the image's longest side, sqrt(w·h) / max(W, H): what letterboxing to any
 # input size keeps, so `train --anchors auto` reads anchor sizes off it. 1/512..1 in quarter octaves.
 RELATIVE_SIZE_EDGES = tuple(2 ** (k / 4) for k in range(-36, 1))
+FILL_EDGES = tuple(k / 10 for k in range(11))  # the share of its box a mask covers
 
 
 @dataclasses.dataclass
@@ -72,6 +73,8 @@ class DatasetStatistics:
     augmented_images: Counter = dataclasses.field(default_factory=Counter)  # split → offline-augmented copies
     augmented_boxes: Counter = dataclasses.field(default_factory=Counter)   # split → boxes in those copies
     image_sizes: Counter = dataclasses.field(default_factory=Counter)     # "WxH" → images
+    masks: Counter = dataclasses.field(default_factory=Counter)           # split → objects with an instance mask
+    mask_box_fill: Distribution = dataclasses.field(default_factory=lambda: Distribution(FILL_EDGES))
     box_width: Distribution = dataclasses.field(default_factory=lambda: Distribution(SIZE_EDGES))
     box_height: Distribution = dataclasses.field(default_factory=lambda: Distribution(SIZE_EDGES))
     box_aspect_ratio: Distribution = dataclasses.field(default_factory=lambda: Distribution(ASPECT_EDGES))
@@ -96,15 +99,18 @@ class DatasetStatistics:
             self.box_height.add(height)
             self.box_aspect_ratio.add(width / height)
             self.box_relative_size.add(math.sqrt(width * height) / max(image.width, image.height))
+            if obj.mask is not None:
+                self.masks[image.split] += 1
+                self.mask_box_fill.add(min(1.0, obj.mask_pixels / max(width * height, 1.0)))
 
     def merge(self, other: "DatasetStatistics") -> None:
         for name in ("images", "boxes", "class_boxes", "images_without_boxes", "augmented_images", "augmented_boxes",
-                     "image_sizes"):
+                     "image_sizes", "masks"):
             getattr(self, name).update(getattr(other, name))
         for split, most in other.most_boxes.items():
             self.most_boxes[split] = max(self.most_boxes[split], most)
         for name in ("box_width", "box_height", "box_aspect_ratio", "box_relative_size", "image_width",
-                     "image_height"):
+                     "image_height", "mask_box_fill"):
             getattr(self, name).merge(getattr(other, name))
 
     def to_json_dict(self) -> dict:
@@ -119,8 +125,11 @@ class DatasetStatistics:
                 "augmented_images": self.augmented_images[split],
                 "augmented_boxes": self.augmented_boxes[split],
                 "boxes_per_class": per_class,
+                "masks": self.masks[split],
             }
+        masks = {"mask_box_fill": self.mask_box_fill.to_json_dict()} if self.mask_box_fill.count else {}
         return {
+            **masks,
             "splits": splits,
             "box_width_pixels": self.box_width.to_json_dict(),
             "box_height_pixels": self.box_height.to_json_dict(),

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Mapping, Optional
 
 from beam_jobs.image_check import CheckedImage
+from beam_jobs.instance_masks import MaskProblem, check_against_box, drawn, png_bytes
 from beam_jobs.source_records import (Level, Reason, Rejection, SourceImage, SourceObject, ValidatedImage,
                                       ValidatedObject)
 
@@ -53,8 +54,13 @@ def validate_image(
 
     rejections = list(source.parse_rejections)
     objects = []
+    # An image with instance masks keeps only objects with a usable one: every record's masks
+    # pair one to one with its boxes.
+    with_masks = any(source_object.mask is not None for source_object in source.objects)
     for index, source_object in enumerate(source.objects):
         kept, rejection = _validate_object(source, index, source_object, checked, class_ids)
+        if kept is not None and with_masks:
+            kept, rejection = _with_mask(kept, source_object, f"{source.source}#box {index}", checked, rejection)
         if rejection is not None:
             rejections.append(rejection)
         if kept is not None:
@@ -76,6 +82,20 @@ def validate_image(
         split=split,
     )
     return ValidationResult(image, tuple(rejections))
+
+
+def _with_mask(kept: ValidatedObject, source_object: SourceObject, where: str, checked: CheckedImage,
+               clipped: Optional[Rejection]) -> tuple[Optional[ValidatedObject], Optional[Rejection]]:
+    """`kept` with its mask drawn and checked, or no object and the mask's rejection."""
+    if source_object.mask is None:
+        return None, Rejection(where, Reason.MASK_MISSING, f"'{kept.class_name}' has no mask, the image's other "
+                                                           "objects have one", Level.BOX)
+    try:
+        pixels = drawn(source_object.mask, checked.width, checked.height)
+        check_against_box(pixels, kept.box)
+    except MaskProblem as problem:
+        return None, Rejection(where, problem.reason, f"'{kept.class_name}': {problem.detail}", Level.BOX)
+    return dataclasses.replace(kept, mask=png_bytes(pixels), mask_pixels=int(pixels.sum())), clipped
 
 
 def _validate_object(

@@ -24,6 +24,9 @@ IS_CROWD: Final = "image/object/is_crowd"
 DIFFICULT: Final = "image/object/difficult"
 TRUNCATED: Final = "image/object/truncated"
 AREA: Final = "image/object/area"
+# One full-image PNG per object, values 0 and 1 (the TF OD API's PNG_MASKS, Model Garden's decoder):
+# written for datasets with instance masks only.
+MASK: Final = "image/object/mask"
 
 BOX_KEYS: Final = (XMIN, YMIN, XMAX, YMAX)
 

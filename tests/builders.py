@@ -119,6 +119,7 @@ _FEATURES = {
     keys.DIFFICULT: tf.io.VarLenFeature(tf.int64),
     keys.TRUNCATED: tf.io.VarLenFeature(tf.int64),
     keys.AREA: tf.io.VarLenFeature(tf.float32),
+    keys.MASK: tf.io.VarLenFeature(tf.string),
 }
 
 
@@ -126,7 +127,8 @@ def read_records(data_dir, split: Optional[str] = None) -> list[dict]:
     """Every record of a prepared dataset, parsed with plain `tf.io.parse_single_example`.
 
     Each dict has numpy values: `boxes` `[N, 4]` normalized `(xmin, ymin, xmax, ymax)`,
-    `classes` (text), `labels`, plus the scalar features and `split`.
+    `classes` (text), `labels`, `masks` (uint8 `[H, W, 1]` each, none for datasets without masks),
+    plus the scalar features and `split`.
     """
     data_dir = pathlib.Path(data_dir)
     pattern = keys.shard_pattern(split) if split else "*-?????-of-?????.tfrecord"
@@ -156,6 +158,8 @@ def read_record_file(path) -> list[dict]:
             "difficult": dense[keys.DIFFICULT].tolist(),
             "truncated": dense[keys.TRUNCATED].tolist(),
             "is_crowd": dense[keys.IS_CROWD].tolist(),
+            # As Model Garden's decoder reads them: each PNG decoded with one channel, [H, W, 1].
+            "masks": [tf.io.decode_png(png, channels=1).numpy() for png in dense[keys.MASK]],
         })
     return records
 

@@ -17,7 +17,8 @@ def test_split_accumulators_merge_to_the_same_statistics():
     merged = fn.extract_output(fn.merge_accumulators([_add_all(fn, images[:1]), _add_all(fn, images[1:])]))
     assert whole == merged
     assert whole["splits"]["train"] == {"images": 2, "boxes": 1, "images_without_boxes": 1, "max_boxes_per_image": 1,
-                                        "augmented_images": 0, "augmented_boxes": 0, "boxes_per_class": {"cat": 1}}
+                                        "augmented_images": 0, "augmented_boxes": 0, "boxes_per_class": {"cat": 1},
+                                        "masks": 0}
     assert whole["splits"]["val"]["max_boxes_per_image"] == 2
     assert whole["splits"]["val"]["boxes_per_class"] == {"cat": 1, "dog": 1}
     assert whole["box_width_pixels"]["count"] == 3

@@ -12,6 +12,7 @@ import numbers
 from collections import defaultdict
 
 from beam_jobs import file_io
+from beam_jobs.instance_masks import coco_segmentation
 from beam_jobs.source_records import Level, Reason, Rejection, SourceImage, SourceObject
 from beam_jobs.sources.image_paths import outside_images, path_inside
 from beam_jobs.sources.source_plan import SourcePlan, already_parsed
@@ -36,6 +37,7 @@ def plan_coco(annotation_path: str, images_dir: str | None) -> SourcePlan:
         items=tuple(images),
         class_names=class_names,
         rejections=tuple(rejections),
+        has_masks=any(annotated.mask is not None for image in images for annotated in image.objects),
     )
 
 
@@ -113,6 +115,7 @@ def _object(annotation: dict, category_names: dict[int, str]) -> SourceObject:
         box=(x, y, x + width, y + height),
         is_crowd=bool(annotation.get("iscrowd", 0)),
         area=float(area) if _is_number(area) else None,
+        mask=coco_segmentation(annotation.get("segmentation")),
     )
 
 

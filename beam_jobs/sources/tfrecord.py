@@ -11,7 +11,8 @@ import hashlib
 from typing import Optional
 
 from beam_jobs import file_io
-from beam_jobs.source_records import AnnotationError, Level, Reason, Rejection, SourceImage, SourceObject
+from beam_jobs.source_records import (AnnotationError, Level, Reason, Rejection, SourceImage, SourceMask,
+                                      SourceObject)
 from beam_jobs.sources.source_plan import SourcePlan
 from contracts import record_schema as keys
 from contracts.example_proto import Example
@@ -26,7 +27,29 @@ def plan_tfrecord(pattern: str, label_map_names: Optional[tuple[str, ...]]) -> S
         input_path=pattern,
         parse=functools.partial(parse_tf_example, label_map_names=label_map_names),
         tfrecord_pattern=pattern,
+        has_masks=_first_record_has_masks(file_io.list_files(pattern)),
     )
+
+
+def _first_record_has_masks(paths: list[str]) -> bool:
+    """Whether the first record of the first non-empty uncompressed file carries instance masks (a
+    peek: a TFRecord is 8 bytes of length, 4 of its CRC, the record, 4 of the record's CRC)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    for path in paths:
+        if path.endswith((".gz", ".zlib")):
+            continue
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            header = f.read(12)
+            if len(header) < 12:
+                continue
+            serialized = f.read(int.from_bytes(header[:8], "little"))
+        try:
+            features = Example.FromString(serialized).features.feature
+        except Exception:  # protobuf's DecodeError: the job reports the record as it reads it
+            return False
+        return keys.MASK in features and len(features[keys.MASK].bytes_list.value) > 0
+    return False
 
 
 def parse_tf_example(item: tuple[str, bytes], label_map_names: Optional[tuple[str, ...]] = None) -> SourceImage:
@@ -54,6 +77,9 @@ def parse_tf_example(item: tuple[str, bytes], label_map_names: Optional[tuple[st
         labels and len(labels) != count
     ):
         raise AnnotationError(where, "box coordinate, class text and class label lists differ in length")
+    masks = list(features[keys.MASK].bytes_list.value) if keys.MASK in features else []
+    if masks and len(masks) != count:
+        raise AnnotationError(where, f"{len(masks)} instance masks for {count} boxes")
 
     objects, problems = [], []
     for index in range(count):
@@ -70,6 +96,7 @@ def parse_tf_example(item: tuple[str, bytes], label_map_names: Optional[tuple[st
             truncated=_int_at(features, keys.TRUNCATED, index),
             is_crowd=_int_at(features, keys.IS_CROWD, index),
             area=_float_at(features, keys.AREA, index),
+            mask=SourceMask(png=masks[index]) if masks else None,
         ))
     return SourceImage(
         source=where,

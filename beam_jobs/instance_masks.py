@@ -63,7 +63,9 @@ def drawn(mask: SourceMask, width: int, height: int) -> np.ndarray:
     if short or not mask.polygons:
         raise MaskProblem(Reason.MASK_POLYGON_TOO_SHORT, f"a mask polygon has {short[0] if short else 0} point(s), "
                                                          "fewer than 3")
-    rles = coco_mask.frPyObjects([list(polygon) for polygon in mask.polygons], height, width)
+    scale = np.array([width, height], float) if mask.normalized else np.ones(2)
+    polygons = [list((np.reshape(polygon, (-1, 2)) * scale).ravel()) for polygon in mask.polygons]
+    rles = coco_mask.frPyObjects(polygons, height, width)
     return coco_mask.decode(coco_mask.merge(rles)).astype(np.uint8)
 
 

@@ -70,9 +70,11 @@ class SourceMask:
     (each `(x1, y1, x2, y2, ...)`), a run-length encoding (COCO's RLE: `rle_counts` a list of run
     lengths or COCO's compressed string, `rle_size` its `(height, width)`), or a PNG of the whole
     image (a TFRecord's). Polygons and RLE are small enough to cross a shuffle; every form is
-    drawn only where the image is decoded."""
+    drawn only where the image is decoded. `normalized` polygons are in fractions of the image's
+    width and height (YOLO's)."""
 
     polygons: tuple[tuple[float, ...], ...] = ()
+    normalized: bool = False
     rle_counts: Optional[object] = None  # tuple[int, ...] or str
     rle_size: Optional[tuple[int, int]] = None
     png: Optional[bytes] = None

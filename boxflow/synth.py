@@ -3,7 +3,9 @@
 Each image is a smooth random-colour background with pixel noise and 0..N filled
 shapes (circle, square, triangle) of random colour and size; pairs of shapes overlap
 by at most a configurable IoU. Each box is the exact pixel extent of its shape's
-mask, so the ground truth is known to the pixel. The output is a COCO JSON file and
+mask, so the ground truth is known to the pixel. With `masks`, each object also gets its
+visible mask (what later shapes leave of it) as a COCO RLE, and its box is that mask's extent;
+a shape hidden entirely by later ones is not annotated. The output is a COCO JSON file and
 JPEG images, written to a staging folder and moved into place once complete.
 """
 
@@ -14,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -38,6 +40,7 @@ class SynthConfig:
     max_object_size: int = 90
     max_overlap_iou: float = 0.3
     noise_stddev: float = 8.0
+    masks: bool = False
 
     def __post_init__(self) -> None:
         if self.image_size < 32:
@@ -62,11 +65,13 @@ class SynthConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SynthObject:
-    """One drawn shape: `box` is its exact mask extent `(xmin, ymin, xmax, ymax)` in pixels."""
+    """One drawn shape: `box` is its exact mask extent `(xmin, ymin, xmax, ymax)` in pixels;
+    `visible`, with `SynthConfig.masks`, its `[S, S]` bool mask of the pixels it shows."""
 
     shape: str
     box: tuple[int, int, int, int]
     area: int
+    visible: Optional[np.ndarray] = None
 
 
 def render_scene(rng: np.random.Generator, config: SynthConfig) -> tuple[np.ndarray, list[SynthObject]]:
@@ -74,6 +79,7 @@ def render_scene(rng: np.random.Generator, config: SynthConfig) -> tuple[np.ndar
     size = config.image_size
     image = _background(rng, size, config.noise_stddev)
     objects: list[SynthObject] = []
+    owners = np.zeros((size, size), np.int16)  # which object shows at each pixel: index + 1, 0 for none
     for _ in range(rng.integers(0, config.max_objects + 1)):
         placed = _place_shape(rng, config, [obj.box for obj in objects])
         if placed is None:
@@ -83,8 +89,22 @@ def render_scene(rng: np.random.Generator, config: SynthConfig) -> tuple[np.ndar
         box = (left + int(xs.min()), top + int(ys.min()), left + int(xs.max()) + 1, top + int(ys.max()) + 1)
         region = image[top:top + mask.shape[0], left:left + mask.shape[1]]
         region[mask] = _contrasting_colour(rng, region[mask].mean(axis=0))
+        owners[top:top + mask.shape[0], left:left + mask.shape[1]][mask] = len(objects) + 1
         objects.append(SynthObject(shape=shape, box=box, area=int(mask.sum())))
-    return image, objects
+    return image, (_visible_objects(objects, owners) if config.masks else objects)
+
+
+def _visible_objects(objects: list[SynthObject], owners: np.ndarray) -> list[SynthObject]:
+    """Each object as far as it shows: its visible mask, that mask's extent and area; objects
+    hidden entirely are left out."""
+    visible_objects = []
+    for index, drawn in enumerate(objects):
+        visible = owners == index + 1
+        ys, xs = np.nonzero(visible)
+        if len(ys):
+            box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+            visible_objects.append(SynthObject(drawn.shape, box, int(visible.sum()), visible))
+    return visible_objects
 
 
 def _background(rng: np.random.Generator, size: int, noise_stddev: float) -> np.ndarray:
@@ -159,6 +179,14 @@ def write_synth_dataset(out_dir: str, num_images: int, config: SynthConfig, seed
     return coco
 
 
+def _rle(mask: np.ndarray) -> dict:
+    """COCO's compressed RLE of a bool mask, as JSON holds it."""
+    from pycocotools import mask as coco_mask
+
+    rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"counts": rle["counts"].decode("ascii"), "size": [int(v) for v in rle["size"]]}
+
+
 def _render_all(staging: str, num_images: int, config: SynthConfig, seed: int) -> dict:
     os.makedirs(os.path.join(staging, IMAGES_DIR))
     images, annotations = [], []
@@ -178,6 +206,7 @@ def _render_all(staging: str, num_images: int, config: SynthConfig, seed: int) -
                 "bbox": [xmin, ymin, xmax - xmin, ymax - ymin],
                 "area": obj.area,
                 "iscrowd": 0,
+                **({"segmentation": _rle(obj.visible)} if obj.visible is not None else {}),
             })
     categories = [{"id": i + 1, "name": name, "supercategory": "shape"} for i, name in enumerate(SHAPES)]
     return {

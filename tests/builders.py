@@ -64,9 +64,11 @@ def write_coco(path: pathlib.Path, images: list[dict], annotations: list[dict], 
 
 
 def prepared_synth(root: pathlib.Path, images: int, image_size: int, object_sizes: tuple[int, int], seed: int,
-                   **prepare_overrides) -> pathlib.Path:
-    """Generates `boxflow synth` data under `root/synth`, prepares it into `root/data`, returns the latter."""
-    config = SynthConfig(image_size=image_size, min_object_size=object_sizes[0], max_object_size=object_sizes[1])
+                   masks: bool = False, **prepare_overrides) -> pathlib.Path:
+    """Generates `boxflow synth` data under `root/synth` (`synth --masks` with `masks`), prepares it
+    into `root/data`, returns the latter."""
+    config = SynthConfig(image_size=image_size, min_object_size=object_sizes[0], max_object_size=object_sizes[1],
+                         masks=masks)
     write_synth_dataset(str(root / "synth"), images, config, seed=seed)
     prepare("coco", root / "synth" / ANNOTATIONS_FILE, root / "data", **prepare_overrides)
     return root / "data"

@@ -11,6 +11,7 @@ from beam_jobs.image_check import CheckedImage
 from beam_jobs.instance_masks import MaskProblem, check_against_box, coco_segmentation, drawn, png_bytes
 from beam_jobs.source_records import Reason, SourceImage, SourceObject
 from beam_jobs.validate import validate_image
+from tests.builders import prepared_synth, read_records
 
 SQUARE = [[10.0, 10.0, 30.0, 10.0, 30.0, 30.0, 10.0, 30.0]]  # a polygon of the square 10..30
 
@@ -76,3 +77,18 @@ def test_validation_keeps_objects_with_a_usable_mask_and_says_why_it_drops_the_o
     assert [(rejection.source, rejection.reason) for rejection in result.rejections] == [
         ("a.json#box 1", Reason.MASK_POLYGON_TOO_SHORT), ("a.json#box 2", Reason.MASK_OUTSIDE_BOX),
         ("a.json#box 3", Reason.MASK_MISSING)]
+
+
+def test_synth_masks_round_trip_through_prepare_pixel_for_pixel(tmp_path):
+    from boxflow.synth import SynthConfig, render_scene
+
+    data = prepared_synth(tmp_path, images=12, image_size=64, object_sizes=(8, 40), seed=4, masks=True)
+    config = SynthConfig(image_size=64, min_object_size=8, max_object_size=40, masks=True)
+    compared = 0
+    for record in read_records(data):
+        _, objects = render_scene(np.random.default_rng([4, int(record["source_id"]) - 1]), config)
+        assert len(record["masks"]) == len(objects) == len(record["boxes"])
+        for mask, obj in zip(record["masks"], objects):
+            np.testing.assert_array_equal(mask[..., 0], obj.visible)
+            compared += 1
+    assert compared > 10

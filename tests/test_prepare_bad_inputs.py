@@ -3,6 +3,7 @@
 
 import pathlib
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -192,3 +193,26 @@ def test_file_names_that_leave_the_images_folder_are_rejected_not_read(tmp_path)
         assert len(rejected) == len(outside), (source_format, rejected)
         assert all("points outside the images folder" in r["detail"] for r in rejected)
         assert {record["filename"] for record in read_records(out)} == set(names[:2])
+
+
+def test_yolo_segmentation_rows_give_masks_and_their_extents(tmp_path):
+    """A YOLO segmentation row is a normalized polygon: its box is its extent and its mask is drawn as
+    pycocotools draws the same polygon in pixels. A row with an odd polygon is malformed, and a box
+    row among polygon rows is refused for its missing mask."""
+    from pycocotools import mask as coco_mask
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "data.yaml").write_text("names: [a, b]\n")
+    (tmp_path / "images" / "one.png").write_bytes(image_bytes(64, 32, image_format="PNG"))
+    triangle, quad = [0.125, 0.25, 0.75, 0.25, 0.75, 0.875], [0.1875, 0.125, 0.5, 0.125, 0.5, 0.5, 0.1875, 0.5]
+    (tmp_path / "labels" / "one.txt").write_text(
+        f"0 {' '.join(map(str, triangle))}\n1 {' '.join(map(str, quad))}\n0 0.5 0.5 0.1 0.1 0.2\n1 0.5 0.5 0.2 0.2\n")
+    info = prepare("yolo", tmp_path / "data.yaml", tmp_path / "out")
+    assert sorted(r["reason"] for r in read_rejections(tmp_path / "out")) == ["annotation_malformed", "mask_missing"]
+    assert_accounting_closes(info, 1)
+    (record,) = read_records(tmp_path / "out")
+    assert record["boxes"].tolist() == [pytest.approx([0.125, 0.25, 0.75, 0.875]), pytest.approx([0.1875, 0.125, 0.5, 0.5])]
+    for mask, polygon in zip(record["masks"], (triangle, quad), strict=True):
+        in_pixels = [v * (64 if i % 2 == 0 else 32) for i, v in enumerate(polygon)]
+        np.testing.assert_array_equal(mask[..., 0], coco_mask.decode(coco_mask.frPyObjects([in_pixels], 32, 64))[..., 0])

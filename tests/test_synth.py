@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -51,3 +52,41 @@ def test_dataset_is_deterministic_for_a_seed(tmp_path):
         b = np.asarray(Image.open(tmp_path / "b" / "images" / entry["file_name"]))
         assert a.shape == (64, 64, 3) and np.array_equal(a, b)
     assert [c["name"] for c in first["categories"]] == list(SHAPES)
+
+
+def test_masks_are_what_each_shape_shows_and_boxes_their_extent():
+    """With `masks`, shapes may overlap (IoU up to 0.3, later ones on top): each visible mask is one
+    flat colour (no noise), the masks never share a pixel, and each box and area are its mask's."""
+    config = SynthConfig(image_size=96, min_object_size=10, max_object_size=60, max_overlap_iou=0.3,
+                         noise_stddev=0, masks=True)
+    occluded = 0
+    for seed in range(30):
+        image, objects = render_scene(np.random.default_rng(seed), config)
+        coverage = np.zeros((96, 96), int)
+        for obj in objects:
+            ys, xs = np.nonzero(obj.visible)
+            assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == obj.box and obj.area == len(xs)
+            assert len(np.unique(image[obj.visible], axis=0)) == 1
+            coverage += obj.visible
+        assert coverage.max() <= 1
+        boxed = render_scene(np.random.default_rng(seed), dataclasses.replace(config, masks=False))[1]
+        occluded += sum(a.area for a in boxed) - int(coverage.sum())
+    assert occluded > 0  # the check above saw shapes partly hidden
+
+
+def test_written_masks_decode_to_the_visible_shapes(tmp_path):
+    from pycocotools import mask as coco_mask
+
+    config = SynthConfig(image_size=64, min_object_size=8, max_object_size=40, masks=True)
+    coco = write_synth_dataset(str(tmp_path / "a"), 8, config, seed=2)
+    by_image = {}
+    for annotation in coco["annotations"]:
+        by_image.setdefault(annotation["image_id"], []).append(annotation)
+    for index in range(8):
+        _, objects = render_scene(np.random.default_rng([2, index]), config)
+        annotations = by_image.get(index + 1, [])
+        assert len(annotations) == len(objects)
+        for annotation, obj in zip(annotations, objects):
+            segmentation = dict(annotation["segmentation"], counts=annotation["segmentation"]["counts"].encode())
+            np.testing.assert_array_equal(coco_mask.decode(segmentation), obj.visible)
+            assert annotation["area"] == obj.area

@@ -1,7 +1,8 @@
 """YOLO txt labels + data YAML → `SourceImage`s.
 
-Each label line is `class cx cy w h`, normalized to the image size, classes from 0
-indexing the YAML's `names`. Label files live in `labels/` beside the YAML (any
+Each label line is `class cx cy w h`, or a segmentation row `class x1 y1 x2 y2 ... xn yn`
+(a polygon of 3 or more points, whose extent is its box), normalized to the image size,
+classes from 0 indexing the YAML's `names`. Label files live in `labels/` beside the YAML (any
 depth); an image without a label file is a negative example, and a label file
 without an image is reported as a missing image.
 """
@@ -14,7 +15,8 @@ from typing import Optional
 import yaml
 
 from beam_jobs import file_io
-from beam_jobs.source_records import AnnotationError, Level, Reason, Rejection, SourceImage, SourceObject
+from beam_jobs.source_records import (AnnotationError, Level, Reason, Rejection, SourceImage, SourceMask,
+                                      SourceObject)
 from beam_jobs.sources.source_plan import SourcePlan
 from contracts.errors import BoxflowError
 
@@ -39,7 +41,20 @@ def plan_yolo(yaml_path: str, images_dir: Optional[str]) -> SourcePlan:
         parse=functools.partial(read_yolo_labels, class_names=class_names),
         items=tuple(items),
         class_names=class_names,
+        has_masks=_first_row_is_a_polygon(sorted(label_paths.values())),
     )
+
+
+def _first_row_is_a_polygon(label_paths: list[str]) -> bool:
+    """Whether the first label row of the dataset is a segmentation row (a peek, not a read of all)."""
+    for path in label_paths:
+        try:
+            rows = [line.split() for line in file_io.read_bytes(path).decode("utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError):
+            continue  # reported with its image when the job reads it
+        if rows:
+            return len(rows[0]) > 5
+    return False
 
 
 def read_class_names(yaml_path: str) -> tuple[str, ...]:
@@ -75,10 +90,8 @@ def parse_yolo_text(text: str, image_path: str, source: str, class_names: tuple[
         where = f"{source}:{number}"
         fields = line.split()
         try:
-            if len(fields) != 5:
-                raise ValueError(f"expected 'class cx cy w h', got {len(fields)} fields")
             class_id = int(fields[0])
-            center_x, center_y, width, height = (float(v) for v in fields[1:])
+            box, mask = _box_or_polygon([float(v) for v in fields[1:]])
         except ValueError as error:
             problems.append(Rejection(where, Reason.ANNOTATION_MALFORMED, f"{error}: {line.strip()!r}", Level.BOX))
             continue
@@ -86,8 +99,7 @@ def parse_yolo_text(text: str, image_path: str, source: str, class_names: tuple[
             problems.append(Rejection(where, Reason.CLASS_UNKNOWN,
                                       f"class id {class_id} outside 0..{len(class_names) - 1}", Level.BOX))
             continue
-        box = (center_x - width / 2, center_y - height / 2, center_x + width / 2, center_y + height / 2)
-        objects.append(SourceObject(class_name=class_names[class_id], box=box))
+        objects.append(SourceObject(class_name=class_names[class_id], box=box, mask=mask))
     filename = file_io.basename(image_path)
     return SourceImage(
         source=image_path,
@@ -98,3 +110,15 @@ def parse_yolo_text(text: str, image_path: str, source: str, class_names: tuple[
         boxes_normalized=True,
         parse_rejections=tuple(problems),
     )
+
+
+def _box_or_polygon(values: list[float]) -> tuple[tuple[float, float, float, float], Optional[SourceMask]]:
+    """A row's numbers after the class: `cx cy w h` → its box; `x1 y1 ... xn yn` (n ≥ 3) → the
+    polygon's extent and the polygon as a normalized mask."""
+    if len(values) == 4:
+        center_x, center_y, width, height = values
+        return (center_x - width / 2, center_y - height / 2, center_x + width / 2, center_y + height / 2), None
+    if len(values) < 6 or len(values) % 2:
+        raise ValueError(f"expected 'class cx cy w h' or 'class x1 y1 x2 y2 x3 y3 ...', got {len(values) + 1} fields")
+    xs, ys = values[0::2], values[1::2]
+    return (min(xs), min(ys), max(xs), max(ys)), SourceMask(polygons=(tuple(values),), normalized=True)

@@ -17,7 +17,7 @@ from pipeline.augment.compose import augment
 from pipeline.augment.config import AugmentationConfig
 from pipeline.augment.mosaic import mosaic_dataset
 from pipeline.input_shards import pipeline_share
-from pipeline.letterbox import letterbox
+from pipeline.letterbox import letterbox, letterbox_instance_map
 from pipeline.ragged_padding import ragged_to_padded
 from pipeline.record_decoding import decode_record
 
@@ -79,6 +79,7 @@ def make_dataset(
     augmentation: Optional[AugmentationConfig] = None,
     shuffle_buffer: int = 1024,
     input_context: Optional[tf.distribute.InputContext] = None,
+    with_masks: bool = False,
 ) -> tf.data.Dataset:
     """Streams a split of a prepared dataset.
 
@@ -86,7 +87,9 @@ def make_dataset(
     (letterboxed to `image_size`), targets `{"boxes": [B, None, 4] pixels xyxy of the
     letterboxed image, "classes": [B, None] int32 from 0}` as ragged tensors, or, with
     `padded_max_boxes`, dense `[B, M, 4]` / `[B, M]` with class -1 as padding (for
-    distribution strategies). `batch_size` is global; with an `input_context` each input
+    distribution strategies). `with_masks` adds `targets["instance_map"]`: int32 `[B, S, S]`,
+    `i + 1` where box `i` of the image shows, 0 elsewhere (see `instance_map_from_pngs`): one map
+    per image, moved with the pixels by every augmentation op. `batch_size` is global; with an `input_context` each input
     pipeline reads its shard of the data and batches its per-replica share.
     Training shuffles (seeded), applies `augmentation` (after the letterbox, so at
     model resolution) and drops the last partial batch. Otherwise, with `full_batches`, the last
@@ -114,15 +117,16 @@ def make_dataset(
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         examples = tf.data.Dataset.zip(records, seeds).map(
             lambda serialized, example_seed: _square(
-                augment(_decode(serialized, image_size), example_seed, augmentation, (image_size, image_size)),
+                augment(_decode(serialized, image_size, with_masks), example_seed, augmentation,
+                        (image_size, image_size)),
                 image_size),
             num_parallel_calls=AUTOTUNE, deterministic=deterministic)
         if augmentation.mosaic_probability > 0:
             examples = mosaic_dataset(examples, augmentation, seed, deterministic).map(
                 lambda example: _square(example, image_size))
     else:
-        examples = records.map(lambda serialized: _letterboxed(serialized, image_size), num_parallel_calls=AUTOTUNE,
-                               deterministic=deterministic)
+        examples = records.map(lambda serialized: _letterboxed(serialized, image_size, with_masks),
+                               num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     batches = examples.ragged_batch(batch_size, drop_remainder=training)
     batches = batches.map(_to_inputs_and_targets, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     if full_batches and not training:
@@ -146,24 +150,30 @@ def _interleave(files: tf.data.Dataset, training: bool, seed: int, deterministic
                             deterministic=deterministic)
 
 
-def _decode(serialized: tf.Tensor, image_size: int) -> dict[str, tf.Tensor]:
-    example = decode_record(serialized, shrink_for=image_size)
-    return {"image": example["image"], "boxes": example["boxes"], "classes": example["classes"]}
+def _decode(serialized: tf.Tensor, image_size: int, with_masks: bool) -> dict[str, tf.Tensor]:
+    example = decode_record(serialized, shrink_for=image_size, with_masks=with_masks)
+    return {key: value for key, value in example.items() if key != "source_id"}
 
 
-def _letterboxed(serialized: tf.Tensor, image_size: int) -> dict[str, tf.Tensor]:
-    example = _decode(serialized, image_size)
+def _letterboxed(serialized: tf.Tensor, image_size: int, with_masks: bool) -> dict[str, tf.Tensor]:
+    example = _decode(serialized, image_size, with_masks)
     image, boxes, _ = letterbox(example["image"], example["boxes"], image_size)
-    return {"image": image, "boxes": boxes, "classes": example["classes"]}
+    if with_masks:
+        example["instance_map"] = letterbox_instance_map(example["instance_map"], image_size)
+    return {**example, "image": image, "boxes": boxes}
 
 
 def _square(example: dict, image_size: int) -> dict:
-    """Restores the static `[S, S, 3]` image shape that shape-changing ops (rot90) leave unknown."""
-    return {**example, "image": tf.ensure_shape(example["image"], [image_size, image_size, 3])}
+    """Restores the static `[S, S, 3]` image (and `[S, S]` map) shape that shape-changing ops
+    (rot90) leave unknown."""
+    square = {**example, "image": tf.ensure_shape(example["image"], [image_size, image_size, 3])}
+    if "instance_map" in example:
+        square["instance_map"] = tf.ensure_shape(example["instance_map"], [image_size, image_size])
+    return square
 
 
-def _to_inputs_and_targets(batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.RaggedTensor]]:
-    return batch["image"], {"boxes": batch["boxes"], "classes": batch["classes"]}
+def _to_inputs_and_targets(batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    return batch["image"], {key: value for key, value in batch.items() if key != "image"}
 
 
 def _filled(images: tf.Tensor, targets: dict[str, tf.RaggedTensor], batch_size: int,
@@ -174,10 +184,13 @@ def _filled(images: tf.Tensor, targets: dict[str, tf.RaggedTensor], batch_size: 
     blanks = batch_size - count
     images = tf.concat([images, tf.zeros(tf.stack([blanks, image_size, image_size, 3]), images.dtype)], axis=0)
     lengths = tf.concat([targets["boxes"].row_lengths(), tf.zeros([blanks], tf.int64)], axis=0)
-    return (tf.ensure_shape(images, [batch_size, image_size, image_size, 3]),
-            {"boxes": tf.RaggedTensor.from_row_lengths(targets["boxes"].flat_values, lengths),
-             "classes": tf.RaggedTensor.from_row_lengths(targets["classes"].flat_values, lengths),
-             IMAGE_VALID: tf.cast(tf.range(batch_size) < count, tf.float32)})
+    filled = {"boxes": tf.RaggedTensor.from_row_lengths(targets["boxes"].flat_values, lengths),
+              "classes": tf.RaggedTensor.from_row_lengths(targets["classes"].flat_values, lengths),
+              IMAGE_VALID: tf.cast(tf.range(batch_size) < count, tf.float32)}
+    if "instance_map" in targets:
+        filled["instance_map"] = tf.ensure_shape(
+            tf.pad(targets["instance_map"], [[0, blanks], [0, 0], [0, 0]]), [batch_size, image_size, image_size])
+    return tf.ensure_shape(images, [batch_size, image_size, image_size, 3]), filled
 
 
 def _blank_batches(spec) -> tf.data.Dataset:
@@ -189,6 +202,8 @@ def _blank_batches(spec) -> tf.data.Dataset:
              {"boxes": tf.RaggedTensor.from_row_lengths(tf.zeros([0, 4], target_spec["boxes"].dtype), no_boxes),
               "classes": tf.RaggedTensor.from_row_lengths(tf.zeros([0], target_spec["classes"].dtype), no_boxes),
               IMAGE_VALID: tf.zeros([batch_size], tf.float32)})
+    if "instance_map" in target_spec:
+        blank[1]["instance_map"] = tf.zeros(target_spec["instance_map"].shape, tf.int32)
     return tf.data.Dataset.from_tensors(blank).repeat()
 
 

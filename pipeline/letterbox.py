@@ -15,14 +15,29 @@ def letterbox(image: tf.Tensor, boxes: tf.Tensor, size: int, pad_value: float = 
       `(image float32 [size, size, 3] in 0..255, boxes [N, 4] pixels of the new image, scale)`,
       where a point `p` of the input lands at `p * scale`.
     """
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = tf.cast(size, tf.float32) / tf.reduce_max(shape)
-    new_shape = tf.cast(tf.round(shape * scale), tf.int32)
+    scale, new_shape = _fit(tf.shape(image)[:2], size)
     resized = resize_bilinear(image, new_shape, scale)
     padded = tf.pad(resized, [[0, size - new_shape[0]], [0, size - new_shape[1]], [0, 0]],
                     constant_values=pad_value)
     padded.set_shape([size, size, 3])
     return padded, boxes * scale, scale
+
+
+def letterbox_instance_map(instance_map: tf.Tensor, size: int) -> tf.Tensor:
+    """int32 `[H, W]` instance map → `[size, size]`, as `letterbox` places its image (nearest
+    neighbour, so every pixel keeps one instance's number; 0 in the padding)."""
+    _, new_shape = _fit(tf.shape(instance_map), size)
+    resized = tf.image.resize(instance_map[..., tf.newaxis], new_shape, method="nearest")[..., 0]
+    padded = tf.pad(resized, [[0, size - new_shape[0]], [0, size - new_shape[1]]])
+    padded.set_shape([size, size])
+    return padded
+
+
+def _fit(shape: tf.Tensor, size: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """The scale that puts the longer side of `shape` (`[H, W]`) onto `size`, and the scaled shape."""
+    shape = tf.cast(shape, tf.float32)
+    scale = tf.cast(size, tf.float32) / tf.reduce_max(shape)
+    return scale, tf.cast(tf.round(shape * scale), tf.int32)
 
 
 def resize_bilinear(image: tf.Tensor, shape: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:

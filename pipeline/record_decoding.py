@@ -31,19 +31,25 @@ _FEATURES = {
 }
 
 
+_MASK_FEATURES = {keys.MASK: tf.io.VarLenFeature(tf.string)}
+
 JPEG_RATIOS = (1, 2, 4, 8)
 
 
-def decode_record(serialized: tf.Tensor, shrink_for: Optional[int] = None) -> dict[str, tf.Tensor]:
-    """One serialized Example → `{"image", "boxes", "classes", "source_id"}` in memory form.
+def decode_record(serialized: tf.Tensor, shrink_for: Optional[int] = None,
+                  with_masks: bool = False) -> dict[str, tf.Tensor]:
+    """One serialized Example → `{"image", "boxes", "classes", "source_id"}` in memory form,
+    and `"instance_map"` `with_masks`.
 
     `image`: uint8 `[H, W, 3]` (JPEG or PNG; grayscale becomes 3 channels).
     `boxes`: float32 `[N, 4]`, pixels `xyxy` of `image`. `classes`: int32 `[N]`, from 0, or
     `CROWD_CLASS` for a crowd region.
+    `instance_map`: int32 `[H, W]` of `image`, `i + 1` where box `i`'s mask is, 0 elsewhere (and
+    everywhere for a record without masks); see `instance_map_from_pngs` for overlaps.
     With `shrink_for`, a JPEG is decoded at 1/2, 1/4 or 1/8 scale (in the DCT domain,
     far cheaper than a full decode and resize) while its longer side stays ≥ `shrink_for`.
     """
-    parsed = tf.io.parse_single_example(serialized, _FEATURES)
+    parsed = tf.io.parse_single_example(serialized, {**_FEATURES, **(_MASK_FEATURES if with_masks else {})})
     image = decode_image(parsed[keys.ENCODED], shrink_for)
     size = tf.cast(tf.shape(image)[:2], tf.float32)
     normalized = tf.stack([tf.sparse.to_dense(parsed[k]) for k in keys.BOX_KEYS], axis=-1)
@@ -51,12 +57,38 @@ def decode_record(serialized: tf.Tensor, shrink_for: Optional[int] = None) -> di
     # A writer may omit the crowd flags (or give fewer): the missing ones read as not crowd.
     crowd = tf.sparse.to_dense(parsed[keys.IS_CROWD])[:tf.size(classes)]
     crowd = tf.pad(crowd, [[0, tf.size(classes) - tf.size(crowd)]]) != 0
-    return {
+    example = {
         "image": image,
         "boxes": normalized_to_pixels(normalized, size[0], size[1]),
         "classes": tf.where(crowd, CROWD_CLASS, classes),
         "source_id": parsed[keys.SOURCE_ID],
     }
+    if with_masks:
+        example["instance_map"] = instance_map_from_pngs(tf.sparse.to_dense(parsed[keys.MASK]), normalized, crowd,
+                                                         tf.shape(image)[:2])
+    return example
+
+
+def instance_map_from_pngs(pngs: tf.Tensor, boxes: tf.Tensor, crowd: tf.Tensor, image_shape: tf.Tensor) -> tf.Tensor:
+    """`[N]` full-image 0/1 mask PNGs → int32 `[H, W]` (`image_shape`), `i + 1` where mask `i` is.
+
+    Where masks overlap, a pixel goes to the object with the smaller box (`boxes`, `[N, 4]` xyxy),
+    and to any object before a crowd region (`crowd`, bool `[N]`): a small object in front of a
+    larger one is the common case. A record without masks gives a map of zeros.
+    """
+    count = tf.shape(pngs)[0]
+    areas = (boxes[:count, 2] - boxes[:count, 0]) * (boxes[:count, 3] - boxes[:count, 1])
+    # Painted in this order, each over the ones before: crowds first, then from largest to smallest.
+    order = tf.argsort(tf.cast(~crowd[:count], tf.float32) * (tf.reduce_max(areas) + 1) - areas, stable=True)
+    stored_shape = tf.cond(count > 0, lambda: tf.shape(tf.io.decode_png(pngs[0], channels=1))[:2],
+                           lambda: image_shape)
+
+    def paint(instances: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+        return tf.where(tf.io.decode_png(pngs[index], channels=1)[..., 0] > 0, index + 1, instances)
+
+    instances = tf.foldl(paint, order, initializer=tf.zeros(stored_shape, tf.int32))
+    resized = tf.image.resize(instances[..., tf.newaxis], image_shape, method="nearest")[..., 0]
+    return tf.ensure_shape(resized, [None, None])
 
 
 def decode_image(encoded: tf.Tensor, shrink_for: Optional[int] = None) -> tf.Tensor:

@@ -35,14 +35,17 @@ def image_bytes(width: int, height: int, mode: str = "RGB", image_format: str = 
 
 
 def make_example(height: int, width: int, boxes, labels=None, mode: str = "RGB", image_format: str = "JPEG",
-                 is_crowd=None) -> bytes:
+                 is_crowd=None, masks=None) -> bytes:
     """A serialized record of a `width` x `height` image with pixel `xyxy` `boxes` (labels from 1,
-    `is_crowd` flags per box, none by default)."""
+    `is_crowd` flags per box, none by default; `masks`, `[height, width]` 0/1 arrays, one per box)."""
+    from beam_jobs.instance_masks import png_bytes
+
     checked = check_image(image_bytes(width, height, mode=mode, image_format=image_format))
     labels = labels or [1] * len(boxes)
     is_crowd = is_crowd or [False] * len(boxes)
-    objects = tuple(ValidatedObject(label, f"class{label}", tuple(map(float, box)), False, False, crowd, 1.0)
-                    for box, label, crowd in zip(boxes, labels, is_crowd))
+    pngs = [png_bytes(mask) for mask in masks] if masks is not None else [None] * len(boxes)
+    objects = tuple(ValidatedObject(label, f"class{label}", tuple(map(float, box)), False, False, crowd, 1.0, mask=png)
+                    for box, label, crowd, png in zip(boxes, labels, is_crowd, pngs))
     return encode_example(ValidatedImage("id", "f", checked.encoded, checked.image_format, width, height, objects,
                                          "train"))
 

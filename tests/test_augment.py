@@ -1,11 +1,14 @@
 """Property tests of the box-aware augmentation ops.
 
-Each generated image holds filled rectangles of distinct colours; an instance map
-(moved with the pixels) tells where each object's pixels end up. After every op
-and their composition: each surviving box encloses its object's pixels (IoU ≥ 0.9
-with their extent), the dropped boxes are exactly those mostly cut off, and class
-ids stay paired with their boxes (object k has class k).
+Each generated image holds filled rectangles of distinct colours and its instance map
+(`i + 1` where box `i` shows), which the ops move with the pixels. After every op and their
+composition: each surviving box is the tight box of its mask within 1 px and its mask has
+IoU ≥ 0.9 with its drawn (moved, clipped) rectangle; the dropped boxes are exactly those
+mostly cut off, and their pixels leave the map; class ids stay paired with their boxes
+(object k has class k).
 """
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -42,8 +45,8 @@ def rectangles_example(seed: int, height: int = 128, width: int = 160, first_cla
         if instances[y:y + h, x:x + w].any():
             continue
         image[y:y + h, x:x + w] = rng.integers(80, 255, size=3)
-        instances[y:y + h, x:x + w] = first_class + k + 1
         boxes.append([x, y, x + w, y + h])
+        instances[y:y + h, x:x + w] = len(boxes)
         classes.append(first_class + k)
     return {"image": tf.constant(image), "boxes": tf.constant(np.reshape(boxes, (-1, 4)), tf.float32),
             "classes": tf.constant(classes, tf.int32), "instance_map": tf.constant(instances)}
@@ -56,21 +59,35 @@ def iou(a, b) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def check_boxes_follow_objects(before: dict, after: dict, area_scale: float) -> None:
-    """`area_scale`: how the op scales an object's pixel count when nothing is cut off."""
-    instances = after["instance_map"].numpy()
-    original_pixels = {k: int((before["instance_map"].numpy() == k + 1).sum()) for k in before["classes"].numpy()}
+def masks_by_class(example: dict) -> dict[int, np.ndarray]:
+    instances = example["instance_map"].numpy()
+    return {int(k): instances == i + 1 for i, k in enumerate(example["classes"].numpy())}
+
+
+def check_boxes_follow_objects(before: dict, after: dict, area_scale: float, kept_all: dict = None) -> None:
+    """`area_scale`: how the op scales an object's pixel count when nothing is cut off; `kept_all`:
+    the same op and seed keeping every box with a pixel left (where each object went), when the op
+    drops boxes."""
+    original_pixels = {k: int(mask.sum()) for k, mask in masks_by_class(before).items()}
+    everywhere = masks_by_class(kept_all if kept_all is not None else after)
     survivors = dict(zip(after["classes"].numpy().tolist(), after["boxes"].numpy().tolist()))
     assert len(survivors) == len(after["classes"].numpy()), "a class id appears twice"
+    masks = masks_by_class(after)
     for k, pixels in original_pixels.items():
-        ys, xs = np.nonzero(instances == k + 1)
-        visible = len(xs) / (pixels * area_scale)
-        if k in survivors:
-            assert visible >= MIN_VISIBLE - THRESHOLD_SLACK, (k, visible)
-            extent = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-            assert iou(survivors[k], extent) >= 0.9, (k, survivors[k], extent)
-        else:
+        visible = int(everywhere[k].sum()) / (pixels * area_scale) if k in everywhere else 0.0
+        if k not in survivors:
             assert visible < MIN_VISIBLE + THRESHOLD_SLACK, (k, visible)
+            continue
+        assert visible >= MIN_VISIBLE - THRESHOLD_SLACK, (k, visible)
+        ys, xs = np.nonzero(masks[k])
+        extent = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        np.testing.assert_allclose(survivors[k], extent, atol=1.0, err_msg=f"object {k}: box not its mask's")
+        drawn = np.zeros_like(masks[k])
+        x1, y1, x2, y2 = np.round(survivors[k]).astype(int)
+        drawn[y1:y2, x1:x2] = True
+        assert (masks[k] & drawn).sum() / (masks[k] | drawn).sum() >= 0.9, k
+    # A dropped box's pixels leave the map.
+    assert int((after["instance_map"].numpy() > 0).sum()) == sum(int(masks[k].sum()) for k in survivors)
 
 
 SEEDS = range(12)
@@ -88,8 +105,9 @@ def test_flip_and_rotation(seed):
 def test_scale_jitter_with_crop_drops_exactly_the_mostly_cut_boxes(seed, scale):
     example = rectangles_example(seed)
     after = random_scale_crop(example, tf.constant([seed, 1]), (scale, scale), MIN_VISIBLE)
+    kept_all = random_scale_crop(example, tf.constant([seed, 1]), (scale, scale), 0.0)
     assert after["image"].shape == example["image"].shape
-    check_boxes_follow_objects(example, after, area_scale=scale ** 2)
+    check_boxes_follow_objects(example, after, scale ** 2, kept_all)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -107,11 +125,16 @@ def test_pixel_ops_leave_boxes_and_classes_alone(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_mosaic_moves_every_box_with_its_image(seed):
     examples = [rectangles_example(seed * 4 + i, 64, 64, first_class=10 * i, min_side=8) for i in range(4)]
-    merged = {key: tf.concat([e[key] for e in examples], axis=0) for key in ("boxes", "classes")}
-    before = {**merged, "instance_map": tf.concat([e["instance_map"] for e in examples], axis=0)}
+    classes = tf.concat([e["classes"] for e in examples], axis=0)
+    # Every object once, in one map (stacked, numbered as mosaic joins the boxes), to count its pixels.
+    firsts = np.cumsum([0] + [len(e["classes"]) for e in examples])
+    stacked = np.concatenate([np.where(e["instance_map"] > 0, e["instance_map"] + first, 0)
+                              for e, first in zip(examples, firsts)])
+    before = {"classes": classes, "instance_map": tf.constant(stacked)}
     after = mosaic_four(examples, tf.constant([seed, 3]), MIN_VISIBLE)
+    kept_all = mosaic_four(examples, tf.constant([seed, 3]), 0.0)
     assert after["image"].shape == (64, 64, 3)
-    check_boxes_follow_objects(before, after, area_scale=1.0)
+    check_boxes_follow_objects(before, after, 1.0, kept_all)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -120,7 +143,8 @@ def test_composition_of_all_ops(seed):
                                 cutout_probability=0.5, min_visible_fraction=MIN_VISIBLE)
     example = rectangles_example(seed)
     after = augment(example, tf.constant([seed, 4]), config)
-    check_boxes_follow_objects(example, after, area_scale=1.3 ** 2)
+    kept_all = augment(example, tf.constant([seed, 4]), dataclasses.replace(config, min_visible_fraction=0.0))
+    check_boxes_follow_objects(example, after, 1.3 ** 2, kept_all)
 
 
 def test_same_seed_same_result_and_images_without_boxes_pass():
@@ -130,7 +154,8 @@ def test_same_seed_same_result_and_images_without_boxes_pass():
     second = augment(example, tf.constant([5, 6]), config)
     for key in ("image", "boxes", "classes"):
         np.testing.assert_array_equal(first[key], second[key])
-    empty = {**example, "boxes": tf.zeros([0, 4]), "classes": tf.zeros([0], tf.int32)}
+    empty = {**example, "boxes": tf.zeros([0, 4]), "classes": tf.zeros([0], tf.int32),
+             "instance_map": tf.zeros_like(example["instance_map"])}
     assert augment(empty, tf.constant([1, 2]), config)["boxes"].shape == (0, 4)
 
 

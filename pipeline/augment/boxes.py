@@ -26,7 +26,16 @@ def clip_and_drop(example: dict, moved_boxes: tf.Tensor, height: tf.Tensor, widt
     result = dict(example)
     result["boxes"] = tf.boolean_mask(clipped, keep)
     result["classes"] = tf.boolean_mask(example["classes"], keep)
+    if "instance_map" in example:
+        result["instance_map"] = renumbered_instances(example["instance_map"], keep)
     return result
+
+
+def renumbered_instances(instance_map: tf.Tensor, keep: tf.Tensor) -> tf.Tensor:
+    """`instance_map` (int32 `[H, W]`, `i + 1` where box `i` shows, 0 elsewhere) after the boxes
+    `keep` (bool `[N]`) marks are kept: kept boxes get their new numbers, dropped ones' pixels 0."""
+    new_numbers = tf.cumsum(tf.cast(keep, tf.int32)) * tf.cast(keep, tf.int32)
+    return tf.gather(tf.concat([[0], new_numbers], axis=0), instance_map)
 
 
 def with_probability(seed: tf.Tensor, probability: float) -> tf.Tensor:

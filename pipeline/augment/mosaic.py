@@ -18,15 +18,14 @@ def mosaic_four(examples: Sequence[dict], seed: tf.Tensor, min_visible_fraction:
 
     Boxes move with their image, are clipped to the window, and are dropped when less
     than `min_visible_fraction` of them stays inside. Instance maps, when all four
-    examples carry one, are tiled the same way.
+    examples carry one, are tiled the same way and numbered as the boxes are joined.
     """
     size = tf.shape(examples[0]["image"])[0]
     y_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     top = tf.random.stateless_uniform([], seed=y_seed, maxval=size + 1, dtype=tf.int32)
     left = tf.random.stateless_uniform([], seed=x_seed, maxval=size + 1, dtype=tf.int32)
 
-    def tile(key: str) -> tf.Tensor:
-        parts = [example[key] for example in examples]
+    def tile(parts: Sequence[tf.Tensor]) -> tf.Tensor:
         return tf.concat([tf.concat(parts[:2], axis=1), tf.concat(parts[2:], axis=1)], axis=0)[
             top:top + size, left:left + size]
 
@@ -36,9 +35,14 @@ def mosaic_four(examples: Sequence[dict], seed: tf.Tensor, min_visible_fraction:
         example["boxes"] + tf.cast(tf.stack([ox * size - left, oy * size - top] * 2), tf.float32)
         for example, (ox, oy) in zip(examples, origins)
     ], axis=0)
-    result = {"image": tile("image"), "classes": tf.concat([e["classes"] for e in examples], axis=0)}
+    result = {"image": tile([example["image"] for example in examples]),
+              "classes": tf.concat([example["classes"] for example in examples], axis=0)}
     if all("instance_map" in example for example in examples):
-        result["instance_map"] = tile("instance_map")
+        # Each quadrant's numbers follow the boxes of the quadrants before it.
+        firsts = tf.cumsum([tf.shape(example["classes"])[0] for example in examples], exclusive=True)
+        numbered = [example["instance_map"] + tf.where(example["instance_map"] > 0, first, 0)
+                    for example, first in zip(examples, tf.unstack(firsts))]
+        result["instance_map"] = tile(numbered)
     return clip_and_drop(result, moved, size, size, min_visible_fraction)
 
 
@@ -53,17 +57,15 @@ def mosaic_dataset(examples: tf.data.Dataset, config, seed: int, deterministic: 
 
     def maybe_mosaic(group: dict, group_seed: tf.Tensor) -> dict:
         mosaic_seed, apply_seed = tf.unstack(tf.random.experimental.stateless_split(group_seed, 2))
-        parts = [{"image": group["image"][i], "boxes": group["boxes"][i], "classes": group["classes"][i]}
-                 for i in range(4)]
+        parts = [{key: value[i] for key, value in group.items()} for i in range(4)]
 
         def combined() -> dict:
             tiled = mosaic_four(parts, mosaic_seed, config.min_visible_fraction)
-            return {"image": tiled["image"][tf.newaxis],
-                    "boxes": tf.RaggedTensor.from_tensor(tiled["boxes"][tf.newaxis]),
-                    "classes": tf.RaggedTensor.from_tensor(tiled["classes"][tf.newaxis])}
+            return {key: (tf.RaggedTensor.from_tensor(value[tf.newaxis]) if key in ("boxes", "classes")
+                          else value[tf.newaxis]) for key, value in tiled.items()}
 
         def unchanged() -> dict:
-            return {"image": group["image"], "boxes": group["boxes"], "classes": group["classes"]}
+            return dict(group)
 
         return tf.cond(with_probability(apply_seed, config.mosaic_probability), combined, unchanged)
 

@@ -127,9 +127,13 @@ class FasterRCNN(Detector):
         # A probabilistic second stage predicts each edge's location and log-scale (RPN stays as is).
         self.box_head = BoxHead(config.num_classes, config.box_head, config.box_head_width,
                                 box_outputs=box_outputs(config.box_uncertainty), name="box_head")
+        self._make_later_stages(config)
         self._make_trackers()
         # Create every variable now, inside whatever strategy scope constructs the model.
         self(keras.ops.zeros((1, config.image_size, config.image_size, 3)))
+
+    def _make_later_stages(self, config: FasterRCNNConfig) -> None:
+        """Builds the heads of the stages after the box stage: none in Faster R-CNN."""
 
     def _levels(self, images, training: bool) -> list:
         """The feature maps both stages read: P2-P6, or C4 alone without the pyramid."""
@@ -137,7 +141,10 @@ class FasterRCNN(Detector):
         return features if self.pyramid is None else self.pyramid(features)
 
     def call(self, images, training=False):
-        levels = self._levels(images, training)
+        return self._call_outputs(self._levels(images, training))
+
+    def _call_outputs(self, levels) -> dict:
+        """`call`'s outputs from the feature `levels`."""
         logits, deltas = self.rpn_head(levels)
         proposals, _, valid = generate_proposals(logits, deltas, self.level_anchors, self.image_size,
                                                  self.inference_proposals, self._compiled)
@@ -211,7 +218,10 @@ class FasterRCNN(Detector):
     def detect(self, images) -> dict:
         """`{"boxes": [B, K, 4] pixels XYXY, "scores", "classes" (from 0), "num_detections"}`, and
         `"box_stddev" [B, K, 4]` pixels with a probabilistic head."""
-        outputs = self(images, training=False)
+        return self._box_detections(self(images, training=False))
+
+    def _box_detections(self, outputs: dict) -> dict:
+        """`detect`'s detections from `call`'s `outputs`."""
         rois = outputs["proposals"][:, :, tf.newaxis, :]  # against every class's deltas
         probabilities = tf.nn.softmax(tf.cast(outputs["class_logits"], tf.float32))[..., :self.num_classes]
         scores = probabilities * tf.cast(outputs["proposal_valid"], tf.float32)[..., tf.newaxis]

@@ -63,8 +63,8 @@ def roi_align(features: Sequence[tf.Tensor], strides: Sequence[int], boxes: tf.T
     stride = tf.gather(tf.constant(strides, boxes.dtype), levels)
     height, width, offset = tf.gather(heights, levels), tf.gather(widths, levels), tf.gather(offsets, levels)
 
-    y_low, y_high, y_fraction, y_valid = _axis_samples(boxes[..., 1], boxes[..., 3], stride, height, samples)
-    x_low, x_high, x_fraction, x_valid = _axis_samples(boxes[..., 0], boxes[..., 2], stride, width, samples)
+    y_low, y_high, y_fraction, y_valid = axis_samples(boxes[..., 1], boxes[..., 3], stride, height, samples)
+    x_low, x_high, x_fraction, x_valid = axis_samples(boxes[..., 0], boxes[..., 2], stride, width, samples)
     valid = tf.cast(y_valid[..., :, tf.newaxis] & x_valid[..., tf.newaxis, :], flat.dtype)
     y_fraction, x_fraction = tf.cast(y_fraction, flat.dtype), tf.cast(x_fraction, flat.dtype)
 
@@ -76,7 +76,7 @@ def roi_align(features: Sequence[tf.Tensor], strides: Sequence[int], boxes: tf.T
     y_weight, x_weight = y_fraction[..., :, tf.newaxis, tf.newaxis], x_fraction[..., tf.newaxis, :, tf.newaxis]
     values = ((1 - y_weight) * ((1 - x_weight) * corner(y_low, x_low) + x_weight * corner(y_low, x_high))
               + y_weight * ((1 - x_weight) * corner(y_high, x_low) + x_weight * corner(y_high, x_high)))
-    return _average_bins(values * valid[..., tf.newaxis], output_size, sampling_ratio)
+    return average_bins(values * valid[..., tf.newaxis], output_size, sampling_ratio)
 
 
 def roi_align_crop_and_resize(features: Sequence[tf.Tensor], strides: Sequence[int], boxes: tf.Tensor,
@@ -104,8 +104,8 @@ def roi_align_crop_and_resize(features: Sequence[tf.Tensor], strides: Sequence[i
     widths = tf.stack([tf.shape(level)[2] for level in features])
     # Samples between one and two cells outside a map would blend its edge copies with the zeros;
     # by the definition they are zero, like every sample further out.
-    y_valid = _axis_samples(boxes[..., 1], boxes[..., 3], stride, tf.gather(heights, levels), samples)[3]
-    x_valid = _axis_samples(boxes[..., 0], boxes[..., 2], stride, tf.gather(widths, levels), samples)[3]
+    y_valid = axis_samples(boxes[..., 1], boxes[..., 3], stride, tf.gather(heights, levels), samples)[3]
+    x_valid = axis_samples(boxes[..., 0], boxes[..., 2], stride, tf.gather(widths, levels), samples)[3]
     valid = tf.cast(y_valid[..., :, tf.newaxis] & x_valid[..., tf.newaxis, :], tf.float32)
 
     # crop_and_resize samples a box's first and last rows at its y1 and y2 times (height - 1), in
@@ -119,10 +119,10 @@ def roi_align_crop_and_resize(features: Sequence[tf.Tensor], strides: Sequence[i
     crops = tf.image.crop_and_resize(stacked, tf.reshape(corners, [-1, 4]), tf.reshape(image_of_box, [-1]),
                                      [samples, samples], extrapolation_value=0.0)
     crops = tf.reshape(crops, [batch, rois, samples, samples, channels]) * valid[..., tf.newaxis]
-    return _average_bins(crops, output_size, sampling_ratio)
+    return average_bins(crops, output_size, sampling_ratio)
 
 
-def _axis_samples(start: tf.Tensor, end: tf.Tensor, stride: tf.Tensor, size: tf.Tensor, count: int):
+def axis_samples(start: tf.Tensor, end: tf.Tensor, stride: tf.Tensor, size: tf.Tensor, count: int):
     """Sample positions along one axis of each box, in cells: `(low, high, fraction, valid)`, each
     `[B, R, count]`: the two cells to interpolate between, the weight of `high`, and whether the
     sample lies within a cell of the map."""
@@ -137,7 +137,7 @@ def _axis_samples(start: tf.Tensor, end: tf.Tensor, stride: tf.Tensor, size: tf.
     return tf.cast(low, tf.int32), tf.cast(high, tf.int32), position - low, valid
 
 
-def _average_bins(values: tf.Tensor, output_size: int, sampling_ratio: int) -> tf.Tensor:
+def average_bins(values: tf.Tensor, output_size: int, sampling_ratio: int) -> tf.Tensor:
     """`[B, R, S * r, S * r, C]` samples → `[B, R, S, S, C]` bin means."""
     shape = tf.shape(values)
     grouped = tf.reshape(values, [shape[0], shape[1], output_size, sampling_ratio, output_size, sampling_ratio,

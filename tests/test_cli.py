@@ -1,5 +1,6 @@
 """The `boxflow` command line: exit status 2 and one clear stderr line for bad arguments or input."""
 
+import json
 import subprocess
 import sys
 
@@ -10,13 +11,17 @@ from tests.builders import image_bytes, voc_xml
 
 
 def test_synth_then_prepare_through_the_cli(tmp_path, capsys):
-    assert main(["synth", "--out", str(tmp_path / "s"), "--images", "12", "--image-size", "64", "--seed", "2"]) == 0
+    assert main(["synth", "--out", str(tmp_path / "s"), "--images", "12", "--image-size", "64", "--seed", "2",
+                 "--masks"]) == 0
+    assert "boxes and masks" in capsys.readouterr().out
     assert main(["prepare", "--format", "coco", "--input", str(tmp_path / "s" / "annotations.json"),
                  "--out", str(tmp_path / "d"), "--workers", "1", "--num-shards", "2"]) == 0
     out = capsys.readouterr().out
     assert "images: 12 read = 12 written + 0 rejected" in out
     assert sorted(p.name for p in (tmp_path / "d").glob("train-*")) == ["train-00000-of-00002.tfrecord",
                                                                         "train-00001-of-00002.tfrecord"]
+    splits = json.loads((tmp_path / "d" / "dataset_info.json").read_text())["splits"]
+    assert all(split["masks"] == split["boxes"] > 0 for split in splits.values())
 
 
 @pytest.mark.parametrize("args, message", [
@@ -88,7 +93,6 @@ def test_prepare_runner_augment_seed_and_drop_emptied_images_flags(tmp_path, cap
     assert prepared("b", "--augment-copies", "1", "--augment-seed", "3") == first  # the seed fixes the copies
     assert prepared("c", "--augment-copies", "1", "--augment-seed", "4") != first
 
-    import json
     document = json.loads((tmp_path / "s" / "annotations.json").read_text())
     boxed = {a["image_id"] for a in document["annotations"]}
     for annotation in document["annotations"]:

@@ -89,8 +89,9 @@ def make_dataset(
     `padded_max_boxes`, dense `[B, M, 4]` / `[B, M]` with class -1 as padding (for
     distribution strategies). `with_masks` adds `targets["instance_map"]`: int32 `[B, S, S]`,
     `i + 1` where box `i` of the image shows, 0 elsewhere (see `instance_map_from_pngs`): one map
-    per image, moved with the pixels by every augmentation op. `batch_size` is global; with an `input_context` each input
-    pipeline reads its shard of the data and batches its per-replica share.
+    per image, moved with the pixels by every augmentation op. `batch_size` is global; with an
+    `input_context` each input pipeline reads its shard of the data and batches its per-replica
+    share.
     Training shuffles (seeded), applies `augmentation` (after the letterbox, so at
     model resolution) and drops the last partial batch. Otherwise, with `full_batches`, the last
     batch is filled up with blank images, and `targets[IMAGE_VALID]` `[B]` (1 or 0) tells the real

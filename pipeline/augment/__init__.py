@@ -5,8 +5,8 @@ Every op is a pure function `op(example, seed, ...) -> example` on one example
 "classes": int32 [N]}` (plus, optionally, `"instance_map"`: int32 [H, W], `i + 1` where
 box `i` shows and 0 elsewhere, the instance masks of a dataset that has them). Geometric ops
 move the map exactly as they move the pixels and renumber it as they drop boxes, so a
-dropped box's pixels become 0. Randomness comes only from the `seed` argument (`[2]` int, stateless ops),
-which is what lets the same function serve both tf.data (bit-reproducible under
+dropped box's pixels become 0. Randomness comes only from the `seed` argument (`[2]` int,
+stateless ops), which is what lets the same function serve both tf.data (bit-reproducible under
 parallel map) and the Beam job (deterministic per image id, copy index and seed).
 
 keras-cv's box-aware layers (RandomFlip, JitteredResize, RandomColorJitter, Mosaic…)

@@ -36,7 +36,7 @@ from keras_models.ops.box_uncertainty import (NO_UNCERTAINTY, box_outputs, edge_
 from keras_models.ops.detection_decoding import NmsConfig, per_class_nms
 from keras_models.ops.matching import IGNORED
 from keras_models.ops.proposals import ProposalConfig, generate_proposals
-from keras_models.ops.roi_align import assign_levels, roi_align_for
+from keras_models.ops.roi_align import OUTPUT_SIZE, assign_levels, roi_align_for
 from keras_models.ops.sampling import RoiTargets, SamplingConfig, roi_targets, rpn_targets
 from keras_models.ops.two_stage_losses import roi_losses, rpn_losses
 
@@ -155,11 +155,17 @@ class FasterRCNN(Detector):
     def _call_box_outputs(self, levels, rois):
         """`(class_logits [B, R, C + 1], box_deltas [B, R, C, 4])` of `rois` `[B, R, 4]` pixels XYXY,
         each pooled from its pyramid level."""
+        return self.box_head(self._pooled(levels, rois))
+
+    def _pooled(self, levels, rois, output_size: int = OUTPUT_SIZE):
+        """`[B, R, output_size, output_size, C]` ROI Align features of `rois` `[B, R, 4]` pixels
+        XYXY, each from its FPN level, in the model's compute dtype."""
         first, last = self.roi_levels[0], self.roi_levels[-1]
         roi_levels = assign_levels(rois, first, last, self.roi_canonical_size) - first
         crop = roi_align_for(self._compiled)
-        features = crop(levels[:len(self.roi_levels)], [2 ** level for level in self.roi_levels], rois, roi_levels)
-        return self.box_head(tf.cast(features, self.compute_dtype))
+        features = crop(levels[:len(self.roi_levels)], [2 ** level for level in self.roi_levels], rois, roi_levels,
+                        output_size=output_size)
+        return tf.cast(features, self.compute_dtype)
 
     def _sampling_seeds(self, batch: tf.Tensor) -> tf.Tensor:
         """`[B, 2]` seeds `(step, image's index in the global batch + sampling_seed · 2¹⁶)`: the same

@@ -20,7 +20,6 @@ from keras_models.models.dense_prediction_steps import global_count
 from keras_models.models.faster_rcnn import BoxStage, FasterRCNN, Truth
 from keras_models.models.mask_rcnn_config import MaskRCNNConfig
 from keras_models.ops.mask_targets import MASK_SIZE, mask_targets
-from keras_models.ops.roi_align import assign_levels, roi_align_for
 from keras_models.ops.sampling import NO_BOX
 
 INSTANCE_MAP = "instance_map"  # the targets' key of the masks (`pipeline.dataset.make_dataset`)
@@ -33,7 +32,6 @@ class MaskRCNN(FasterRCNN):
 
     CONFIG = MaskRCNNConfig
     LOSS_NAMES = FasterRCNN.LOSS_NAMES + ("mask_loss",)
-    USES_MASKS = True
 
     def _make_later_stages(self, config: MaskRCNNConfig) -> None:
         self.mask_rois = int(round(self.roi_sampling.sample_size * self.roi_sampling.positive_fraction))
@@ -46,12 +44,7 @@ class MaskRCNN(FasterRCNN):
     def _call_mask_outputs(self, levels, rois, classes, training: bool = False):
         """float32 `[B, R, 28, 28]` mask logits of `rois` `[B, R, 4]` pixels XYXY, each from its
         class's map (`classes` `[B, R]` from 0)."""
-        first, last = self.roi_levels[0], self.roi_levels[-1]
-        roi_levels = assign_levels(rois, first, last, self.roi_canonical_size) - first
-        crop = roi_align_for(self._compiled)
-        features = crop(levels[:len(self.roi_levels)], [2 ** level for level in self.roi_levels], rois, roi_levels,
-                        output_size=MASK_SIZE // 2)
-        logits = self.mask_head(tf.cast(features, self.compute_dtype), training=training)  # [B, R, 28, 28, C]
+        logits = self.mask_head(self._pooled(levels, rois, MASK_SIZE // 2), training=training)  # [B, R, 28, 28, C]
         picked = tf.gather(tf.transpose(logits, [0, 1, 4, 2, 3]), tf.maximum(classes, 0)[..., tf.newaxis],
                            batch_dims=2)
         return tf.cast(picked[:, :, 0], tf.float32)

@@ -147,6 +147,53 @@ def test_composition_of_all_ops(seed):
     check_boxes_follow_objects(example, after, 1.3 ** 2, kept_all)
 
 
+def discs_example(seed: int, size: int, first_class: int) -> dict:
+    """Two disjoint discs (boxes their tight boxes) and a box with no mask, of classes
+    `first_class` + 0, 1, 2."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[:size, :size]
+    instances = np.zeros((size, size), np.int32)
+    boxes = []
+    for index, centre_x in enumerate((size // 4, 3 * size // 4)):
+        radius = size // 5
+        centre_y = rng.integers(radius, size - radius)
+        disc = (xs - centre_x) ** 2 + (ys - centre_y) ** 2 < radius ** 2
+        instances[disc] = index + 1
+        boxes.append([xs[disc].min(), ys[disc].min(), xs[disc].max() + 1, ys[disc].max() + 1])
+    boxes.append([0, 0, size, size])
+    image = np.where(instances[..., None] > 0, 200.0, 40.0) * np.ones(3)
+    return {"image": tf.constant(image, tf.float32), "boxes": tf.constant(boxes, tf.float32),
+            "classes": tf.constant([first_class, first_class + 1, first_class + 2], tf.int32), "instance_map": tf.constant(instances)}
+
+
+def test_a_cut_round_object_gets_the_box_of_what_is_left_of_it():
+    """Clipping a disc's box to the window leaves it wider than the disc's cut-off part; with a map
+    the box shrinks to the visible pixels. A box without a mask is clipped as before."""
+    operations = {
+        "scale crop": lambda examples, seed: random_scale_crop(examples[0], seed, (1.7, 1.7), 0.0),
+        "mosaic": lambda examples, seed: mosaic_four(examples, seed, 0.0),
+    }
+    for name, operation in operations.items():
+        tightened = 0
+        for seed in range(8):
+            examples = [discs_example(seed * 4 + i, 96, first_class=10 * i) for i in range(4)]
+            after = operation(examples, tf.constant([seed, 5]))
+            clipped_only = operation([{key: value for key, value in example.items() if key != "instance_map"}
+                                      for example in examples], tf.constant([seed, 5]))
+            instances = after["instance_map"].numpy()
+            plain_boxes = dict(zip(clipped_only["classes"].numpy(), clipped_only["boxes"].numpy()))
+            for index, (box, k) in enumerate(zip(after["boxes"].numpy(), after["classes"].numpy())):
+                plain = plain_boxes[k]
+                if k % 10 == 2:
+                    np.testing.assert_array_equal(box, plain, err_msg=name)
+                    continue
+                ys, xs = np.nonzero(instances == index + 1)
+                extent = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+                np.testing.assert_allclose(box, extent, atol=1.0, err_msg=f"{name}, seed {seed}")
+                tightened += np.abs(plain - extent).max() > 1.0
+        assert tightened >= 3, name
+
+
 def test_same_seed_same_result_and_images_without_boxes_pass():
     config = AugmentationConfig(rotate90_probability=0.5, jpeg_probability=1.0, cutout_probability=1.0)
     example = rectangles_example(3)

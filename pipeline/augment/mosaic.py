@@ -18,7 +18,8 @@ def mosaic_four(examples: Sequence[dict], seed: tf.Tensor, min_visible_fraction:
 
     Boxes move with their image, are clipped to the window, and are dropped when less
     than `min_visible_fraction` of them stays inside. Instance maps, when all four
-    examples carry one, are tiled the same way and numbered as the boxes are joined.
+    examples carry one, are tiled the same way and numbered as the boxes are joined; a box the
+    window cuts is then tightened to its mask's visible pixels.
     """
     size = tf.shape(examples[0]["image"])[0]
     y_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -26,8 +27,10 @@ def mosaic_four(examples: Sequence[dict], seed: tf.Tensor, min_visible_fraction:
     left = tf.random.stateless_uniform([], seed=x_seed, maxval=size + 1, dtype=tf.int32)
 
     def tile(parts: Sequence[tf.Tensor]) -> tf.Tensor:
-        return tf.concat([tf.concat(parts[:2], axis=1), tf.concat(parts[2:], axis=1)], axis=0)[
-            top:top + size, left:left + size]
+        return tf.concat([tf.concat(parts[:2], axis=1), tf.concat(parts[2:], axis=1)], axis=0)
+
+    def window(canvas: tf.Tensor) -> tf.Tensor:
+        return canvas[top:top + size, left:left + size]
 
     # Quadrant origins (x, y): top-left, top-right, bottom-left, bottom-right.
     origins = [(0, 0), (1, 0), (0, 1), (1, 1)]
@@ -35,14 +38,16 @@ def mosaic_four(examples: Sequence[dict], seed: tf.Tensor, min_visible_fraction:
         example["boxes"] + tf.cast(tf.stack([ox * size - left, oy * size - top] * 2), tf.float32)
         for example, (ox, oy) in zip(examples, origins)
     ], axis=0)
-    result = {"image": tile([example["image"] for example in examples]),
+    result = {"image": window(tile([example["image"] for example in examples])),
               "classes": tf.concat([example["classes"] for example in examples], axis=0)}
     if all("instance_map" in example for example in examples):
         # Each quadrant's numbers follow the boxes of the quadrants before it.
         firsts = tf.cumsum([tf.shape(example["classes"])[0] for example in examples], exclusive=True)
         numbered = [example["instance_map"] + tf.where(example["instance_map"] > 0, first, 0)
                     for example, first in zip(examples, tf.unstack(firsts))]
-        result["instance_map"] = tile(numbered)
+        canvas = tile(numbered)
+        result["instance_map"] = window(canvas)
+        return clip_and_drop(result, moved, size, size, min_visible_fraction, canvas)
     return clip_and_drop(result, moved, size, size, min_visible_fraction)
 
 

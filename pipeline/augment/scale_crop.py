@@ -40,13 +40,15 @@ def random_scale_crop(example: dict, seed: tf.Tensor, scale_range: tuple[float, 
     offset_x = _random_offset(x_seed, scaled_shape[1], out_width)
     result = dict(example)
     result["image"] = _window(image, offset_y, offset_x, out_height, out_width)
+    uncut_instances = None
     if "instance_map" in example:
-        instances = tf.image.resize(example["instance_map"][..., tf.newaxis], scaled_shape, method="nearest")
-        result["instance_map"] = _window(instances, offset_y, offset_x, out_height, out_width)[..., 0]
+        uncut_instances = tf.image.resize(example["instance_map"][..., tf.newaxis], scaled_shape, method="nearest")
+        result["instance_map"] = _window(uncut_instances, offset_y, offset_x, out_height, out_width)[..., 0]
+        uncut_instances = uncut_instances[..., 0]
     exact_scale = tf.cast(scaled_shape, tf.float32) / float_shape
     moved = example["boxes"] * tf.stack([exact_scale[1], exact_scale[0], exact_scale[1], exact_scale[0]]) - tf.cast(
         tf.stack([offset_x, offset_y, offset_x, offset_y]), tf.float32)
-    return clip_and_drop(result, moved, out_height, out_width, min_visible_fraction)
+    return clip_and_drop(result, moved, out_height, out_width, min_visible_fraction, uncut_instances)
 
 
 def _random_offset(seed: tf.Tensor, scaled: tf.Tensor, out: tf.Tensor) -> tf.Tensor:

@@ -24,6 +24,12 @@ COUNT_OUTPUT = "num_detections"  # float32 [B]
 OUTPUT_NAMES = (BOXES_OUTPUT, SCORES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT)
 # Only from a model with a probabilistic box head (`--box-uncertainty`): float32 [B, K, 4].
 STDDEV_OUTPUT = "detection_box_stddev"
+# Only from a mask model: float32 [B, K, MASK_SIDE, MASK_SIDE], each detection's mask
+# probabilities (0..1) over its `detection_boxes` box, cell (i, j) at the box's
+# ((i + 0.5) / MASK_SIDE, (j + 0.5) / MASK_SIDE) fraction, as the TF OD API's Mask R-CNN answers;
+# threshold at 0.5 after pasting into the image.
+MASKS_OUTPUT = "detection_masks"
+MASK_SIDE = 28
 
 # Inside VERSION/: files TF Serving leaves alone, beside the label map (record_schema.LABEL_MAP_FILE).
 ASSETS_EXTRA = "assets.extra"

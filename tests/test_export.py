@@ -18,7 +18,7 @@ from PIL import Image
 from boxflow.cli import main
 from keras_models.runs.run_directory import load_trained_model
 from keras_models.inference.detection_functions import detect_encoded_images, detect_examples, detect_images
-from contracts.export_schema import OUTPUT_NAMES, STDDEV_OUTPUT
+from contracts.export_schema import MASKS_OUTPUT, OUTPUT_NAMES, STDDEV_OUTPUT
 
 
 # Each test runs for both detectors, unless it checks what does not depend on the model.
@@ -26,7 +26,7 @@ RETINANET_ONLY = pytest.mark.parametrize("trained", ["retinanet"], indirect=True
 
 
 RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run", "uncertain_retinanet": "tiny_uncertain_run",
-        "uncertain_faster_rcnn": "tiny_uncertain_faster_rcnn_run"}
+        "uncertain_faster_rcnn": "tiny_uncertain_faster_rcnn_run", "mask_rcnn": "tiny_mask_rcnn_run"}
 
 
 @pytest.fixture(scope="module", params=list(RUNS))
@@ -81,14 +81,20 @@ def test_signatures_equal_the_in_process_model(trained):
         ("serve_examples", {"examples": tf.constant([r["serialized"] for r in serialized_records(trained)])},
          detect_examples(model, tf.constant([r["serialized"] for r in serialized_records(trained)]))),
     ]
-    # The probabilistic head adds its output; every other model exports exactly the four as before.
-    names = set(OUTPUT_NAMES) | ({STDDEV_OUTPUT} if getattr(model, "box_uncertainty", "none") != "none" else set())
+    # The probabilistic head and the mask stage add their outputs; every other model exports exactly
+    # the four as before.
+    names = (set(OUTPUT_NAMES) | ({STDDEV_OUTPUT} if getattr(model, "box_uncertainty", "none") != "none" else set())
+             | ({MASKS_OUTPUT} if model.TRAINS_ON_MASKS else set()))
     for signature, inputs, expected in cases:
         outputs = loaded.signatures[signature](**inputs)
         assert set(outputs) == set(expected) == names
         for name in names:
             np.testing.assert_allclose(outputs[name], expected[name], atol=1e-4, err_msg=f"{signature}/{name}")
     assert float(expected["num_detections"].numpy().sum()) > 0  # the val records': there were detections to compare
+    if MASKS_OUTPUT in names:
+        masks = expected[MASKS_OUTPUT].numpy()
+        assert masks.shape[2:] == (28, 28) and 0 <= masks.min() and masks.max() <= 1
+        assert (masks.max(axis=(2, 3)) > 0.5).any()
 
 
 def serialized_records(trained):

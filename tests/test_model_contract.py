@@ -17,12 +17,13 @@ from tests.conftest import SHARED_MODEL_NAME
 
 MODELS = sorted(DETECTORS)
 # The session's trained run of each model (tests/conftest.py).
-TRAINED_RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run"}
+TRAINED_RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run", "mask_rcnn": "tiny_mask_rcnn_run"}
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    return str(prepared_synth(tmp_path_factory.mktemp("contract"), 24, 128, (16, 48), seed=3, val_fraction=0.25))
+    return str(prepared_synth(tmp_path_factory.mktemp("contract"), 24, 128, (16, 48), seed=3, val_fraction=0.25,
+                              masks=True))
 
 
 def test_every_registered_model_is_under_contract():
@@ -44,8 +45,10 @@ def test_the_config_rebuilds_the_same_model(name, data_dir):
 def test_ragged_and_padded_batches_give_the_same_losses(name, data_dir):
     model = small_model(name)
     model.compile(optimizer="adam")
-    ragged = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True).take(1)
-    padded = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True, padded_max_boxes=16).take(1)
+    masks = type(model).TRAINS_ON_MASKS
+    ragged = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True, with_masks=masks).take(1)
+    padded = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True, padded_max_boxes=16,
+                          with_masks=masks).take(1)
     first = model.evaluate(ragged, verbose=0, return_dict=True)
     second = model.evaluate(padded, verbose=0, return_dict=True)
     assert set(first) == set(type(model).LOSS_NAMES)
@@ -58,7 +61,8 @@ def test_a_few_steps_lower_the_loss(name, data_dir):
     keras.utils.set_random_seed(0)
     model = small_model(name)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    history = model.fit(make_dataset(data_dir, "train", 128, 4, training=True, seed=0), epochs=4, verbose=0).history
+    batches = make_dataset(data_dir, "train", 128, 4, training=True, seed=0, with_masks=type(model).TRAINS_ON_MASKS)
+    history = model.fit(batches, epochs=4, verbose=0).history
     assert set(history) == set(type(model).LOSS_NAMES)
     assert all(np.isfinite(value) for values in history.values() for value in values)
     assert history["loss"][-1] < 0.9 * history["loss"][0], history["loss"]
@@ -107,5 +111,7 @@ def test_the_export_has_the_schemas_signatures_inputs_and_outputs(request, expor
     assert inputs == {export_schema.ENCODED_IMAGES_SIGNATURE: {export_schema.IMAGES_INPUT},
                       export_schema.PIXEL_IMAGES_SIGNATURE: {export_schema.IMAGES_INPUT},
                       export_schema.EXAMPLES_SIGNATURE: {export_schema.EXAMPLES_INPUT}}
+    outputs = set(export_schema.OUTPUT_NAMES) | ({export_schema.MASKS_OUTPUT} if DETECTORS[name].TRAINS_ON_MASKS
+                                                 else set())
     for signature in export_schema.SIGNATURES:
-        assert set(loaded.signatures[signature].structured_outputs) == set(export_schema.OUTPUT_NAMES), signature
+        assert set(loaded.signatures[signature].structured_outputs) == outputs, signature

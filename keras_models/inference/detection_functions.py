@@ -11,7 +11,9 @@ TF Object Detection API's output form (DESIGN.md §6):
 - `num_detections`: float32 `[B]`; rows past it are zero padding;
 - `detection_box_stddev`: float32 `[B, K, 4]`, only from a model with a probabilistic box head:
   each edge's standard deviation, normalized to the original image as `detection_boxes` and in
-  its `(ymin, xmin, ymax, xmax)` order.
+  its `(ymin, xmin, ymax, xmax)` order;
+- `detection_masks`: float32 `[B, K, 28, 28]`, only from a mask model: each detection's mask
+  probabilities over its `detection_boxes` box (resampled where that box was clipped to the image).
 
 `boxflow evaluate` calls the same functions on the in-process model, so what is
 evaluated from a run directory is exactly what the export serves.
@@ -26,7 +28,9 @@ import tensorflow as tf
 from contracts import record_schema
 from pipeline.letterbox import letterbox
 from pipeline.record_decoding import decode_image
-from contracts.export_schema import BOXES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT, SCORES_OUTPUT, STDDEV_OUTPUT
+from contracts.export_schema import (BOXES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT, MASKS_OUTPUT, SCORES_OUTPUT,
+                                     STDDEV_OUTPUT)
+from keras_models.ops.mask_pasting import masks_of_sub_boxes
 
 
 class Detector(Protocol):
@@ -75,12 +79,16 @@ def _detect_each(model: Detector, batch: tf.Tensor, to_image) -> dict[str, tf.Te
         height, width = extents[:, 0:1], extents[:, 1:2]
         return tf.where(valid, tf.stack([ymin / height, xmin / width, ymax / height, xmax / width], axis=-1), 0.0)
 
+    unclipped = normalized_yxyx(detections["boxes"])
     outputs = {
-        BOXES_OUTPUT: tf.clip_by_value(normalized_yxyx(detections["boxes"]), 0.0, 1.0),
+        BOXES_OUTPUT: tf.clip_by_value(unclipped, 0.0, 1.0),
         SCORES_OUTPUT: detections["scores"],
         CLASSES_OUTPUT: tf.where(valid[..., 0], tf.cast(detections["classes"] + 1, tf.float32), 0.0),
         COUNT_OUTPUT: tf.cast(detections["num_detections"], tf.float32),
     }
     if "box_stddev" in detections:
         outputs[STDDEV_OUTPUT] = normalized_yxyx(detections["box_stddev"])
+    if "masks" in detections:
+        # A box reaching into the letterbox's padding was clipped to the image: its mask follows.
+        outputs[MASKS_OUTPUT] = masks_of_sub_boxes(detections["masks"], unclipped, outputs[BOXES_OUTPUT])
     return outputs

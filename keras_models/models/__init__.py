@@ -2,4 +2,6 @@
 `keras_models.ops`."""
 
 # `train --model`: the models `train` builds (kept here, free of imports, for the command line).
-MODELS = ("retinanet", "faster_rcnn")
+MODELS = ("retinanet", "faster_rcnn", "mask_rcnn")
+# How the progress lines and docs name each.
+MODEL_NAMES = {"retinanet": "RetinaNet", "faster_rcnn": "Faster R-CNN", "mask_rcnn": "Mask R-CNN"}

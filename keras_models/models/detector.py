@@ -18,6 +18,8 @@ class Detector(DensePredictionSteps):
     functions letterbox to."""
 
     CONFIG: type[DetectorConfig] = DetectorConfig
+    # Whether its training batches must carry instance masks (`make_dataset(with_masks=True)`).
+    TRAINS_ON_MASKS = False
 
     def __init__(self, config: DetectorConfig, **kwargs):
         super().__init__(**kwargs)

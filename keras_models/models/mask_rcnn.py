@@ -31,6 +31,7 @@ class MaskRCNN(FasterRCNN):
     mask probabilities over its box. Training reads `targets["instance_map"]` `[B, S, S]`."""
 
     CONFIG = MaskRCNNConfig
+    TRAINS_ON_MASKS = True
     LOSS_NAMES = FasterRCNN.LOSS_NAMES + ("mask_loss",)
 
     def _make_later_stages(self, config: MaskRCNNConfig) -> None:
@@ -57,8 +58,11 @@ class MaskRCNN(FasterRCNN):
         rois = tf.stop_gradient(box_stage.rois[:, :self.mask_rois])
         classes = box_stage.class_targets[:, :self.mask_rois]
         matched = box_stage.matched_boxes[:, :self.mask_rois]
-        learns = (matched != NO_BOX) & (classes >= 0) & (classes < self.num_classes)
-        targets = mask_targets(truth.targets[INSTANCE_MAP], rois, tf.where(learns, matched, NO_BOX))
+        targets = mask_targets(truth.targets[INSTANCE_MAP], rois, matched)
+        # An ROI whose crop holds no pixel of its object (a box without a mask: an image prepared
+        # without one) teaches nothing about the object's shape and is left out.
+        learns = ((matched != NO_BOX) & (classes >= 0) & (classes < self.num_classes)
+                  & (tf.reduce_max(targets, axis=[2, 3]) > 0))
         logits = self._call_mask_outputs(levels, rois, classes, training=True)
         per_roi = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(targets, logits), axis=[2, 3])
         weight = tf.cast(learns, tf.float32)

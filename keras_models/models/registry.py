@@ -7,9 +7,10 @@ from contracts.errors import BoxflowError
 from keras_models.models.detector import Detector
 from keras_models.models.detector_config import DetectorConfig
 from keras_models.models.faster_rcnn import FasterRCNN
+from keras_models.models.mask_rcnn import MaskRCNN
 from keras_models.models.retinanet import RetinaNet
 
-DETECTORS: dict[str, type[Detector]] = {"retinanet": RetinaNet, "faster_rcnn": FasterRCNN}
+DETECTORS: dict[str, type[Detector]] = {"retinanet": RetinaNet, "faster_rcnn": FasterRCNN, "mask_rcnn": MaskRCNN}
 # Each model's config class, by `--model` name.
 MODEL_CONFIGS: dict[str, type[DetectorConfig]] = {name: detector.CONFIG for name, detector in DETECTORS.items()}
 # Runs written before `--model` existed name no model: they are RetinaNets.

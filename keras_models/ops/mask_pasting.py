@@ -31,3 +31,23 @@ def _tent_weights(start: tf.Tensor, end: tf.Tensor, pixels: int, cells) -> tf.Te
     position = (centres - start[..., tf.newaxis]) / extent * tf.cast(cells, tf.float32) - 0.5  # [B, K, pixels]
     cell = tf.range(cells, dtype=tf.float32)
     return tf.nn.relu(1.0 - tf.abs(position[..., tf.newaxis] - cell))
+
+
+def masks_of_sub_boxes(masks: tf.Tensor, boxes: tf.Tensor, sub_boxes: tf.Tensor) -> tf.Tensor:
+    """Box-relative `masks` float `[B, K, M, M]` (rows along y) of `boxes` `[B, K, 4]` YXYX → the
+    same masks over `sub_boxes` `[B, K, 4]` YXYX in the same units (each inside its box, e.g. the
+    box clipped to the image), sampled bilinearly at the new cells' centres; float32 `[B, K, M, M]`."""
+    masks = tf.cast(masks, tf.float32)
+    batch, count, cells = tf.shape(masks)[0], tf.shape(masks)[1], masks.shape[-1]
+    extent = tf.maximum(boxes[..., 2:] - boxes[..., :2], 1e-6)
+    low = (sub_boxes[..., :2] - boxes[..., :2]) / extent  # fractions of the box
+    high = (sub_boxes[..., 2:] - boxes[..., :2]) / extent
+    # The new cells' centres in old cells (u = 0 at the first cell's centre), then in a grid with a
+    # cell of zeros around it, whose ends crop_and_resize puts at 0 and 1: inside, its bilinear
+    # sampling is the paste's tent blend, with the same zero padding half a cell past the edge.
+    first = cells * low + 0.5 * (high - low) - 0.5
+    last = cells * low + (cells - 0.5) * (high - low) - 0.5
+    padded = tf.pad(tf.reshape(masks, [-1, cells, cells, 1]), [[0, 0], [1, 1], [1, 1], [0, 0]])
+    crops = tf.image.crop_and_resize(padded, tf.reshape(tf.concat([first, last], axis=-1) + 1.0, [-1, 4]) / (cells + 1),
+                                     tf.range(batch * count), [cells, cells])
+    return tf.reshape(crops, [batch, count, cells, cells])

@@ -24,7 +24,8 @@ from keras_models.layers.backbone_weights import load_backbone_weights
 from keras_models.training.evaluation_callback import CocoEvaluation
 from keras_models.training.initialization import initialize_from
 from keras_models.layers.normalization import default_normalization
-from keras_models.training.detector_factory import build_detector
+from keras_models.models import MODEL_NAMES
+from keras_models.training.detector_factory import build_detector, trains_on_masks
 from keras_models.training.optimizers import LearningRate, make_optimizer
 from keras_models.models.detector import Detector
 from keras_models.runs.run_directory import (BACKUP_DIR, CHECKPOINT_PATTERN, CHECKPOINTS_DIR, CONFIG_FILE, FINAL_WEIGHTS,
@@ -76,10 +77,13 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     if train_images < settings.batch_size:
         raise SettingError("data_dir", f"{settings.data_dir}: {train_images} training images, fewer than one batch "
                            f"of {settings.batch_size}")
+    if trains_on_masks(settings):
+        _check_masks(settings, info["splits"]["train"], progress)
     settings, sizes = settings.sized_to(info["splits"]["train"].get("boxes", 0) / train_images)
     settings = settings.padded_to(most_boxes_per_image(settings.data_dir, info))
     if sizes:
-        progress(f"[train] Faster R-CNN sized to the run: {sizes.describe()}; --config sets any of them")
+        progress(f"[train] {MODEL_NAMES[settings.model]} sized to the run: {sizes.describe()}; "
+                 "--config sets any of them")
     keras.utils.set_random_seed(settings.seed)
     norm = settings.norm or default_normalization(replicas)
     # Every worker trains the same weights; only the chief writes the run directory. The
@@ -159,6 +163,18 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
             "steps": int(model.optimizer.iterations.numpy())}
 
 
+def _check_masks(settings: TrainSettings, train_split: dict, progress: Callable[[str], None]) -> None:
+    """Refuses a dataset without instance masks for a model that learns them, and says how many
+    boxes have none (their ROIs leave the mask loss out)."""
+    masks, boxes = train_split.get("masks", 0), train_split.get("boxes", 0)
+    if not masks:
+        raise SettingError("data_dir", f"{settings.data_dir}: the training split has no instance masks, which "
+                           f"--model {settings.model} learns from (prepare COCO polygons or RLE, VOC "
+                           "SegmentationObject PNGs, YOLO segmentation rows or `boxflow synth --masks`)")
+    if masks < boxes:
+        progress(f"[train] {boxes - masks} of {boxes} training boxes have no mask; they train the boxes only")
+
+
 def _anchor_layout(settings: TrainSettings, info: dict, progress: Callable[[str], None]) -> AnchorConfig:
     """The model's anchors sized by `anchor_size_multiplier`, or with `--anchors auto` fitted to the boxes."""
     layout = settings.model_config.anchor_layout()
@@ -216,19 +232,22 @@ def fit_datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_
     replicas = strategy.num_replicas_in_sync
     compiled = compiles_steps(strategy, settings.xla)
     padded = settings.max_boxes if replicas > 1 or compiled else None
+    # The validation loss of a mask model needs the masks too.
+    with_masks = trains_on_masks(settings)
 
     def train(context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
         # Repeated, with explicit epoch lengths: Keras then knows each epoch's end in advance.
         return make_dataset(settings.data_dir, "train", settings.image_size, settings.batch_size, training=True,
                             seed=settings.seed, padded_max_boxes=padded, augmentation=settings.augmentation,
-                            input_context=context, deterministic=settings.deterministic_input).repeat()
+                            input_context=context, deterministic=settings.deterministic_input,
+                            with_masks=with_masks).repeat()
 
     def validation(context: Optional[tf.distribute.InputContext] = None,
                    batch_count: Optional[int] = None) -> tf.data.Dataset:
         return make_dataset(settings.data_dir, "val", settings.image_size, settings.batch_size, training=False,
                             padded_max_boxes=padded, full_batches=compiled or context is not None,
                             batch_count=batch_count, input_context=context,
-                            deterministic=settings.deterministic_input)
+                            deterministic=settings.deterministic_input, with_masks=with_masks)
 
     if replicas == 1:
         steps = math.ceil(val_images / settings.batch_size) if val_images else None

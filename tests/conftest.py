@@ -68,13 +68,14 @@ def tiny_uncertain_faster_rcnn_run(tiny_faster_rcnn_run, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_mask_rcnn_run(tiny_faster_rcnn_run, tmp_path_factory):
     """`(data, run)`: `synth --masks` data (160 images at 128 px) and a Mask R-CNN at its defaults
-    trained on it for 4 epochs from the shared Faster R-CNN (every weight but the mask head's), for
-    the mask tests of train, evaluate, export and serve."""
+    trained on it for 8 epochs from the shared Faster R-CNN (every weight but the mask head's), for
+    the mask tests of train, evaluate, export and serve. Measured: segm AP 0.25 against 0.16 for
+    the same detections' boxes filled in (0.12 against 0.12 after 4 epochs, 0.35 against 0.21 after 12)."""
     from tests.builders import prepared_synth, trained_tiny_faster_rcnn
 
     root = tmp_path_factory.mktemp("tiny_mask_rcnn")
     data = prepared_synth(root, 160, 128, (16, 48), seed=5, masks=True, num_shards=2, val_fraction=0.25)
-    return data, trained_tiny_faster_rcnn(root, data, tiny_faster_rcnn_run[1], 4, model="mask_rcnn")
+    return data, trained_tiny_faster_rcnn(root, data, tiny_faster_rcnn_run[1], 8, model="mask_rcnn")
 
 
 SHARED_MODEL_NAME = "shapes"

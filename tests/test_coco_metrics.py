@@ -1,37 +1,46 @@
 """COCO metrics: the same numbers as pycocotools run by hand on files in the COCO formats, 1.0
 for perfect detections, and the box convention (xyxy pixels → COCO xywh) checked by IoU."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from keras_models.evaluation import coco_metrics
+from keras_models.evaluation.mask_encoding import encode
 from tests.builders import ground_truth_as_detections, evaluation_image, random_evaluation_images
 
 CLASSES = ("circle", "square", "triangle")
 
 
-def by_hand(images, tmp_path) -> np.ndarray:
-    """pycocotools the documented way: a ground-truth JSON file and a results JSON file."""
+def by_hand(images, tmp_path, iou_type: str = "bbox") -> np.ndarray:
+    """pycocotools the documented way: a ground-truth JSON file and a results JSON file (with each
+    object's RLE for `segm`, whose areas pycocotools computes itself)."""
     truth = {"images": [], "annotations": [], "categories": [{"id": k + 1, "name": n} for k, n in enumerate(CLASSES)]}
     results = []
     for image_id, image in enumerate(images, start=7):  # ids unrelated to positions
         truth["images"].append({"id": image_id, "width": image.width, "height": image.height})
-        for (x0, y0, x1, y1), label in zip(image.boxes.tolist(), image.classes.tolist()):
-            truth["annotations"].append({"id": len(truth["annotations"]) + 1, "image_id": image_id,
-                                         "category_id": label + 1, "bbox": [x0, y0, x1 - x0, y1 - y0],
-                                         "area": (x1 - x0) * (y1 - y0), "iscrowd": 0})
-        for (x0, y0, x1, y1), label, score in zip(image.detection_boxes.tolist(), image.detection_classes.tolist(),
-                                                  image.detection_scores.tolist()):
-            results.append({"image_id": image_id, "category_id": label + 1, "bbox": [x0, y0, x1 - x0, y1 - y0],
-                            "score": score})
+        truth_masks = image.masks if iou_type == "segm" else [None] * len(image.boxes)
+        for (x0, y0, x1, y1), label, rle in zip(image.boxes.tolist(), image.classes.tolist(), truth_masks):
+            annotation = {"id": len(truth["annotations"]) + 1, "image_id": image_id, "category_id": label + 1,
+                          "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0}
+            if rle is not None:
+                annotation.update(segmentation=as_json(rle), area=float(mask_utils.area(rle)))
+            truth["annotations"].append(annotation)
+        detection_masks = image.detection_masks if iou_type == "segm" else [None] * len(image.detection_boxes)
+        for (x0, y0, x1, y1), label, score, rle in zip(image.detection_boxes.tolist(), image.detection_classes.tolist(),
+                                                       image.detection_scores.tolist(), detection_masks):
+            result = {"image_id": image_id, "category_id": label + 1, "score": score}
+            result.update({"segmentation": as_json(rle)} if rle is not None else {"bbox": [x0, y0, x1 - x0, y1 - y0]})
+            results.append(result)
     (tmp_path / "truth.json").write_text(json.dumps(truth))
     (tmp_path / "results.json").write_text(json.dumps(results))
     ground_truth = COCO(str(tmp_path / "truth.json"))
-    evaluation = COCOeval(ground_truth, ground_truth.loadRes(str(tmp_path / "results.json")), "bbox")
+    evaluation = COCOeval(ground_truth, ground_truth.loadRes(str(tmp_path / "results.json")), iou_type)
     evaluation.evaluate()
     evaluation.accumulate()
     evaluation.summarize()
@@ -43,6 +52,40 @@ def test_metrics_equal_pycocotools_run_by_hand(rng, tmp_path):
     ours = coco_metrics.evaluate_coco(images, len(CLASSES)).stats
     assert 0.2 < ours[0] < 0.95, "the fixture should give a middling mAP, not a trivial one"
     np.testing.assert_allclose(ours, by_hand(images, tmp_path), atol=1e-12)
+
+
+def as_json(rle: dict) -> dict:
+    return {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
+
+
+def ellipse(box, height: int, width: int) -> dict:
+    """The RLE of the ellipse inscribed in `box` (pixels xyxy)."""
+    ys, xs = np.mgrid[:height, :width] + 0.5
+    x0, y0, x1, y1 = box
+    inside = ((xs - (x0 + x1) / 2) / max(x1 - x0, 1e-3)) ** 2 + ((ys - (y0 + y1) / 2) / max(y1 - y0, 1e-3)) ** 2
+    return encode(inside <= 0.25)
+
+
+def test_mask_metrics_equal_pycocotools_run_by_hand(rng, tmp_path):
+    """Truth: ellipses inscribed in the boxes; detections: ellipses in the detected boxes, half of
+    them filled boxes instead (which a box metric cannot tell from the ellipses)."""
+    images = [dataclasses.replace(
+        image, masks=[ellipse(box, image.height, image.width) for box in image.boxes],
+        detection_masks=[ellipse(box, image.height, image.width) if index % 2 else
+                         encode(box_mask(box, image))
+                         for index, box in enumerate(image.detection_boxes)])
+        for image in random_evaluation_images(rng, 30, len(CLASSES))]
+    ours = coco_metrics.evaluate_coco(images, len(CLASSES), iou_type="segm").stats
+    np.testing.assert_allclose(ours, by_hand(images, tmp_path, "segm"), atol=1e-12)
+    boxes = coco_metrics.evaluate_coco(images, len(CLASSES)).stats
+    assert 0.1 < ours[0] < boxes[0] - 0.02, "the filled boxes should cost mask AP, not box AP"
+
+
+def box_mask(box, image) -> np.ndarray:
+    mask = np.zeros((image.height, image.width), np.uint8)
+    x0, y0, x1, y1 = np.round(box).astype(int)
+    mask[max(y0, 0):y1, max(x0, 0):x1] = 1
+    return mask
 
 
 def test_ground_truth_as_detections_scores_one(rng):

@@ -166,6 +166,9 @@ def test_evaluating_the_export_equals_evaluating_the_run(trained, tmp_path):
     assert from_model["model"] == str(trained["version"]) and from_model["detections"] == from_run["detections"]
     for name, value in from_run["coco"].items():
         assert from_model["coco"][name] == pytest.approx(value, abs=1e-6)
+    assert ("segm" in from_run) == ("segm" in from_model) == (trained["kind"] == "mask_rcnn")
+    if "segm" in from_run:
+        assert from_model["segm"]["coco"] == pytest.approx(from_run["segm"]["coco"], abs=1e-6)
     # The export names its box distribution, so its calibration is the run's.
     assert ("calibration" in from_run) == ("calibration" in from_model) == trained["kind"].startswith("uncertain")
     if "calibration" in from_run:

@@ -1,10 +1,12 @@
-"""COCO detection metrics, computed by pycocotools on in-memory ground truth and detections.
+"""COCO detection and instance segmentation metrics, computed by pycocotools on in-memory ground
+truth and detections.
 
 Conventions fed to pycocotools: image ids are positions (1..N) in the evaluated list,
 category ids are label-map ids (class + 1), boxes are `[x, y, width, height]` in
-original-image pixels, ground-truth areas are box areas (there are no masks), and crowd
-boxes are `iscrowd` regions (matched detections are ignored). `difficult` has no COCO
-meaning and is not used here (the VOC metric ignores those boxes).
+original-image pixels, and crowd boxes are `iscrowd` regions (matched detections are ignored).
+`bbox` evaluation takes box areas for the area ranges; `segm` evaluation takes the masks (RLEs)
+and their pixel areas, as COCO's own annotations do. `difficult` has no COCO meaning and is not
+used here (the VOC metric ignores those boxes).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import io
 from typing import Optional, Sequence
 
 import numpy as np
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -38,27 +41,39 @@ def _coco(images: list[dict], categories: list[dict], annotations: list[dict]) -
     return coco
 
 
-def to_coco(images: Sequence[EvaluationImage], num_classes: int) -> tuple[COCO, COCO]:
-    """Ground truth and detections as two pycocotools datasets."""
+def _region(box: list[float], rle: Optional[dict]) -> dict:
+    """An annotation's geometry: its box, and with a mask the mask and its area (else the box's)."""
+    if rle is None:
+        return {"bbox": box, "area": box[2] * box[3]}
+    return {"bbox": box, "segmentation": rle, "area": float(mask_utils.area(rle))}
+
+
+def to_coco(images: Sequence[EvaluationImage], num_classes: int, masks: bool = False) -> tuple[COCO, COCO]:
+    """Ground truth and detections as two pycocotools datasets, with their masks when `masks`
+    (every image's `masks` and `detection_masks` set)."""
     coco_images = [{"id": index + 1, "height": image.height, "width": image.width}
                    for index, image in enumerate(images)]
     categories = [{"id": label + 1, "name": str(label + 1)} for label in range(num_classes)]
     truth, detections = [], []
     for index, image in enumerate(images):
-        for box, label, crowd in zip(_xywh(image.boxes), image.classes.tolist(), image.is_crowd.tolist()):
-            truth.append({"id": len(truth) + 1, "image_id": index + 1, "category_id": label + 1, "bbox": box,
-                          "area": box[2] * box[3], "iscrowd": int(crowd)})
-        for box, label, score in zip(_xywh(image.detection_boxes), image.detection_classes.tolist(),
-                                     image.detection_scores.tolist()):
+        truth_masks = image.masks if masks else [None] * len(image.boxes)
+        for box, label, crowd, rle in zip(_xywh(image.boxes), image.classes.tolist(), image.is_crowd.tolist(),
+                                          truth_masks):
+            truth.append({"id": len(truth) + 1, "image_id": index + 1, "category_id": label + 1,
+                          "iscrowd": int(crowd), **_region(box, rle)})
+        detection_masks = image.detection_masks if masks else [None] * len(image.detection_boxes)
+        for box, label, score, rle in zip(_xywh(image.detection_boxes), image.detection_classes.tolist(),
+                                          image.detection_scores.tolist(), detection_masks):
             detections.append({"id": len(detections) + 1, "image_id": index + 1, "category_id": label + 1,
-                               "bbox": box, "area": box[2] * box[3], "iscrowd": 0, "score": score})
+                               "iscrowd": 0, "score": score, **_region(box, rle)})
     return _coco(coco_images, categories, truth), _coco(coco_images, categories, detections)
 
 
-def evaluate_coco(images: Sequence[EvaluationImage], num_classes: int) -> COCOeval:
-    """pycocotools' bbox evaluation, run to the end (`stats` and `eval` filled), quietly."""
-    truth, detections = to_coco(images, num_classes)
-    evaluation = COCOeval(truth, detections, iouType="bbox")
+def evaluate_coco(images: Sequence[EvaluationImage], num_classes: int, iou_type: str = "bbox") -> COCOeval:
+    """pycocotools' `bbox` (or, of the masks, `segm`) evaluation, run to the end (`stats` and
+    `eval` filled), quietly."""
+    truth, detections = to_coco(images, num_classes, masks=iou_type == "segm")
+    evaluation = COCOeval(truth, detections, iouType=iou_type)
     with contextlib.redirect_stdout(io.StringIO()):
         evaluation.evaluate()
         evaluation.accumulate()

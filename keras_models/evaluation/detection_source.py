@@ -13,9 +13,10 @@ import tensorflow as tf
 from contracts import record_schema
 from contracts.errors import BoxflowError
 from contracts.export_schema import (ASSETS_EXTRA, BOXES_OUTPUT, BOX_UNCERTAINTY_FILE, CLASSES_OUTPUT, COUNT_OUTPUT,
-                                     EXAMPLES_SIGNATURE, SCORES_OUTPUT, STDDEV_OUTPUT)
+                                     EXAMPLES_SIGNATURE, MASKS_OUTPUT, SCORES_OUTPUT, STDDEV_OUTPUT)
 from contracts.label_map import parse_label_map
 from keras_models.evaluation.evaluation_image import EvaluationImage
+from keras_models.evaluation.mask_encoding import detection_rles, truth_rles
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
 from pipeline.dataset import shard_files
 from pipeline.record_decoding import decode_ground_truth
@@ -129,17 +130,24 @@ def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list
             ymin, xmin, ymax, xmax = np.moveaxis(detections[output][index, :count].numpy(), -1, 0)
             return np.stack([xmin * width, ymin * height, xmax * width, ymax * height], axis=-1)
 
+        boxes = truth["boxes"][index].numpy().reshape(-1, 4)
+        detection_boxes = xyxy_pixels(BOXES_OUTPUT)
+        masked = MASKS_OUTPUT in detections
         paired.append(EvaluationImage(
             source_id=truth["source_id"][index].numpy().decode("utf-8", "replace"),
             height=height,
             width=width,
-            boxes=truth["boxes"][index].numpy().reshape(-1, 4),
+            boxes=boxes,
             classes=truth["classes"][index].numpy(),
             is_crowd=truth["is_crowd"][index].numpy(),
             difficult=truth["difficult"][index].numpy(),
-            detection_boxes=xyxy_pixels(BOXES_OUTPUT),
+            detection_boxes=detection_boxes,
             detection_scores=detections[SCORES_OUTPUT][index, :count].numpy(),
             detection_classes=detections[CLASSES_OUTPUT][index, :count].numpy().astype(np.int64) - 1,
             detection_stddev=xyxy_pixels(STDDEV_OUTPUT) if STDDEV_OUTPUT in detections else None,
+            # Masks are decoded only to score a mask model.
+            masks=truth_rles(truth["mask_pngs"][index].numpy().tolist(), len(boxes), height, width) if masked else None,
+            detection_masks=(detection_rles(detections[MASKS_OUTPUT][index, :count].numpy(), detection_boxes, height,
+                                            width) if masked else None),
         ))
     return paired

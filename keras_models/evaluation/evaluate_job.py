@@ -88,13 +88,32 @@ def evaluate_images(images: Sequence[EvaluationImage], class_names: Sequence[str
         "per_class": {name: {**per_class[name], "VOC_AP50": voc[name]} for name in class_names},
     }
     if resamples:
-        intervals = {name: None if interval is None else
-                     {"low": interval.low, "high": interval.high, "level": interval.level,
-                      "resamples": interval.resamples, "method": "bootstrap over images"}
-                     for name, interval in bootstrap_intervals(evaluation, resamples, seed=seed).items()}
+        intervals = _intervals(evaluation, resamples, seed)
         metrics["AP_interval"] = intervals["AP"]
         metrics["intervals"] = intervals
+    if any(image.detection_masks is not None for image in images):
+        metrics["segm"] = _mask_metrics(images, class_names, resamples, seed)
     return metrics, evaluation
+
+
+def _intervals(evaluation, resamples: int, seed: int) -> dict:
+    return {name: None if interval is None else
+            {"low": interval.low, "high": interval.high, "level": interval.level,
+             "resamples": interval.resamples, "method": "bootstrap over images"}
+            for name, interval in bootstrap_intervals(evaluation, resamples, seed=seed).items()}
+
+
+def _mask_metrics(images: Sequence[EvaluationImage], class_names: Sequence[str], resamples: int, seed: int) -> dict:
+    """A mask model's COCO segm metrics (mask IoU), per class and with intervals like the boxes';
+    `{"skipped": why}` when some images have no ground-truth masks to score against."""
+    unmasked = sum(image.masks is None for image in images)
+    if unmasked:
+        return {"skipped": f"{unmasked} of {len(images)} images have no instance masks in their records"}
+    evaluation = coco_metrics.evaluate_coco(images, len(class_names), iou_type="segm")
+    segm = {"coco": coco_metrics.summary(evaluation), "per_class": coco_metrics.per_class(evaluation, class_names)}
+    if resamples:
+        segm["intervals"] = _intervals(evaluation, resamples, seed)
+    return segm
 
 
 def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr) -> dict:
@@ -204,6 +223,7 @@ def format_report(report: dict) -> str:
     for name, values in report["per_class"].items():
         lines.append(f"{name:<16} {_number(values['AP']):>6} {_number(values['AP50']):>6} "
                      f"{_number(values['VOC_AP50']):>9}")
+    lines += _format_mask_metrics(report.get("segm"))
     calibration = report.get("calibration")
     if calibration and calibration["matched_detections"]:
         coverage = ", ".join(f"{float(level):.0%} → {observed:.1%}" for level, observed in calibration["coverage"].items())
@@ -218,3 +238,19 @@ def format_report(report: dict) -> str:
             lines.append(f"  temperatures fitted on '{calibration['fitted_on']['split']}' of "
                          f"{calibration['fitted_on']['data']}")
     return "\n".join(lines)
+
+
+def _format_mask_metrics(segm: Optional[dict]) -> list[str]:
+    if segm is None:
+        return []
+    if "skipped" in segm:
+        return [f"masks: not scored: {segm['skipped']}"]
+    coco = segm["coco"]
+    lines = ["masks (COCO segm, mask IoU):"]
+    lines += [f"  {name:<10} {_number(coco[name])}" for name in coco_metrics.STAT_NAMES]
+    interval = segm.get("intervals", {}).get("AP")
+    if interval:
+        lines.append(f"  AP {interval['level']:.0%} interval [{interval['low']:.3f}, {interval['high']:.3f}]")
+    lines += [f"  {name:<16} AP {_number(values['AP'])} AP50 {_number(values['AP50'])}"
+              for name, values in segm["per_class"].items()]
+    return lines

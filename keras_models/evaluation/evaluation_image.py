@@ -15,6 +15,9 @@ class EvaluationImage:
     Ground truth: `boxes` `[N, 4]`, `classes` `[N]`, `is_crowd` / `difficult` `[N]` bool.
     Detections: `detection_boxes` `[K, 4]`, `detection_scores` `[K]`, `detection_classes` `[K]`, and
     from a model with box uncertainty `detection_stddev` `[K, 4]`, each edge's standard deviation.
+    Masks, as COCO RLEs (`keras_models/evaluation/mask_encoding.py`) of the original image: `masks`,
+    one per box (None: the record has none), and from a mask model `detection_masks`, one per
+    detection.
     """
 
     source_id: str
@@ -28,4 +31,6 @@ class EvaluationImage:
     detection_scores: np.ndarray
     detection_classes: np.ndarray
     detection_stddev: Optional[np.ndarray] = None
+    masks: Optional[list] = None
+    detection_masks: Optional[list] = None
 

@@ -142,13 +142,14 @@ class ServeProcess:
 
 
 @contextlib.contextmanager
-def serving_run(data, run, model_base):
+def serving_run(data, run, model_base, **settings):
     """`boxflow serve` in this process over `model_base`, the session's export of `run` (model
-    `shapes`): yields `{"server", "model" (the in-process model), "data", "rest" URL, "grpc" address}`."""
+    `shapes`), with `ServeSettings` `settings` beyond the ports: yields `{"server", "model" (the
+    in-process model), "data", "rest" URL, "grpc" address}`."""
     from keras_models.runs.run_directory import load_trained_model
     from serving.server import Server, ServeSettings
 
-    server = Server(ServeSettings(str(model_base), rest_port=0, grpc_port=0, poll_seconds=0.2))
+    server = Server(ServeSettings(str(model_base), rest_port=0, grpc_port=0, poll_seconds=0.2, **settings))
     server.start()
     try:
         yield {"server": server, "model": load_trained_model(str(run)).model, "data": data,

@@ -1,0 +1,84 @@
+"""`boxflow train --model mask_rcnn` end to end: the run directory holds the Mask R-CNN it trained,
+whose masks score above the same detections' boxes filled in (the floor a mask head that learned
+nothing misses), a dataset without masks is refused, and `boxflow serve` answers the official gRPC
+client and REST with the in-process model's masks. (Its export, `saved_model_cli` and `evaluate`
+of the export are checked with the other models' in test_export.py and test_model_contract.py.)"""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from boxflow.cli import main
+from contracts.export_schema import MASKS_OUTPUT, OUTPUT_NAMES
+from keras_models.evaluation import coco_metrics
+from keras_models.evaluation.detection_source import collect, model_detector
+from keras_models.evaluation.evaluate_job import evaluate_images
+from keras_models.evaluation.mask_encoding import encode
+from keras_models.models.mask_rcnn import MaskRCNN
+from keras_models.runs.run_directory import load_trained_model
+from tests.helpers.serving import b64, grpc_predict, held_out_images_and_answer, rest, serving_run
+
+
+def filled_boxes(image):
+    """The image with each detection's mask replaced by its whole box."""
+    masks = []
+    for x1, y1, x2, y2 in np.round(image.detection_boxes).astype(int):
+        mask = np.zeros((image.height, image.width), np.uint8)
+        mask[y1:y2, x1:x2] = 1
+        masks.append(encode(mask))
+    return dataclasses.replace(image, detection_masks=masks)
+
+
+def test_the_run_holds_the_mask_rcnn_it_trained_whose_masks_beat_filled_boxes(tiny_mask_rcnn_run):
+    data, run = tiny_mask_rcnn_run
+    config = json.loads((run / "config.json").read_text())
+    assert config["settings"]["model"] == "mask_rcnn"
+    trained = load_trained_model(str(run))
+    assert isinstance(trained.model, MaskRCNN)
+    history = json.loads((run / "history.json").read_text())
+    assert history[-1]["mask_loss"] < 0.75 * history[0]["mask_loss"]
+    images = collect(str(data), "val", model_detector(trained.model))
+    metrics, _ = evaluate_images(images, trained.class_names, resamples=0)
+    learned = metrics["segm"]["coco"]["AP"]
+    filled = coco_metrics.summary(coco_metrics.evaluate_coco([filled_boxes(image) for image in images],
+                                                             len(trained.class_names), iou_type="segm"))["AP"]
+    # Squares' boxes are their masks; circles' and triangles' are not, and a shape-blind head scores
+    # as the filled boxes do.
+    assert learned > filled + 0.04, (learned, filled)
+    assert metrics["segm"]["per_class"]["triangle"]["AP"] > 2 * filled_per_class(images, trained.class_names)
+
+
+def filled_per_class(images, class_names) -> float:
+    evaluation = coco_metrics.evaluate_coco([filled_boxes(image) for image in images], len(class_names), "segm")
+    return coco_metrics.per_class(evaluation, class_names)["triangle"]["AP"]
+
+
+def test_a_dataset_without_masks_is_refused_in_one_line(tiny_run, tmp_path, capsys):
+    assert main(["train", "--model", "mask_rcnn", "--data", str(tiny_run[0]), "--out", str(tmp_path / "run"),
+                 "--epochs", "1"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "the training split has no instance masks" in error
+    assert "--model mask_rcnn learns from" in error and not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def served(tiny_mask_rcnn_run, exported):
+    # Requests of at most 64 KiB: the answers, 313,600 bytes of masks per image, are larger.
+    with serving_run(*tiny_mask_rcnn_run, exported(tiny_mask_rcnn_run[1]), max_request_bytes=64 * 1024) as served:
+        yield served
+
+
+def test_serve_answers_masks_to_the_official_grpc_client_and_rest_as_the_model_does(served):
+    images, reference = held_out_images_and_answer(served, count=3)
+    response = grpc_predict(served["grpc"], "shapes", images)
+    assert response.ByteSize() > 3 * 313_600
+    for name in (*OUTPUT_NAMES, MASKS_OUTPUT):
+        np.testing.assert_allclose(tf.make_ndarray(response.outputs[name]), reference[name], atol=1e-4)
+    status, answer = rest(served["rest"], "/v1/models/shapes:predict", {"instances": [b64(i) for i in images]})
+    assert status == 200
+    for row, prediction in enumerate(answer["predictions"]):
+        assert np.shape(prediction[MASKS_OUTPUT]) == (100, 28, 28)
+        np.testing.assert_allclose(prediction[MASKS_OUTPUT], reference[MASKS_OUTPUT][row], atol=1e-4)

@@ -1,5 +1,5 @@
 """`boxflow export`: the TF Serving layout and files, outputs equal to the in-process model for
-every signature of both detectors, and the export loading where boxflow is absent (a fresh process, and
+every signature of every detector, and the export loading where boxflow is absent (a fresh process, and
 `saved_model_cli run`, the session-based loader path TF Serving uses)."""
 
 import io
@@ -21,8 +21,10 @@ from keras_models.inference.detection_functions import detect_encoded_images, de
 from contracts.export_schema import MASKS_OUTPUT, OUTPUT_NAMES, STDDEV_OUTPUT
 
 
-# Each test runs for both detectors, unless it checks what does not depend on the model.
+# Each test runs for every trained run, unless it checks what does not depend on the model.
 RETINANET_ONLY = pytest.mark.parametrize("trained", ["retinanet"], indirect=True)
+# The loaders' checks run once per model graph; a probabilistic head only adds an output.
+EACH_MODEL = pytest.mark.parametrize("trained", ["retinanet", "faster_rcnn", "mask_rcnn"], indirect=True)
 
 
 RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run", "uncertain_retinanet": "tiny_uncertain_run",
@@ -139,6 +141,7 @@ def test_loads_in_a_fresh_process_that_never_imported_boxflow(trained, tmp_path)
         np.testing.assert_allclose(outputs[name], expected[name].numpy(), atol=1e-4)
 
 
+@EACH_MODEL
 def test_saved_model_cli_runs_the_signatures(trained, tmp_path):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     np.save(tmp_path / "pixels.npy", np.zeros((2, 64, 80, 3), np.uint8))

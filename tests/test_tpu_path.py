@@ -1,5 +1,5 @@
 """What `--strategy tpu` runs, checked on CPU: under the choice it makes (steps compiled by XLA,
-batches padded), the train and test steps of both detectors compile and run with
+batches padded), the train and test steps of every detector compile and run with
 `jit_compile=True` (predict: test_model_contract.py), and the graphs of all three hold none of the ops
 XLA cannot compile or a TPU cannot shape: `CombinedNonMaxSuppression`, `CropAndResize`, ragged
 ops, and data-dependent `Where` / `Unique`. Validation batches come full (the last one filled up with blank images that count in no
@@ -19,12 +19,13 @@ DENYLIST = {"CombinedNonMaxSuppression", "CropAndResize", "Where", "Unique", "Un
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return prepared_synth(tmp_path_factory.mktemp("tpu_path"), 8, 128, (16, 48), seed=9, val_fraction=0.0)
+    return prepared_synth(tmp_path_factory.mktemp("tpu_path"), 8, 128, (16, 48), seed=9, val_fraction=0.0, masks=True)
 
 
 @pytest.fixture(scope="module")
 def padded_batch(data):
-    return next(iter(make_dataset(str(data), "train", 128, 4, training=False, padded_max_boxes=16)))
+    # With the instance maps a mask model trains on; the other models leave them alone.
+    return next(iter(make_dataset(str(data), "train", 128, 4, training=False, padded_max_boxes=16, with_masks=True)))
 
 
 def op_types(function, *arguments) -> set[str]:
@@ -75,9 +76,9 @@ def test_blank_images_that_fill_up_a_batch_change_no_loss(name, data):
     model = small_model(name)
     model.compile(optimizer=keras.optimizers.SGD(0.01))
     # deterministic: the same images in the same order, so that both last batches hold the same two
-    ragged = list(make_dataset(str(data), "train", 128, 3, training=False, deterministic=True))[-1]
+    ragged = list(make_dataset(str(data), "train", 128, 3, training=False, deterministic=True, with_masks=True))[-1]
     full = list(make_dataset(str(data), "train", 128, 3, training=False, deterministic=True, full_batches=True,
-                             padded_max_boxes=16))[-1]
+                             padded_max_boxes=16, with_masks=True))[-1]
     np.testing.assert_array_equal(full[0][:2], ragged[0])
     assert ragged[0].shape[0] == 2 and full[0].shape[0] == 3
     for loss_name, value in model._losses_for(*ragged, training=False).items():

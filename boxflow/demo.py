@@ -1,7 +1,7 @@
 """`boxflow demo`: the whole product on data it makes itself.
 
-synth → prepare (Beam) → train (a tiny RetinaNet, or Faster R-CNN with `--model faster_rcnn`; time
-budget) → evaluate → export →
+synth → prepare (Beam) → train (a tiny RetinaNet, or with `--model` a Faster R-CNN, or a Mask R-CNN
+on shapes drawn with their masks; time budget) → evaluate → export →
 `boxflow serve` in the background → predict on a held-out image over REST → server stopped,
 then a summary table. Each stage prints progress; a failure names its stage and cause.
 A rerun starts the stages' outputs afresh in the same work folder.
@@ -90,9 +90,14 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict
 def _synth(settings: DemoSettings, summary: dict, say) -> None:
     from boxflow.synth import SynthConfig, write_synth_dataset
 
-    coco = write_synth_dataset(settings.path("synth"), settings.images, SynthConfig.for_image_size(settings.image_size),
-                               settings.seed)
-    say(f"  {len(coco['images'])} images, {len(coco['annotations'])} boxes in {settings.path('synth')}")
+    from keras_models.models.registry import DETECTORS
+
+    # A mask model's data: each shape's visible mask too.
+    config = dataclasses.replace(SynthConfig.for_image_size(settings.image_size),
+                                 masks=DETECTORS[settings.model].TRAINS_ON_MASKS)
+    coco = write_synth_dataset(settings.path("synth"), settings.images, config, settings.seed)
+    say(f"  {len(coco['images'])} images, {len(coco['annotations'])} boxes{' and masks' if config.masks else ''} "
+        f"in {settings.path('synth')}")
 
 
 def _prepare(settings: DemoSettings, summary: dict, say) -> None:
@@ -131,6 +136,8 @@ def _evaluate(settings: DemoSettings, summary: dict, say) -> None:
     summary["mAP50"] = report["coco"]["AP50"]
     summary["mAP"] = report["coco"]["AP"]
     summary["mAP_interval"] = (report["AP_interval"]["low"], report["AP_interval"]["high"])
+    if "coco" in report.get("segm", {}):
+        summary["mask_mAP"] = report["segm"]["coco"]["AP"]
 
 
 def _export(settings: DemoSettings, summary: dict, say) -> None:
@@ -245,6 +252,7 @@ def format_summary(summary: dict) -> str:
         ("training", f"{summary['training_seconds'] / 60:.1f} min, {summary['training_epochs']} epochs"),
         ("mAP50", f"{summary['mAP50']:.3f}"),
         ("mAP (95% interval)", f"{summary['mAP']:.3f} ({low:.3f}–{high:.3f})"),
+        *([("mask mAP", f"{summary['mask_mAP']:.3f}")] if "mask_mAP" in summary else []),
         ("evaluation report", summary["report"]),
         ("export", summary["export"]),
         ("serving latency p50 (REST)", f"{summary['latency_p50_ms']:.1f} ms"),

@@ -1,4 +1,4 @@
-"""Boxes and class labels drawn on a picture, large enough for a person to read."""
+"""Boxes, masks and class labels drawn on a picture, large enough for a person to read."""
 
 from __future__ import annotations
 
@@ -21,19 +21,24 @@ FONT_FRACTION = 1 / 24
 MIN_FONT_PIXELS = 11
 # Opacity (0-255) of the band that shows a box's uncertainty: visible, yet the image shows through.
 BAND_OPACITY = 90
+# Opacity of an object's mask: its shape stands out, its texture stays visible.
+MASK_OPACITY = 110
 
 
 def draw_example(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, class_names: Sequence[str],
                  scores: Optional[np.ndarray] = None, min_side: int = 0,
-                 box_stddev: Optional[np.ndarray] = None) -> Image.Image:
+                 box_stddev: Optional[np.ndarray] = None, masks: Optional[np.ndarray] = None) -> Image.Image:
     """`image` `[H, W, 3]` 0..255, `boxes` `[N, 4]` pixels xyxy, `classes` `[N]` from 0 → a picture.
 
     With `scores` `[N]` (detections), each label carries its score and the best are drawn last, on
     top. With `min_side`, a smaller picture is first enlarged so that its shorter side has that many
     pixels: labels stay legible on thumbnails. With `box_stddev` `[N, 4]` (pixels, xyxy), each edge
-    gets a translucent band from one standard deviation inside it to one outside.
+    gets a translucent band from one standard deviation inside it to one outside. With `masks`
+    `[N, H, W]` bool (pixels of `image`), each object's mask is filled in its class colour.
     """
     picture = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
+    if masks is not None:
+        picture = _with_masks(picture, np.asarray(masks, bool), classes)
     scale = max(1.0, min_side / min(picture.size))
     if scale > 1:
         picture = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.BILINEAR)
@@ -53,6 +58,15 @@ def draw_example(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, clas
         text = name if scores is None else f"{name} {scores[index]:.2f}"
         _draw_label(draw, text, font, colour, left, top, picture.size)
     return picture
+
+
+def _with_masks(picture: Image.Image, masks: np.ndarray, classes: np.ndarray) -> Image.Image:
+    """`picture` with each `[H, W]` mask of `masks` blended in its class colour."""
+    overlay = np.zeros((picture.height, picture.width, 4), np.uint8)
+    for mask, label in zip(masks, np.asarray(classes).tolist()):
+        colour = CROWD_COLOUR if label == CROWD_CLASS else PALETTE[int(label) % len(PALETTE)]
+        overlay[mask] = (*colour, MASK_OPACITY)
+    return Image.alpha_composite(picture.convert("RGBA"), Image.fromarray(overlay, "RGBA")).convert("RGB")
 
 
 def _with_bands(picture: Image.Image, boxes: np.ndarray, stddev: np.ndarray, classes: np.ndarray) -> Image.Image:

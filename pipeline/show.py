@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from typing import Optional, Sequence
 
+import numpy as np
 from PIL import Image
 
 from contracts.errors import BoxflowError
 from pipeline.augment.config import AugmentationConfig
-from pipeline.dataset import make_dataset
+from pipeline.dataset import make_dataset, read_dataset_info
 from pipeline.drawing import draw_example
 
 GAP = 4
@@ -29,13 +30,20 @@ def grid(pictures: Sequence[Image.Image], columns: Optional[int] = None) -> Imag
 
 def show_dataset(data_dir: str, split: str, count: int, image_size: int, class_names: Sequence[str],
                  augmentation: Optional[AugmentationConfig] = None, seed: int = 0) -> Image.Image:
-    """The first `count` examples of a split (augmented when `augmentation` is given) as one grid."""
+    """The first `count` examples of a split (augmented when `augmentation` is given) as one grid,
+    their instance masks filled in when the split has masks."""
+    with_masks = read_dataset_info(data_dir)["splits"].get(split, {}).get("masks", 0) > 0
     dataset = make_dataset(data_dir, split, image_size, batch_size=1, training=augmentation is not None, seed=seed,
-                           deterministic=True, augmentation=augmentation)
+                           deterministic=True, augmentation=augmentation, with_masks=with_masks)
     pictures = []
     for images, targets in dataset.take(count):
-        pictures.append(draw_example(images[0].numpy(), targets["boxes"][0].numpy(),
-                                     targets["classes"][0].numpy(), class_names))
+        boxes = targets["boxes"][0].numpy()
+        masks = None
+        if with_masks:
+            instances = targets["instance_map"][0].numpy()
+            masks = instances[np.newaxis] == np.arange(1, len(boxes) + 1)[:, np.newaxis, np.newaxis]
+        pictures.append(draw_example(images[0].numpy(), boxes, targets["classes"][0].numpy(), class_names,
+                                     masks=masks))
     if not pictures:
         raise BoxflowError(f"{data_dir}: split '{split}' has no examples to show")
     return grid(pictures)

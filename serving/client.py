@@ -19,7 +19,7 @@ import numpy as np
 from contracts import box_overlap
 from contracts.errors import BoxflowError
 from contracts.export_schema import (BOXES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT, ENCODED_IMAGES_SIGNATURE, IMAGES_INPUT,
-                                     SCORES_OUTPUT, STDDEV_OUTPUT)
+                                     MASKS_OUTPUT, SCORES_OUTPUT, STDDEV_OUTPUT)
 
 # Pictures of detections are drawn at least this large (pixels, shorter side).
 PICTURE_MIN_SIDE = 512
@@ -31,6 +31,8 @@ class Detection:
     box: tuple[float, float, float, float]  # normalized (ymin, xmin, ymax, xmax)
     # Each edge's standard deviation, normalized as `box`, from a model with box uncertainty.
     stddev: Optional[tuple[float, float, float, float]] = None
+    # `[M, M]` mask probabilities over `box`, from a mask model.
+    mask: Optional[np.ndarray] = dataclasses.field(default=None, compare=False)
 
 
 def predict_rest(server: str, name: str, image: bytes, timeout: float = 60.0) -> dict[str, np.ndarray]:
@@ -76,11 +78,13 @@ def detections(outputs: dict[str, np.ndarray], min_score: float = 0.0) -> list[D
     """The valid detections of one image's outputs, best first, at least `min_score`."""
     count = int(outputs[COUNT_OUTPUT])
     stddevs = outputs.get(STDDEV_OUTPUT, [None] * count)
+    masks = outputs.get(MASKS_OUTPUT, [None] * count)
     found = [Detection(int(label), float(score), tuple(float(v) for v in box),
-                       None if stddev is None else tuple(float(v) for v in stddev))
-             for label, score, box, stddev in zip(outputs[CLASSES_OUTPUT][:count],
-                                                  outputs[SCORES_OUTPUT][:count],
-                                                  outputs[BOXES_OUTPUT][:count], stddevs[:count])]
+                       None if stddev is None else tuple(float(v) for v in stddev),
+                       None if mask is None else np.asarray(mask, np.float32))
+             for label, score, box, stddev, mask in zip(outputs[CLASSES_OUTPUT][:count],
+                                                        outputs[SCORES_OUTPUT][:count],
+                                                        outputs[BOXES_OUTPUT][:count], stddevs[:count], masks[:count])]
     return [detection for detection in found if detection.score >= min_score]
 
 
@@ -115,6 +119,25 @@ def draw_detections(image: bytes, found: list[Detection], names: dict[int, str],
     boxes = np.array([xyxy_pixels(d.box) for d in found]).reshape(-1, 4)
     stddev = (np.array([xyxy_pixels(d.stddev) for d in found]).reshape(-1, 4)
               if found and all(d.stddev is not None for d in found) else None)
+    masks = (np.stack([image_mask(d.mask, box, height, width) for d, box in zip(found, boxes)])
+             if found and all(d.mask is not None for d in found) else None)
     class_names = [names.get(label, f"class {label}") for label in range(1, max([d.label for d in found] + [0]) + 1)]
     draw_example(pixels, boxes, np.array([d.label - 1 for d in found], int), class_names,
-                 np.array([d.score for d in found]), min_side=PICTURE_MIN_SIDE, box_stddev=stddev).save(path)
+                 np.array([d.score for d in found]), min_side=PICTURE_MIN_SIDE, box_stddev=stddev,
+                 masks=masks).save(path)
+
+
+def image_mask(mask: np.ndarray, box: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A box-relative mask `[M, M]` (probabilities) over `box` (pixels xyxy) → bool `[height, width]`:
+    resized bilinearly onto the box's pixels and thresholded at 0.5 (for drawing; `evaluate` pastes
+    in the graph, `keras_models/ops/mask_pasting.py`)."""
+    from PIL import Image
+
+    left, top = max(0, int(round(box[0]))), max(0, int(round(box[1])))
+    right, bottom = min(width, int(round(box[2]))), min(height, int(round(box[3])))
+    full = np.zeros((height, width), bool)
+    if right > left and bottom > top:
+        resized = Image.fromarray(np.asarray(mask, np.float32), mode="F").resize((right - left, bottom - top),
+                                                                                 Image.BILINEAR)
+        full[top:bottom, left:right] = np.asarray(resized) >= 0.5
+    return full

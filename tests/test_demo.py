@@ -35,11 +35,13 @@ def test_the_demo_runs_every_stage_and_reruns(tmp_path, capsys):
         assert row in out
     assert "server stopped" in out
 
-    # A rerun in the same folder starts afresh and works, this time with the time budget and the
-    # two-stage detector through every stage.
+    # A rerun in the same folder starts afresh and works, this time with the time budget and Mask
+    # R-CNN (Faster R-CNN and its mask stage; `--model` reaches train as for any model) through every
+    # stage, on shapes drawn with their masks.
     assert main(args[:3] + ["--images", "60", "--image-size", "128", "--train-minutes", "0.3",
-                            "--model", "faster_rcnn"]) == 0
+                            "--model", "mask_rcnn"]) == 0
     out = capsys.readouterr().out
-    assert "tiny FasterRCNN at 128px" in out and "server stopped" in out
-    assert json.loads((workdir / "run" / "config.json").read_text())["settings"]["model"] == "faster_rcnn"
+    assert "boxes and masks" in out and "tiny MaskRCNN at 128px" in out and "server stopped" in out
+    assert "masks (COCO segm, mask IoU):" in out and "mask mAP" in out
+    assert json.loads((workdir / "run" / "config.json").read_text())["settings"]["model"] == "mask_rcnn"
     assert (workdir / "models" / "shapes" / "1").exists() and not (workdir / "models" / "shapes" / "2").exists()

@@ -3,7 +3,7 @@ the picture, the best detection's label on top."""
 
 import numpy as np
 
-from pipeline.drawing import BAND_OPACITY, CROWD_COLOUR, FONT_FRACTION, PALETTE, draw_example
+from pipeline.drawing import BAND_OPACITY, CROWD_COLOUR, FONT_FRACTION, MASK_OPACITY, PALETTE, draw_example
 from pipeline.record_decoding import CROWD_CLASS
 
 GREY = 90
@@ -67,3 +67,28 @@ def test_a_crowd_region_is_drawn_grey_and_labelled_crowd():
     tab = (with_crowd[192 - 18:192 - 2, 128:] == CROWD_COLOUR).all(axis=-1).any(axis=0)
     width = int(np.nonzero(tab)[0].max())
     assert font.getlength("crowd") <= width < 1.5 * font.getlength("crowd")
+
+
+def test_a_mask_is_filled_in_its_class_colour_and_nothing_else():
+    ys, xs = np.mgrid[:128, :128]
+    disc = (xs - 64) ** 2 + (ys - 64) ** 2 < 30 ** 2
+    picture = np.asarray(draw_example(grey_image(128), np.array([[34.0, 34.0, 94.0, 94.0]]), np.array([2]),
+                                      ["a", "b", "c"], masks=disc[np.newaxis])).astype(int)
+    tinted = [round(GREY + (channel - GREY) * MASK_OPACITY / 255) for channel in PALETTE[2]]
+    off_the_outline = disc & (np.abs(xs - 64) < 27) & (np.abs(ys - 64) < 27)
+    assert (np.abs(picture[off_the_outline] - tinted) <= 1).all()
+    inside_box_outside_disc = ~disc & (xs > 36) & (xs < 92) & (ys > 50) & (ys < 92)
+    assert (picture[inside_box_outside_disc] == GREY).all()
+
+
+def test_a_served_mask_is_drawn_over_its_box():
+    from serving.client import image_mask
+
+    whole = image_mask(np.ones((28, 28)), np.array([10.0, 20.0, 50.0, 60.0]), 80, 100)
+    expected = np.zeros((80, 100), bool)
+    expected[20:60, 10:50] = True
+    np.testing.assert_array_equal(whole, expected)
+    left_half = np.zeros((28, 28))
+    left_half[:, :14] = 1.0
+    drawn = image_mask(left_half, np.array([10.0, 20.0, 50.0, 60.0]), 80, 100)
+    assert drawn[20:60, 10:29].all() and not drawn[:, 31:].any() and not drawn[:20].any()

@@ -19,6 +19,7 @@ from keras_models.evaluation.evaluate_job import evaluate_images
 from keras_models.evaluation.mask_encoding import encode
 from keras_models.models.mask_rcnn import MaskRCNN
 from keras_models.runs.run_directory import load_trained_model
+from serving.client import detections, predict_rest
 from tests.helpers.serving import b64, grpc_predict, held_out_images_and_answer, rest, serving_run
 
 
@@ -82,3 +83,15 @@ def test_serve_answers_masks_to_the_official_grpc_client_and_rest_as_the_model_d
     for row, prediction in enumerate(answer["predictions"]):
         assert np.shape(prediction[MASKS_OUTPUT]) == (100, 28, 28)
         np.testing.assert_allclose(prediction[MASKS_OUTPUT], reference[MASKS_OUTPUT][row], atol=1e-4)
+
+
+def test_predict_reads_and_draws_the_masks(served, tmp_path):
+    images, reference = held_out_images_and_answer(served, count=3)
+    row = int(np.argmax(reference["num_detections"]))
+    found = detections(predict_rest(served["rest"], "shapes", images[row]))
+    assert len(found) == int(reference["num_detections"][row])
+    np.testing.assert_allclose(found[0].mask, reference[MASKS_OUTPUT][row, 0], atol=1e-4)
+    (tmp_path / "image.jpg").write_bytes(images[row])
+    assert main(["predict", "--server", served["rest"], "--name", "shapes", "--image", str(tmp_path / "image.jpg"),
+                 "--min-score", "0", "--out", str(tmp_path / "masks.png")]) == 0
+    assert (tmp_path / "masks.png").is_file()

@@ -5,7 +5,7 @@ from PIL import Image
 
 from boxflow.cli import main
 from pipeline.dataset import make_dataset
-from pipeline.drawing import PALETTE
+from pipeline.drawing import MASK_OPACITY, PALETTE
 from pipeline.show import GAP
 from tests.builders import prepared_synth
 
@@ -31,6 +31,34 @@ def test_show_draws_each_box_in_its_class_colour(tmp_path):
             assert (edge == PALETTE[label]).all(axis=-1).mean() > 0.8, (index, box)
             drawn += 1
     assert drawn > 0
+
+
+def test_show_fills_each_mask_in_its_class_colour(tmp_path):
+    data = prepared_synth(tmp_path, 8, 96, (24, 40), seed=3, val_fraction=0.0, masks=True)
+    out = tmp_path / "grid.png"
+    assert main(["show", "--data", str(data), "--count", "1", "--image-size", "96", "--out", str(out)]) == 0
+    picture = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    images, targets = next(iter(make_dataset(str(data), "train", 96, 1, training=False, deterministic=True,
+                                             with_masks=True)))
+    image, instances = images[0].numpy(), targets["instance_map"][0].numpy()
+    boxes = np.round(targets["boxes"][0].numpy()).astype(int)
+    # Where no box outline or label tab is drawn: 3 px from each edge, and about the tab's rows.
+    clear = np.ones((96, 96), bool)
+    for left, top, right, bottom in boxes:
+        clear[max(top - 18, 0):top + 18, max(left - 3, 0):left + 70] = False
+        for edge in (left, right):
+            clear[max(top - 3, 0):bottom + 3, max(edge - 3, 0):edge + 3] = False
+        for edge in (top, bottom):
+            clear[max(edge - 3, 0):edge + 3, max(left - 3, 0):right + 3] = False
+    checked = 0
+    for index, label in enumerate(targets["classes"][0].numpy()):
+        inside = (instances == index + 1) & clear
+        expected = np.round(image[inside] + (np.array(PALETTE[label]) - image[inside]) * MASK_OPACITY / 255)
+        assert (np.abs(picture[:96, :96][inside] - expected) <= 2).all(), index
+        checked += int(inside.sum())
+    background = (instances == 0) & clear
+    assert (np.abs(picture[:96, :96][background] - image[background]) <= 2).all()
+    assert checked > 100
 
 
 def test_show_refuses_a_folder_that_is_not_a_dataset(tmp_path, capsys):

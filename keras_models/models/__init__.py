@@ -3,5 +3,5 @@
 
 # `train --model`: the models `train` builds (kept here, free of imports, for the command line).
 MODELS = ("retinanet", "faster_rcnn", "mask_rcnn")
-# How the progress lines and docs name each.
+# How progress lines name each.
 MODEL_NAMES = {"retinanet": "RetinaNet", "faster_rcnn": "Faster R-CNN", "mask_rcnn": "Mask R-CNN"}

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from contracts.export_schema import MASK_SIDE
 from keras_models.ops.roi_align import SAMPLING_RATIO, average_bins, axis_samples
 
-MASK_SIZE = 28
+# The mask head's side: the export's `detection_masks` side.
+MASK_SIZE = MASK_SIDE
 
 
 def mask_targets(instance_map: tf.Tensor, rois: tf.Tensor, matched_boxes: tf.Tensor, size: int = MASK_SIZE,

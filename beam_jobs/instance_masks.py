@@ -50,7 +50,7 @@ def drawn(mask: SourceMask, width: int, height: int) -> np.ndarray:
     from pycocotools import mask as coco_mask
 
     if mask.png is not None:
-        return _png_pixels(mask.png, width, height)
+        return _png_pixels(mask.png, width, height, mask.png_index)
     if mask.rle_counts is not None:
         if tuple(mask.rle_size) != (height, width):
             raise MaskProblem(Reason.MASK_SIZE_MISMATCH, f"the RLE mask is {mask.rle_size[1]}x{mask.rle_size[0]}, "
@@ -81,7 +81,12 @@ def check_against_box(pixels: np.ndarray, box: tuple[float, float, float, float]
                                                    "inside its box")
 
 
-def _png_pixels(png: bytes, width: int, height: int) -> np.ndarray:
+# PNG modes that store one number per pixel: palette indices or gray levels.
+INDEX_MODES = ("P", "L", "I", "I;16")
+
+
+def _png_pixels(png: bytes, width: int, height: int, index: Optional[int] = None) -> np.ndarray:
+    """A 0/1 PNG's mask, or with `index` the pixels of an index PNG that hold it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -92,7 +97,13 @@ def _png_pixels(png: bytes, width: int, height: int) -> np.ndarray:
     if image.size != (width, height):
         raise MaskProblem(Reason.MASK_SIZE_MISMATCH, f"the mask PNG is {image.size[0]}x{image.size[1]}, the image "
                                                      f"{width}x{height}")
-    return (np.array(image.convert("L")) > 0).astype(np.uint8)
+    if index is None:
+        return (np.array(image.convert("L")) > 0).astype(np.uint8)
+    if image.mode not in INDEX_MODES:
+        raise MaskProblem(Reason.MASK_CORRUPT, f"an instance PNG must hold one index per pixel (a palette or "
+                                               f"grayscale PNG), this one is {image.mode}")
+    # A palette PNG's array is its indices: VOC's object 1 is index 1 whatever colour shows it.
+    return (np.array(image) == index).astype(np.uint8)
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:

@@ -71,13 +71,16 @@ class SourceMask:
     lengths or COCO's compressed string, `rle_size` its `(height, width)`), or a PNG of the whole
     image (a TFRecord's). Polygons and RLE are small enough to cross a shuffle; every form is
     drawn only where the image is decoded. `normalized` polygons are in fractions of the image's
-    width and height (YOLO's)."""
+    width and height (YOLO's). With `png_index` the PNG holds every object of the image, one
+    index per pixel (Pascal VOC's `SegmentationObject`, a palette PNG), and this object's
+    pixels are those holding that index (the stored index, never the palette colour)."""
 
     polygons: tuple[tuple[float, ...], ...] = ()
     normalized: bool = False
     rle_counts: Optional[object] = None  # tuple[int, ...] or str
     rle_size: Optional[tuple[int, int]] = None
     png: Optional[bytes] = None
+    png_index: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,9 +9,9 @@ from PIL import Image
 
 from beam_jobs.image_check import CheckedImage
 from beam_jobs.instance_masks import MaskProblem, check_against_box, coco_segmentation, drawn, png_bytes
-from beam_jobs.source_records import Reason, SourceImage, SourceObject
+from beam_jobs.source_records import Reason, SourceImage, SourceMask, SourceObject
 from beam_jobs.validate import validate_image
-from tests.builders import prepared_synth, read_records
+from tests.builders import image_bytes, prepare, prepared_synth, read_records, voc_xml
 
 SQUARE = [[10.0, 10.0, 30.0, 10.0, 30.0, 30.0, 10.0, 30.0]]  # a polygon of the square 10..30
 
@@ -92,3 +92,47 @@ def test_synth_masks_round_trip_through_prepare_pixel_for_pixel(tmp_path):
             np.testing.assert_array_equal(mask[..., 0], obj.visible)
             compared += 1
     assert compared > 10
+
+
+def voc_instance_png(objects: list[tuple[int, int, int, int]], width: int, height: int) -> tuple[bytes, np.ndarray]:
+    """A `SegmentationObject` palette PNG: object k (from 1) is index k over its rectangle, with VOC's
+    void index 255 on a 1 px border inside it; VOC's palette, where index 1 (dark red) is darker
+    than index 2 (green): read as gray levels, the objects' indices would be lost."""
+    indices = np.zeros((height, width), np.uint8)
+    for k, (x1, y1, x2, y2) in enumerate(objects, start=1):
+        indices[y1:y2, x1:x2] = 255
+        indices[y1 + 1:y2 - 1, x1 + 1:x2 - 1] = k
+    picture = Image.fromarray(indices, mode="P")
+    palette = [0, 0, 0, 128, 0, 0, 0, 128, 0] + [0] * (3 * 252) + [224, 224, 192]
+    picture.putpalette(palette)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue(), indices
+
+
+def test_voc_segmentation_object_pngs_give_each_object_its_index(tmp_path):
+    root = tmp_path / "voc"
+    for folder in ("Annotations", "JPEGImages", "SegmentationObject"):
+        (root / folder).mkdir(parents=True)
+    boxes = [(4, 6, 30, 40), (34, 10, 60, 44)]
+    png, indices = voc_instance_png(boxes, 64, 48)
+    (root / "SegmentationObject" / "masked.png").write_bytes(png)
+    for name, objects in (("masked", boxes), ("boxes_only", [(10, 10, 40, 40)])):
+        (root / "JPEGImages" / f"{name}.jpg").write_bytes(image_bytes(64, 48, seed=len(name)))
+        (root / "Annotations" / f"{name}.xml").write_text(voc_xml(f"{name}.jpg", 64, 48,
+                                                                  [("cat", box) for box in objects]))
+    info = prepare("voc", root, tmp_path / "data", val_fraction=0.0)
+    records = {record["source_id"]: record for record in read_records(tmp_path / "data")}
+    masked, boxes_only = records["masked.jpg"], records["boxes_only.jpg"]
+    assert len(masked["masks"]) == 2 and len(boxes_only["masks"]) == 0
+    for k, mask in enumerate(masked["masks"], start=1):
+        np.testing.assert_array_equal(mask[..., 0], (indices == k).astype(np.uint8))
+    assert info["splits"]["train"]["masks"] == 2 and info["splits"]["train"]["boxes"] == 3
+
+
+def test_an_rgb_instance_png_is_refused_by_name():
+    rgb = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(rgb, format="PNG")
+    with pytest.raises(MaskProblem, match="one index per pixel") as refused:
+        drawn(SourceMask(png=rgb.getvalue(), png_index=1), 8, 8)
+    assert refused.value.reason == Reason.MASK_CORRUPT

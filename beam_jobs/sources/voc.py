@@ -1,20 +1,25 @@
 """Pascal VOC XML → `SourceImage`s, parsed with defusedxml.
 
-Accepts a VOC root (`Annotations/`, `JPEGImages/`, `ImageSets/Main/`) or a folder of
-XML files. When `ImageSets/Main/{train,val,test}.txt` exist they assign the splits.
-Coordinates are used as written (like the TF OD API's `create_pascal_tf_record.py`,
-no 1-based shift), so the stored normalized box is `xmin / width` etc.
+Accepts a VOC root (`Annotations/`, `JPEGImages/`, `ImageSets/Main/`, and for instance masks
+`SegmentationObject/`) or a folder of XML files. When `ImageSets/Main/{train,val,test}.txt`
+exist they assign the splits. Coordinates are used as written (like the TF OD API's
+`create_pascal_tf_record.py`, no 1-based shift), so the stored normalized box is `xmin / width`
+etc. An image with `SegmentationObject/ID.png` gives its k-th `<object>` the pixels of palette
+index k (0 is background, 255 the void border between objects, in no mask); an image without
+one has boxes only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Optional
 
 import defusedxml.ElementTree as SafeElementTree
 
 from beam_jobs import file_io
-from beam_jobs.source_records import AnnotationError, Level, Reason, Rejection, SourceImage, SourceObject
+from beam_jobs.source_records import (AnnotationError, Level, Reason, Rejection, SourceImage, SourceMask,
+                                     SourceObject)
 from beam_jobs.sources.image_paths import outside_images, path_inside
 from beam_jobs.sources.source_plan import SourcePlan
 from contracts.errors import BoxflowError
@@ -24,10 +29,12 @@ SOURCE_SPLITS = ("train", "val", "test")
 
 def plan_voc(input_path: str, images_dir: Optional[str], use_source_splits: bool) -> SourcePlan:
     root = input_path.rstrip("/")
+    masks_dir = None
     if file_io.list_files(file_io.join(root, "Annotations", "*.xml")):
         annotations_dir = file_io.join(root, "Annotations")
         default_images = file_io.join(root, "JPEGImages")
         image_sets = file_io.join(root, "ImageSets", "Main")
+        masks_dir = file_io.join(root, "SegmentationObject")
     else:
         annotations_dir = root
         parent = file_io.dirname(root)
@@ -44,9 +51,10 @@ def plan_voc(input_path: str, images_dir: Optional[str], use_source_splits: bool
     return SourcePlan(
         format_name="voc",
         input_path=input_path,
-        parse=functools.partial(read_voc_annotation, images_dir=images_dir or default_images),
+        parse=functools.partial(read_voc_annotation, images_dir=images_dir or default_images, masks_dir=masks_dir),
         items=tuple((path, split_of.get(file_io.stem(path))) for path in xml_paths),
         splits=tuple(split for split in SOURCE_SPLITS if split in split_of.values()) or None,
+        has_masks=masks_dir is not None and bool(file_io.list_files(file_io.join(masks_dir, "*.png"))),
     )
 
 
@@ -64,18 +72,30 @@ def _read_image_sets(image_sets_dir: str) -> dict[str, str]:
     return split_of
 
 
-def read_voc_annotation(item: tuple[str, Optional[str]], images_dir: str) -> SourceImage:
-    """Reads and parses one XML file; raises `AnnotationError` if it is unreadable."""
+def read_voc_annotation(item: tuple[str, Optional[str]], images_dir: str,
+                        masks_dir: Optional[str] = None) -> SourceImage:
+    """Reads and parses one XML file, and its `SegmentationObject` PNG when `masks_dir` has one;
+    raises `AnnotationError` if the XML is unreadable."""
     xml_path, split = item
     try:
         data = file_io.read_bytes(xml_path)
     except OSError as error:
         raise AnnotationError(xml_path, f"cannot read annotation file: {error}") from None
-    return parse_voc_xml(data, xml_path, images_dir, split)
+    instances = None
+    if masks_dir is not None:
+        png_path = file_io.join(masks_dir, f"{file_io.stem(xml_path)}.png")
+        if file_io.exists(png_path):
+            try:
+                instances = file_io.read_bytes(png_path)
+            except OSError as error:
+                raise AnnotationError(png_path, f"cannot read instance mask: {error}") from None
+    return parse_voc_xml(data, xml_path, images_dir, split, instances)
 
 
-def parse_voc_xml(data: bytes, xml_path: str, images_dir: str, split: Optional[str] = None) -> SourceImage:
-    """Pure: VOC XML bytes → `SourceImage` (boxes in pixels)."""
+def parse_voc_xml(data: bytes, xml_path: str, images_dir: str, split: Optional[str] = None,
+                  instances: Optional[bytes] = None) -> SourceImage:
+    """Pure: VOC XML bytes → `SourceImage` (boxes in pixels); with `instances`, the image's
+    `SegmentationObject` PNG, object k's mask is its pixels of index k."""
     try:
         root = SafeElementTree.fromstring(data)
     except Exception as error:  # defusedxml raises ParseError and its own security errors
@@ -89,7 +109,10 @@ def parse_voc_xml(data: bytes, xml_path: str, images_dir: str, split: Optional[s
     objects, problems = [], []
     for index, element in enumerate(root.findall("object")):
         try:
-            objects.append(_object(element))
+            found = _object(element)
+            if instances is not None:
+                found = dataclasses.replace(found, mask=SourceMask(png=instances, png_index=index + 1))
+            objects.append(found)
         except ValueError as error:
             problems.append(Rejection(f"{xml_path}#object {index}", Reason.ANNOTATION_MALFORMED, str(error), Level.BOX))
     image_path = path_inside(images_dir, filename)

@@ -71,16 +71,18 @@ def test_a_run_that_names_no_model_is_a_retinanet():
 
 
 def test_a_run_of_a_detector_this_version_does_not_build_is_refused():
-    with pytest.raises(BoxflowError, match="config.json: the run trained a 'mask_rcnn', which this boxflow does not"):
-        rebuild_detector({"settings": {"model": "mask_rcnn"}, "model": {}})
+    with pytest.raises(BoxflowError, match="config.json: the run trained a 'semantic_fpn', which this boxflow does not"):
+        rebuild_detector({"settings": {"model": "semantic_fpn"}, "model": {}})
 
 
 @pytest.mark.parametrize("values, message", [
-    (dict(box_head="4conv1fc"), "box_head set, but only --model faster_rcnn reads it; this run trains retinanet"),
+    (dict(box_head="4conv1fc"), "box_head set, but only --model faster_rcnn or mask_rcnn reads it; this run trains retinanet"),
     (dict(rois_per_image=64, training_proposals=500),
-     "training_proposals, rois_per_image set, but only --model faster_rcnn reads them"),
+     "training_proposals, rois_per_image set, but only --model faster_rcnn or mask_rcnn reads them"),
     (dict(model="faster_rcnn", head_depth=3), "head_depth set, but only --model retinanet reads it"),
-    (dict(pyramid=False), "pyramid set, but only --model faster_rcnn reads it; this run trains retinanet"),
+    (dict(pyramid=False), "pyramid set, but only --model faster_rcnn or mask_rcnn reads it; this run trains retinanet"),
+    (dict(model="faster_rcnn", mask_head_channels=64),
+     "mask_head_channels set, but only --model mask_rcnn reads it; this run trains faster_rcnn"),
     (dict(variance_voting=True), "variance_voting weighs boxes by their predicted variance: it needs "
                                  "box_uncertainty laplace or normal"),
     (dict(model="faster_rcnn", head_norm="group"), "head_norm set, but only --model retinanet reads it"),
@@ -88,7 +90,7 @@ def test_a_run_of_a_detector_this_version_does_not_build_is_refused():
     (dict(model="faster_rcnn", foreground_fraction=0.0), "foreground_fraction must be in (0, 1], got 0.0"),
     (dict(model="faster_rcnn", rois_per_image=0), "rois_per_image must be at least 1, got 0"),
     (dict(anchor_size_multiplier=-1.0), "anchor_size_multiplier must be positive, got -1.0"),
-    (dict(model="mask_rcnn"), "model must be one of retinanet, faster_rcnn, got 'mask_rcnn'"),
+    (dict(model="semantic_fpn"), "model must be one of retinanet, faster_rcnn, mask_rcnn, got 'semantic_fpn'"),
 ])
 def test_settings_another_model_reads_are_refused(values, message):
     with pytest.raises(BoxflowError) as error:

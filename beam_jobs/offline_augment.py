@@ -3,7 +3,10 @@ each copy.
 
 The recipe comes from the application (the tf.data ops of `pipeline.augment`, the same as
 training's), so that beam_jobs depends on the contracts alone. Copy `k` of an image is a pure
-function of (source id, k, seed), so reruns and runners agree.
+function of (source id, k, seed), so reruns and runners agree. An image with instance masks is
+augmented with its instance map, as training's batches are: the masks move with the pixels, a box
+the crop cuts is tightened to what is left of its mask, and where two masks overlap the copy gives
+the pixel to the smaller box (crowds last), as the training input does.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ import dataclasses
 import hashlib
 from typing import Protocol
 
-from beam_jobs.source_records import ValidatedImage
+import numpy as np
+
+from beam_jobs.instance_masks import png_bytes
+from beam_jobs.source_records import ValidatedImage, ValidatedObject
 
 
 class ImageAugmentation(Protocol):
@@ -20,8 +26,9 @@ class ImageAugmentation(Protocol):
 
     def __call__(self, example: dict, seed) -> dict:
         """`example` `{"image": [H, W, 3] float32 0..255, "boxes": [N, 4] pixels xyxy, "classes": [N]
-        int32}` augmented; `seed` `[2]` int64, the same seed giving the same result. Boxes that
-        survive keep their `classes` entry."""
+        int32}`, and optionally `"instance_map"` int32 `[H, W]` (`i + 1` where box `i` shows),
+        augmented; `seed` `[2]` int64, the same seed giving the same result. Boxes that survive keep
+        their `classes` entry, and the map is renumbered as they are kept."""
 
     def to_json_dict(self) -> dict:
         """The recipe, as `dataset_info.json` records it."""
@@ -46,6 +53,9 @@ def augmented_copies(image: ValidatedImage, copies: int, seed: int,
         "boxes": tf.reshape(tf.constant([o.box for o in image.objects], tf.float32), [-1, 4]),
         "classes": tf.range(len(image.objects), dtype=tf.int32),
     }
+    masked = any(o.mask is not None for o in image.objects)
+    if masked:
+        example["instance_map"] = tf.constant(instance_map(image.objects, image.height, image.width))
     variants = []
     for copy_index in range(1, copies + 1):
         out = augmentation(example, tf.constant(copy_seed(image.source_id, copy_index, seed), tf.int64))
@@ -53,12 +63,36 @@ def augmented_copies(image: ValidatedImage, copies: int, seed: int,
         encoded = (tf.io.encode_jpeg(rounded, quality=95) if image.image_format == "jpeg"
                    else tf.io.encode_png(rounded)).numpy()
         objects = []
-        for box, index in zip(out["boxes"].numpy().tolist(), out["classes"].numpy().tolist()):
-            kept = image.objects[index]
-            area = (box[2] - box[0]) * (box[3] - box[1])
-            objects.append(dataclasses.replace(kept, box=tuple(box), area=area))
+        instances = out["instance_map"].numpy() if masked else None
+        for position, (box, index) in enumerate(zip(out["boxes"].numpy().tolist(), out["classes"].numpy().tolist())):
+            kept = dataclasses.replace(image.objects[index], box=tuple(box), area=(box[2] - box[0]) * (box[3] - box[1]))
+            if masked:
+                pixels = (instances == position + 1).astype(np.uint8)
+                if not pixels.any():  # a box whose mask the others cover entirely: nothing of it to show
+                    continue
+                kept = dataclasses.replace(kept, mask=png_bytes(pixels), mask_pixels=int(pixels.sum()))
+            objects.append(kept)
         height, width = int(rounded.shape[0]), int(rounded.shape[1])
         variants.append(dataclasses.replace(
             image, source_id=f"{image.source_id}#aug{copy_index}", encoded=encoded, width=width, height=height,
             objects=tuple(objects), copy_index=copy_index))
     return variants
+
+
+def instance_map(objects: tuple[ValidatedObject, ...], height: int, width: int) -> np.ndarray:
+    """The objects' mask PNGs as one int32 `[height, width]` map, `i + 1` where object `i` shows:
+    crowds painted first, then from the largest box to the smallest, each over the ones before."""
+    from PIL import Image
+    import io
+
+    order = sorted(range(len(objects)), key=lambda i: (not objects[i].is_crowd, -_box_area(objects[i].box)))
+    instances = np.zeros((height, width), np.int32)
+    for index in order:
+        if objects[index].mask is not None:
+            with Image.open(io.BytesIO(objects[index].mask)) as mask:
+                instances[np.asarray(mask) > 0] = index + 1
+    return instances
+
+
+def _box_area(box: tuple[float, float, float, float]) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])

@@ -20,9 +20,7 @@ from beam_jobs.prepare_pipeline import build_prepare_pipeline, output_splits
 from beam_jobs.prepare_settings import DIRECT_RUNNER, PrepareSettings
 from beam_jobs.publish import claim_out_dir, new_staging_dir, publish
 from beam_jobs.sources.plan import plan_source
-from beam_jobs.sources.source_plan import SourcePlan
 from beam_jobs.transforms import METRICS_NAMESPACE
-from contracts.errors import SettingError
 
 
 def _to_stderr(message: str) -> None:
@@ -34,7 +32,6 @@ def run(settings: PrepareSettings, progress: Callable[[str], None] = _to_stderr)
     started = time.monotonic()
     progress(f"[prepare] planning {settings.source_format} input {settings.input_path}")
     plan = plan_source(settings)
-    _check_copies_can_move(plan, settings)
     planned = f"{len(plan.items)} images" if plan.tfrecord_pattern is None else f"records of {plan.tfrecord_pattern}"
     progress(f"[prepare] planned {planned}; running Beam on {settings.runner}"
              + (f" with {settings.workers} workers" if settings.runner == "DirectRunner" else ""))
@@ -53,13 +50,6 @@ def run(settings: PrepareSettings, progress: Callable[[str], None] = _to_stderr)
         if FileSystems.exists(staging):
             FileSystems.delete([staging])
         raise
-
-
-def _check_copies_can_move(plan: SourcePlan, settings: PrepareSettings) -> None:
-    """Offline copies move boxes, not yet instance masks: a dataset with masks is refused them."""
-    if settings.augment_copies and plan.has_masks:
-        raise SettingError("augment_copies", "writes copies whose boxes move and whose instance masks would not; "
-                                             "this dataset has masks, so leave it 0 for now")
 
 
 def _local_runner(options: PipelineOptions, workers: int) -> fn_runner.FnApiRunner:

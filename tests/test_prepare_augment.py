@@ -49,3 +49,24 @@ def test_training_images_get_k_copies_and_validation_none(synth_annotations, tmp
     assert other_seed["accounting"]["augmented_images_written"] == info["accounting"]["augmented_images_written"]
     differs = {r["source_id"]: r["encoded"] for r in read_records(tmp_path / "c", "train")}
     assert any(differs[k] != v for k, v in rerun.items() if "#aug" in k)
+
+
+def test_copies_of_masked_images_move_each_mask_with_its_box(tmp_path):
+    write_synth_dataset(str(tmp_path / "synth"), 12, SynthConfig(image_size=96, min_object_size=16, max_object_size=48,
+                                                                 masks=True), seed=3)
+    info = prepare("coco", tmp_path / "synth" / ANNOTATIONS_FILE, tmp_path / "data", augment_copies=2,
+                   val_fraction=0.0)
+    copies = [record for record in read_records(tmp_path / "data") if "#aug" in record["source_id"]]
+    assert len(copies) == 24 and info["splits"]["train"]["masks"] == info["splits"]["train"]["boxes"]
+    compared = 0
+    for record in copies:
+        assert len(record["masks"]) == len(record["boxes"])
+        taken = np.zeros((96, 96), int)
+        for mask, box in zip(record["masks"], record["boxes"]):
+            ys, xs = np.nonzero(mask[..., 0])
+            # The mask's extent is its (normalized) box, to the pixel the nearest-neighbour moves allow.
+            np.testing.assert_allclose(box * 96, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), atol=1.5)
+            taken += mask[..., 0]
+            compared += 1
+        assert taken.max() <= 1  # synth masks never share a pixel, nor do their copies
+    assert compared > 20

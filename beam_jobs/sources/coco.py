@@ -37,7 +37,6 @@ def plan_coco(annotation_path: str, images_dir: str | None) -> SourcePlan:
         items=tuple(images),
         class_names=class_names,
         rejections=tuple(rejections),
-        has_masks=any(annotated.mask is not None for image in images for annotated in image.objects),
     )
 
 

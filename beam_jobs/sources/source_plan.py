@@ -18,8 +18,7 @@ class SourcePlan:
     when the source declares its classes (COCO categories, YOLO names, a label map);
     otherwise the job derives them from the data. `splits` is set when the source
     assigns splits itself. `rejections` are box-level problems found while planning
-    that belong to no image (e.g. a COCO annotation naming a missing image id). `has_masks`: the
-    objects carry instance masks.
+    that belong to no image (e.g. a COCO annotation naming a missing image id).
     """
 
     format_name: str
@@ -30,7 +29,6 @@ class SourcePlan:
     class_names: Optional[tuple[str, ...]] = None
     splits: Optional[tuple[str, ...]] = None
     rejections: tuple[Rejection, ...] = ()
-    has_masks: bool = False  # the source gives instance masks (seen while planning)
 
 
 def already_parsed(item: SourceImage) -> SourceImage:

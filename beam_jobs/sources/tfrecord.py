@@ -27,29 +27,7 @@ def plan_tfrecord(pattern: str, label_map_names: Optional[tuple[str, ...]]) -> S
         input_path=pattern,
         parse=functools.partial(parse_tf_example, label_map_names=label_map_names),
         tfrecord_pattern=pattern,
-        has_masks=_first_record_has_masks(file_io.list_files(pattern)),
     )
-
-
-def _first_record_has_masks(paths: list[str]) -> bool:
-    """Whether the first record of the first non-empty uncompressed file carries instance masks (a
-    peek: a TFRecord is 8 bytes of length, 4 of its CRC, the record, 4 of the record's CRC)."""
-    from apache_beam.io.filesystems import FileSystems
-
-    for path in paths:
-        if path.endswith((".gz", ".zlib")):
-            continue
-        with FileSystems.open(path, compression_type="uncompressed") as f:
-            header = f.read(12)
-            if len(header) < 12:
-                continue
-            serialized = f.read(int.from_bytes(header[:8], "little"))
-        try:
-            features = Example.FromString(serialized).features.feature
-        except Exception:  # protobuf's DecodeError: the job reports the record as it reads it
-            return False
-        return keys.MASK in features and len(features[keys.MASK].bytes_list.value) > 0
-    return False
 
 
 def parse_tf_example(item: tuple[str, bytes], label_map_names: Optional[tuple[str, ...]] = None) -> SourceImage:

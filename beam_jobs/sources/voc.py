@@ -54,7 +54,6 @@ def plan_voc(input_path: str, images_dir: Optional[str], use_source_splits: bool
         parse=functools.partial(read_voc_annotation, images_dir=images_dir or default_images, masks_dir=masks_dir),
         items=tuple((path, split_of.get(file_io.stem(path))) for path in xml_paths),
         splits=tuple(split for split in SOURCE_SPLITS if split in split_of.values()) or None,
-        has_masks=masks_dir is not None and bool(file_io.list_files(file_io.join(masks_dir, "*.png"))),
     )
 
 

@@ -41,20 +41,7 @@ def plan_yolo(yaml_path: str, images_dir: Optional[str]) -> SourcePlan:
         parse=functools.partial(read_yolo_labels, class_names=class_names),
         items=tuple(items),
         class_names=class_names,
-        has_masks=_first_row_is_a_polygon(sorted(label_paths.values())),
     )
-
-
-def _first_row_is_a_polygon(label_paths: list[str]) -> bool:
-    """Whether the first label row of the dataset is a segmentation row (a peek, not a read of all)."""
-    for path in label_paths:
-        try:
-            rows = [line.split() for line in file_io.read_bytes(path).decode("utf-8").splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError):
-            continue  # reported with its image when the job reads it
-        if rows:
-            return len(rows[0]) > 5
-    return False
 
 
 def read_class_names(yaml_path: str) -> tuple[str, ...]:

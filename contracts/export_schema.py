@@ -30,6 +30,10 @@ STDDEV_OUTPUT = "detection_box_stddev"
 # threshold at 0.5 after pasting into the image.
 MASKS_OUTPUT = "detection_masks"
 MASK_SIDE = 28
+# Only from a mask model exported with `--image-masks`: uint8 [B, K, H, W], each detection's mask
+# pasted into its input image at the image's resolution, 0 or 1. H and W are the batch's largest
+# image height and width; each image's masks sit at its top-left, zero beyond it.
+IMAGE_MASKS_OUTPUT = "detection_image_masks"
 
 # Inside VERSION/: files TF Serving leaves alone, beside the label map (record_schema.LABEL_MAP_FILE).
 ASSETS_EXTRA = "assets.extra"

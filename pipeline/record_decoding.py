@@ -34,6 +34,7 @@ _FEATURES = {
 _MASK_FEATURES = {keys.MASK: tf.io.VarLenFeature(tf.string)}
 
 JPEG_RATIOS = (1, 2, 4, 8)
+JPEG_MAGIC = b"\xff\xd8\xff"  # the first bytes of every JPEG file
 
 
 def decode_record(serialized: tf.Tensor, shrink_for: Optional[int] = None,
@@ -107,10 +108,17 @@ def decode_image(encoded: tf.Tensor, shrink_for: Optional[int] = None) -> tf.Ten
         branches = [lambda r=r: tf.io.decode_jpeg(encoded, channels=3, ratio=r) for r in JPEG_RATIOS]
         return tf.switch_case(tf.maximum(index, 0), branches)
 
-    is_jpeg = tf.strings.substr(encoded, 0, 3) == b"\xff\xd8\xff"
+    is_jpeg = tf.strings.substr(encoded, 0, 3) == JPEG_MAGIC
     image = tf.cond(is_jpeg, jpeg, lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False))
     image.set_shape([None, None, 3])
     return image
+
+
+def stored_shape(encoded: tf.Tensor, decoded: tf.Tensor) -> tf.Tensor:
+    """int32 `[2]` height and width of the image `encoded` holds: a JPEG's from its header (which
+    `decode_image`'s shrinking leaves behind), another format's from `decoded`."""
+    is_jpeg = tf.strings.substr(encoded, 0, 3) == JPEG_MAGIC
+    return tf.cond(is_jpeg, lambda: tf.io.extract_jpeg_shape(encoded)[:2], lambda: tf.shape(decoded)[:2])
 
 
 def normalized_to_pixels(boxes: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:

@@ -42,11 +42,14 @@ class ExportResult:
     class_names: tuple[str, ...]
 
 
-def export(run_dir: str, model_dir: str, version: Optional[int] = None) -> ExportResult:
+def export(run_dir: str, model_dir: str, version: Optional[int] = None, image_masks: bool = False) -> ExportResult:
     """Exports the run's latest weights as version `version` (default: the next free one) of
-    the model at `model_dir` (= `MODEL_BASE/NAME`), and writes the model base's server files."""
+    the model at `model_dir` (= `MODEL_BASE/NAME`), and writes the model base's server files.
+    `image_masks` adds a mask model's `detection_image_masks` to every signature."""
     base, name = model_base.split_model_dir(model_dir)
     trained = load_trained_model(run_dir)
+    if image_masks and not trained.model.TRAINS_ON_MASKS:
+        raise BoxflowError(f"--image-masks: the model of {run_dir} predicts no masks (train --model mask_rcnn)")
     version = version if version is not None else model_base.next_version(model_dir)
     if version < 1:
         raise BoxflowError(f"--version must be a positive integer, got {version}")
@@ -56,7 +59,7 @@ def export(run_dir: str, model_dir: str, version: Optional[int] = None) -> Expor
     make_folder(model_dir, "--out")
     staging = tempfile.mkdtemp(prefix=f".staging-{version}-", dir=model_dir)
     try:
-        _write_saved_model(trained.model, staging)
+        _write_saved_model(trained.model, staging, image_masks)
         assets = os.path.join(staging, export_schema.ASSETS_EXTRA)
         os.makedirs(assets, exist_ok=True)
         shutil.copy(os.path.join(run_dir, record_schema.LABEL_MAP_FILE),
@@ -76,15 +79,15 @@ def export(run_dir: str, model_dir: str, version: Optional[int] = None) -> Expor
     return ExportResult(target, version, trained.class_names)
 
 
-def _write_saved_model(model: keras.Model, path: str) -> None:
+def _write_saved_model(model: keras.Model, path: str, image_masks: bool = False) -> None:
     def encoded_images(images):
-        return detect_encoded_images(model, images)
+        return detect_encoded_images(model, images, image_masks)
 
     def pixel_images(images):
-        return detect_images(model, images)
+        return detect_images(model, images, image_masks)
 
     def examples(examples):
-        return detect_examples(model, examples)
+        return detect_examples(model, examples, image_masks)
 
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -49,6 +49,12 @@ def input_dtypes(version: LoadedVersion, signature_name: str) -> dict[str, np.dt
             for name, spec in specs.items()}
 
 
+def output_shapes(version: LoadedVersion, signature_name: str) -> dict[str, tuple[list, int]]:
+    """The signature's outputs by name: `(static shape, None where unknown; bytes per value)`."""
+    specs = version.signature(signature_name).structured_outputs
+    return {name: (spec.shape.as_list(), spec.dtype.size) for name, spec in specs.items()}
+
+
 def run_signature(version: LoadedVersion, signature_name: str, inputs: Mapping[str, np.ndarray]
                   ) -> dict[str, np.ndarray]:
     """One call of the signature; bad inputs (wrong names, shapes, undecodable images) → BadRequest."""
@@ -99,7 +105,7 @@ class Predictor:
 
     def predict(self, version: LoadedVersion, signature_name: str, inputs: Mapping[str, np.ndarray]
                 ) -> dict[str, np.ndarray]:
-        self.limits.check(inputs)
+        self.limits.check(inputs, output_shapes(version, signature_name))
         if not self.batching:
             return run_signature(version, signature_name, inputs)
         pending = _Pending(version, signature_name, dict(inputs))

@@ -5,21 +5,27 @@ client and REST with the in-process model's masks. (Its export, `saved_model_cli
 of the export are checked with the other models' in test_export.py and test_model_contract.py.)"""
 
 import dataclasses
+import io
 import json
+
+import grpc
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from boxflow.cli import main
-from contracts.export_schema import MASKS_OUTPUT, OUTPUT_NAMES
+from contracts.export_schema import BOXES_OUTPUT, COUNT_OUTPUT, IMAGE_MASKS_OUTPUT, MASKS_OUTPUT, OUTPUT_NAMES
 from keras_models.evaluation import coco_metrics
 from keras_models.evaluation.detection_source import collect, model_detector
 from keras_models.evaluation.evaluate_job import evaluate_images
 from keras_models.evaluation.mask_encoding import encode
+from keras_models.inference.detection_functions import detect_encoded_images
 from keras_models.models.mask_rcnn import MaskRCNN
 from keras_models.runs.run_directory import load_trained_model
 from serving.client import detections, predict_rest
+from serving.request_limits import RequestLimits
 from tests.helpers.serving import b64, grpc_predict, held_out_images_and_answer, rest, serving_run
 
 
@@ -95,3 +101,40 @@ def test_predict_reads_and_draws_the_masks(served, tmp_path):
     assert main(["predict", "--server", served["rest"], "--name", "shapes", "--image", str(tmp_path / "image.jpg"),
                  "--min-score", "0", "--out", str(tmp_path / "masks.png")]) == 0
     assert (tmp_path / "masks.png").is_file()
+
+
+def test_image_masks_are_pasted_at_each_images_resolution_and_bounded_by_the_server(tiny_mask_rcnn_run, tiny_run,
+                                                                                    tmp_path, capsys):
+    data, run = tiny_mask_rcnn_run
+    base = tmp_path / "models"
+    assert main(["export", "--run", str(run), "--out", str(base / "shapes"), "--image-masks"]) == 0
+    images, _ = held_out_images_and_answer({"data": data, "model": load_trained_model(str(run)).model}, count=1)
+    wide = io.BytesIO()
+    Image.open(io.BytesIO(images[0])).resize((160, 96)).save(wide, format="JPEG")
+    batch = tf.constant([images[0], wide.getvalue()])
+    answer = tf.saved_model.load(str(base / "shapes" / "1")).signatures["serving_default"](images=batch)
+    expected = detect_encoded_images(load_trained_model(str(run)).model, batch, image_masks=True)
+    pasted = answer[IMAGE_MASKS_OUTPUT].numpy()
+    assert pasted.dtype == np.uint8 and pasted.shape == (2, 100, 128, 160)  # the batch's largest sides
+    assert (pasted != expected[IMAGE_MASKS_OUTPUT].numpy()).mean() < 1e-4
+    assert not pasted[0, :, :, 128:].any() and not pasted[1, :, 96:, :].any()  # nothing beyond each image
+    for image, (height, width) in enumerate([(128, 128), (96, 160)]):
+        for index in range(int(answer[COUNT_OUTPUT][image])):
+            ymin, xmin, ymax, xmax = answer[BOXES_OUTPUT][image, index].numpy() * [height, width, height, width]
+            ys, xs = np.nonzero(pasted[image, index])
+            if len(xs):  # each mask inside its box, to the pixel
+                assert xmin - 1 <= xs.min() and xs.max() + 1 <= xmax + 1, (image, index)
+                assert ymin - 1 <= ys.min() and ys.max() + 1 <= ymax + 1, (image, index)
+    assert pasted[0, :int(answer[COUNT_OUTPUT][0])].any()
+
+    # 100 masks of 128x128 are 1.6 MB: one image's answer passes a 2 MB bound, two images' do not.
+    with serving_run(data, run, base, limits=RequestLimits(max_answer_bytes=2_000_000)) as served:
+        one = grpc_predict(served["grpc"], "shapes", images).outputs[IMAGE_MASKS_OUTPUT]
+        assert [dim.size for dim in one.tensor_shape.dim] == [1, 100, 128, 128]
+        with pytest.raises(grpc.RpcError) as refused:
+            grpc_predict(served["grpc"], "shapes", images * 2)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "the limit is 2000000 bytes per answer (boxflow serve --max-answer-bytes)" in refused.value.details()
+
+    assert main(["export", "--run", str(tiny_run[1]), "--out", str(tmp_path / "boxes"), "--image-masks"]) == 2
+    assert "--image-masks: the model of" in capsys.readouterr().err

@@ -156,6 +156,15 @@ def test_pixel_arrays_are_limited_by_their_shape():
         RequestLimits(max_instances=0)
 
 
+def test_the_answer_is_bounded_by_the_outputs_shapes_and_the_images_sizes():
+    outputs = {"detection_boxes": ([None, 100, 4], 4), "detection_image_masks": ([None, 100, None, None], 1)}
+    limits = RequestLimits(max_answer_bytes=2 * (100 * 4 * 4 + 100 * 90 * 120))
+    limits.check({"images": np.broadcast_to(np.uint8(0), (2, 90, 120, 3))}, outputs)  # exactly the limit
+    with pytest.raises(BadRequest, match=r"the answer to 2 instance\(s\) would hold 2187200 bytes; the limit is "
+                                         r"2163200 bytes per answer \(boxflow serve --max-answer-bytes\)"):
+        limits.check({"images": np.broadcast_to(np.uint8(0), (2, 91, 120, 3))}, outputs)
+
+
 def test_predict_command_over_rest_and_grpc(served, tmp_path, capsys):
     image = tmp_path / "image.jpg"
     image.write_bytes(JPEG)

@@ -24,6 +24,9 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-image-pixels", type=int, default=RequestLimits.max_image_pixels,
                         help="width x height of one image, at most, read from its header before decoding "
                              f"(default {RequestLimits.max_image_pixels})")
+    parser.add_argument("--max-answer-bytes", type=int, default=RequestLimits.max_answer_bytes,
+                        help="bytes of one answer's tensors, at most, reckoned from the outputs' shapes and the "
+                             f"images' sizes before the model runs (default {RequestLimits.max_answer_bytes})")
     parser.add_argument("--poll-seconds", type=float, default=2.0, help="how often new versions are looked for")
 
 
@@ -35,9 +38,10 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
     from serving.server import Server, ServeSettings
 
     batching = BatchingSettings(args.max_batch_size, args.batch_timeout_ms / 1000)  # checked even when unused
+    limits = RequestLimits(args.max_instances, args.max_image_pixels, args.max_answer_bytes)
     server = Server(ServeSettings(args.model_base, args.name, args.host, args.rest_port, args.grpc_port,
                                   args.poll_seconds, batching if args.batching else None, args.max_request_bytes,
-                                  RequestLimits(args.max_instances, args.max_image_pixels)), on_load=print)
+                                  limits), on_load=print)
     server.start()
     print(f"serving {', '.join(server.registry.names())}: REST http://{args.host}:{server.rest_port}, "
           f"gRPC {args.host}:{server.grpc_port}; Ctrl-C stops", flush=True)

@@ -13,7 +13,9 @@ TF Object Detection API's output form (DESIGN.md §6):
   each edge's standard deviation, normalized to the original image as `detection_boxes` and in
   its `(ymin, xmin, ymax, xmax)` order;
 - `detection_masks`: float32 `[B, K, 28, 28]`, only from a mask model: each detection's mask
-  probabilities over its `detection_boxes` box (resampled where that box was clipped to the image).
+  probabilities over its `detection_boxes` box (resampled where that box was clipped to the image);
+- `detection_image_masks`: uint8 `[B, K, H, W]`, from a mask model with `image_masks`: each mask
+  pasted into its original image and thresholded at 0.5 (`contracts/export_schema.py`).
 
 `boxflow evaluate` calls the same functions on the in-process model, so what is
 evaluated from a run directory is exactly what the export serves.
@@ -27,10 +29,10 @@ import tensorflow as tf
 
 from contracts import record_schema
 from pipeline.letterbox import letterbox
-from pipeline.record_decoding import decode_image
-from contracts.export_schema import (BOXES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT, MASKS_OUTPUT, SCORES_OUTPUT,
-                                     STDDEV_OUTPUT)
-from keras_models.ops.mask_pasting import masks_of_sub_boxes
+from pipeline.record_decoding import decode_image, stored_shape
+from contracts.export_schema import (BOXES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT, IMAGE_MASKS_OUTPUT, MASKS_OUTPUT,
+                                     SCORES_OUTPUT, STDDEV_OUTPUT)
+from keras_models.ops.mask_pasting import masks_of_sub_boxes, paste_masks
 
 
 class Detector(Protocol):
@@ -41,35 +43,40 @@ class Detector(Protocol):
     def detect(self, images: tf.Tensor) -> dict[str, tf.Tensor]: ...
 
 
-def detect_encoded_images(model: Detector, encoded: tf.Tensor) -> dict[str, tf.Tensor]:
+def detect_encoded_images(model: Detector, encoded: tf.Tensor, image_masks: bool = False) -> dict[str, tf.Tensor]:
     """`encoded`: tf.string `[B]` of JPEG or PNG bytes (any sizes)."""
-    size = model.image_size
-    return _detect_each(model, encoded, lambda one: decode_image(one, shrink_for=size))
+    def decoded(one: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        image = decode_image(one, shrink_for=model.image_size)
+        return image, stored_shape(one, image)
+
+    return _detect_each(model, encoded, decoded, image_masks)
 
 
-def detect_images(model: Detector, images: tf.Tensor) -> dict[str, tf.Tensor]:
+def detect_images(model: Detector, images: tf.Tensor, image_masks: bool = False) -> dict[str, tf.Tensor]:
     """`images`: uint8 `[B, H, W, 3]`, pixels."""
-    return _detect_each(model, images, lambda one: one)
+    return _detect_each(model, images, lambda one: (one, tf.shape(one)[:2]), image_masks)
 
 
-def detect_examples(model: Detector, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+def detect_examples(model: Detector, serialized: tf.Tensor, image_masks: bool = False) -> dict[str, tf.Tensor]:
     """`serialized`: tf.string `[B]` of `tf.train.Example`s holding `image/encoded`."""
     encoded = tf.io.parse_example(serialized, {record_schema.ENCODED: tf.io.FixedLenFeature([], tf.string)})
-    return detect_encoded_images(model, encoded[record_schema.ENCODED])
+    return detect_encoded_images(model, encoded[record_schema.ENCODED], image_masks)
 
 
-def _detect_each(model: Detector, batch: tf.Tensor, to_image) -> dict[str, tf.Tensor]:
+def _detect_each(model: Detector, batch: tf.Tensor, to_image, image_masks: bool = False) -> dict[str, tf.Tensor]:
+    """`to_image(element)` → `(image [h, w, 3] as decoded, [2] height and width of the image as stored)`."""
     size = model.image_size
 
     def letterboxed(element):
-        image = to_image(element)
+        image, stored = to_image(element)
         resized, _, scale = letterbox(image, tf.zeros([0, 4]), size)
-        # The original image's extent inside the letterboxed one, in model pixels.
-        return resized, scale * tf.cast(tf.shape(image)[:2], tf.float32)
+        # The original image's extent inside the letterboxed one, in model pixels, and its size.
+        return resized, scale * tf.cast(tf.shape(image)[:2], tf.float32), tf.cast(stored, tf.float32)
 
-    images, extents = tf.map_fn(
+    images, extents, shapes = tf.map_fn(
         letterboxed, batch,
-        fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.float32)))
+        fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.float32),
+                             tf.TensorSpec([2], tf.float32)))
     detections = model.detect(images)
     valid = tf.sequence_mask(detections["num_detections"], tf.shape(detections["boxes"])[1])[..., tf.newaxis]
 
@@ -91,4 +98,20 @@ def _detect_each(model: Detector, batch: tf.Tensor, to_image) -> dict[str, tf.Te
     if "masks" in detections:
         # A box reaching into the letterbox's padding was clipped to the image: its mask follows.
         outputs[MASKS_OUTPUT] = masks_of_sub_boxes(detections["masks"], unclipped, outputs[BOXES_OUTPUT])
+        if image_masks:
+            outputs[IMAGE_MASKS_OUTPUT] = _pasted(outputs[MASKS_OUTPUT], outputs[BOXES_OUTPUT], shapes)
     return outputs
+
+
+def _pasted(masks: tf.Tensor, boxes: tf.Tensor, shapes: tf.Tensor) -> tf.Tensor:
+    """Box-relative `masks` `[B, K, M, M]` over `boxes` `[B, K, 4]` normalized YXYX of images of
+    `shapes` `[B, 2]` (height, width) → uint8 `[B, K, H, W]` 0/1, H and W the largest."""
+    heights, widths = shapes[:, 0:1], shapes[:, 1:2]
+    ymin, xmin, ymax, xmax = tf.unstack(boxes, axis=-1)
+    pixels = tf.stack([xmin * widths, ymin * heights, xmax * widths, ymax * heights], axis=-1)
+    height, width = tf.cast(tf.reduce_max(shapes[:, 0]), tf.int32), tf.cast(tf.reduce_max(shapes[:, 1]), tf.int32)
+    pasted = paste_masks(masks, pixels, height, width) >= 0.5
+    rows = tf.range(tf.cast(height, tf.float32))[tf.newaxis, :] < heights  # [B, H]: inside each image
+    columns = tf.range(tf.cast(width, tf.float32))[tf.newaxis, :] < widths
+    inside = rows[:, tf.newaxis, :, tf.newaxis] & columns[:, tf.newaxis, tf.newaxis, :]
+    return tf.cast(pasted & inside, tf.uint8)

@@ -226,6 +226,30 @@ def random_evaluation_images(rng: np.random.Generator, count: int, num_classes: 
     return images
 
 
+def with_ellipse_masks(image, filled=lambda index: False):
+    """An evaluation image with masks: each ground-truth box's inscribed ellipse, and each
+    detection's, or its whole box where `filled(detection index)`."""
+    import dataclasses
+
+    from keras_models.evaluation.mask_encoding import encode
+
+    ys, xs = np.mgrid[:image.height, :image.width] + 0.5
+
+    def ellipse(box) -> dict:
+        x0, y0, x1, y1 = box
+        inside = (((xs - (x0 + x1) / 2) / max(x1 - x0, 1e-3)) ** 2
+                  + ((ys - (y0 + y1) / 2) / max(y1 - y0, 1e-3)) ** 2)
+        return encode(inside <= 0.25)
+
+    def whole(box) -> dict:
+        x0, y0, x1, y1 = box
+        return encode((xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1))
+
+    return dataclasses.replace(image, masks=[ellipse(box) for box in image.boxes],
+                               detection_masks=[whole(box) if filled(index) else ellipse(box)
+                                                for index, box in enumerate(image.detection_boxes)])
+
+
 def ground_truth_as_detections(image):
     """The image with its own ground truth as detections, each scored 1 (every metric must be 1)."""
     import dataclasses

@@ -55,17 +55,6 @@ def tiny_uncertain_run(tiny_run, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_uncertain_faster_rcnn_run(tiny_faster_rcnn_run, tmp_path_factory):
-    """`(data, run)`: the shared Faster R-CNN fine-tuned for 3 epochs with a Laplace second-stage box
-    head, for the export tests."""
-    from tests.builders import trained_tiny_faster_rcnn
-
-    data, run = tiny_faster_rcnn_run
-    root = tmp_path_factory.mktemp("tiny_uncertain_faster_rcnn")
-    return data, trained_tiny_faster_rcnn(root, data, run, 3, "--box-uncertainty", "laplace")
-
-
-@pytest.fixture(scope="session")
 def tiny_mask_rcnn_run(tiny_faster_rcnn_run, tmp_path_factory):
     """`(data, run)`: `synth --masks` data (160 images at 128 px) and a Mask R-CNN at its defaults
     trained on it for 8 epochs from the shared Faster R-CNN (every weight but the mask head's), for

@@ -1,7 +1,6 @@
 """COCO metrics: the same numbers as pycocotools run by hand on files in the COCO formats, 1.0
 for perfect detections, and the box convention (xyxy pixels → COCO xywh) checked by IoU."""
 
-import dataclasses
 import json
 
 import numpy as np
@@ -11,8 +10,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from keras_models.evaluation import coco_metrics
-from keras_models.evaluation.mask_encoding import encode
-from tests.builders import ground_truth_as_detections, evaluation_image, random_evaluation_images
+from tests.builders import (evaluation_image, ground_truth_as_detections, random_evaluation_images,
+                            with_ellipse_masks)
 
 CLASSES = ("circle", "square", "triangle")
 
@@ -58,34 +57,15 @@ def as_json(rle: dict) -> dict:
     return {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
 
 
-def ellipse(box, height: int, width: int) -> dict:
-    """The RLE of the ellipse inscribed in `box` (pixels xyxy)."""
-    ys, xs = np.mgrid[:height, :width] + 0.5
-    x0, y0, x1, y1 = box
-    inside = ((xs - (x0 + x1) / 2) / max(x1 - x0, 1e-3)) ** 2 + ((ys - (y0 + y1) / 2) / max(y1 - y0, 1e-3)) ** 2
-    return encode(inside <= 0.25)
-
-
 def test_mask_metrics_equal_pycocotools_run_by_hand(rng, tmp_path):
     """Truth: ellipses inscribed in the boxes; detections: ellipses in the detected boxes, half of
     them filled boxes instead (which a box metric cannot tell from the ellipses)."""
-    images = [dataclasses.replace(
-        image, masks=[ellipse(box, image.height, image.width) for box in image.boxes],
-        detection_masks=[ellipse(box, image.height, image.width) if index % 2 else
-                         encode(box_mask(box, image))
-                         for index, box in enumerate(image.detection_boxes)])
-        for image in random_evaluation_images(rng, 30, len(CLASSES))]
+    images = [with_ellipse_masks(image, filled=lambda index: index % 2 == 0)
+              for image in random_evaluation_images(rng, 30, len(CLASSES))]
     ours = coco_metrics.evaluate_coco(images, len(CLASSES), iou_type="segm").stats
     np.testing.assert_allclose(ours, by_hand(images, tmp_path, "segm"), atol=1e-12)
     boxes = coco_metrics.evaluate_coco(images, len(CLASSES)).stats
     assert 0.1 < ours[0] < boxes[0] - 0.02, "the filled boxes should cost mask AP, not box AP"
-
-
-def box_mask(box, image) -> np.ndarray:
-    mask = np.zeros((image.height, image.width), np.uint8)
-    x0, y0, x1, y1 = np.round(box).astype(int)
-    mask[max(y0, 0):y1, max(x0, 0):x1] = 1
-    return mask
 
 
 def test_ground_truth_as_detections_scores_one(rng):

@@ -38,7 +38,7 @@ def test_the_demo_runs_every_stage_and_reruns(tmp_path, capsys):
     # A rerun in the same folder starts afresh and works, this time with the time budget and Mask
     # R-CNN (Faster R-CNN and its mask stage; `--model` reaches train as for any model) through every
     # stage, on shapes drawn with their masks.
-    assert main(args[:3] + ["--images", "60", "--image-size", "128", "--train-minutes", "0.3",
+    assert main(args[:3] + ["--images", "60", "--image-size", "128", "--train-minutes", "0.2",
                             "--model", "mask_rcnn"]) == 0
     out = capsys.readouterr().out
     assert "boxes and masks" in out and "tiny MaskRCNN at 128px" in out and "server stopped" in out

@@ -137,3 +137,21 @@ def test_boxes_without_masks_leave_the_mask_loss(masked_data):
     masked_loss, unmasked_loss = (model.evaluate(data, verbose=0, return_dict=True)["mask_loss"]
                                   for data in (batch, unmasked))
     assert masked_loss > 0.1 and unmasked_loss == 0.0
+
+
+@pytest.mark.parametrize("policy_name", ["mixed_float16", "mixed_bfloat16"])
+def test_the_mask_stage_trains_in_reduced_precision_with_float32_masks(masked_data, policy_name):
+    keras.mixed_precision.set_global_policy(policy_name)
+    try:
+        keras.utils.set_random_seed(0)
+        model = small_mask_rcnn()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        batch = make_dataset(masked_data, "train", 128, 4, training=False, with_masks=True).take(1).repeat(2)
+        history = model.fit(batch, epochs=1, verbose=0).history
+        assert model.mask_head.convs[0].compute_dtype == policy_name.split("_")[1]
+        assert np.isfinite(history["mask_loss"][0]) and history["mask_loss"][0] > 0
+        images = next(iter(make_dataset(masked_data, "val", 128, 2, training=False)))[0]
+        masks = model.detect(images)["masks"]
+        assert masks.dtype == tf.float32 and 0.0 <= float(tf.reduce_min(masks)) <= float(tf.reduce_max(masks)) <= 1.0
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

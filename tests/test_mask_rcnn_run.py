@@ -138,3 +138,13 @@ def test_image_masks_are_pasted_at_each_images_resolution_and_bounded_by_the_ser
 
     assert main(["export", "--run", str(tiny_run[1]), "--out", str(tmp_path / "boxes"), "--image-masks"]) == 2
     assert "--image-masks: the model of" in capsys.readouterr().err
+
+
+def test_compare_judges_two_mask_models_masks_too(tiny_mask_rcnn_run, tmp_path, capsys):
+    data, run = tiny_mask_rcnn_run
+    assert main(["compare", str(run), str(run), "--data", str(data), "--resamples", "200", "--score-threshold", "0.3",
+                 "--out", str(tmp_path / "self.json")]) == 0
+    report = json.loads((tmp_path / "self.json").read_text())
+    for name in ("mask AP", "mask AP50", "mask AP75"):
+        assert report["bootstrap"][name]["difference"] == 0.0 and report["bootstrap"][name]["A"] > 0, name
+    assert report["verdict"].count("no difference shown") == 7 and "Δmask AP" in capsys.readouterr().out

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from keras_models.evaluation import coco_metrics
-from keras_models.evaluation.model_comparison import (ALPHA, COMPARED_METRICS, F1, best_f1_thresholds,
+from keras_models.evaluation.model_comparison import (ALPHA, COMPARED_METRICS, F1, MASK_METRICS, best_f1_thresholds,
                                                        compare as compare_at)
 from keras_models.evaluation.model_comparison import comparison_report
 from keras_models.evaluation.signed_rank_test import holm_adjusted, signed_rank_test
-from tests.builders import ground_truth_as_detections, random_evaluation_images
+from tests.builders import ground_truth_as_detections, random_evaluation_images, with_ellipse_masks
 
 
 def shifted(image, fraction):
@@ -55,6 +55,23 @@ def test_shifted_boxes_are_found_worse(images):
     assert comparison.t_test.p_value < 0.01 and comparison.t_test.mean_difference < 0
     assert verdict_of(comparison, "AP").startswith(f"AP: B lower (Δ {ap.difference:+.3f}, 95% interval")
     assert verdict_of(comparison, F1).startswith(f"{F1}: B lower")
+
+
+def test_masks_filled_to_their_boxes_are_found_worse_and_the_boxes_the_same(images):
+    """Both models have the same boxes; B's masks are the whole boxes, A's the objects' ellipses."""
+    first = [with_ellipse_masks(image) for image in images]
+    second = [with_ellipse_masks(image, filled=lambda index: True) for image in images]
+    # Enough resamples that a difference every resample shows survives Holm's factor of 7.
+    comparison = compare(first, second, 3, resamples=1000)
+    assert set(comparison.holm_p_values) == {*COMPARED_METRICS, *MASK_METRICS, F1}
+    for name in COMPARED_METRICS:
+        assert comparison.bootstrap[name].difference == 0.0
+    for name, metric in MASK_METRICS.items():
+        paired = comparison.mask_bootstrap[name]
+        assert paired.first == pytest.approx(coco_metrics.summary(coco_metrics.evaluate_coco(first, 3, "segm"))[metric])
+    assert verdict_of(comparison, "mask AP").startswith("mask AP: B lower")
+    assert comparison_report(comparison)["bootstrap"]["mask AP"]["difference"] < 0
+    assert compare(images, images, 3, resamples=10).mask_bootstrap is None  # boxes only: no mask metrics
 
 
 def test_better_boxes_are_found_better_and_the_point_estimates_are_pycocotools(images):

@@ -48,7 +48,8 @@ class FakeTPUStrategy(tf.distribute.TPUStrategy):
         pass
 
 
-@pytest.mark.parametrize("name", sorted(SMALL_MODELS))
+# Mask R-CNN's steps hold every op of Faster R-CNN's, and its mask stage's.
+@pytest.mark.parametrize("name", ["retinanet", "mask_rcnn"])
 def test_the_steps_a_tpu_runs_compile_with_xla_and_hold_no_op_it_cannot_shape(name, padded_batch):
     assert compiles_steps(FakeTPUStrategy(), xla=False) and not compiles_steps(tf.distribute.get_strategy(), False)
     images, targets = padded_batch

@@ -11,7 +11,7 @@ from typing import Callable, Optional, Sequence
 from contracts.atomic_file import write_json_atomically
 from contracts.errors import BoxflowError
 from contracts.user_paths import check_output_file, make_folder
-from keras_models.evaluation.model_comparison import COMPARED_METRICS
+from keras_models.evaluation.model_comparison import COMPARED_METRICS, MASK_METRICS
 from keras_models.evaluation.paired_t_test import SMALL_SAMPLE
 from pipeline.dataset import read_dataset_info, shard_files
 
@@ -132,11 +132,12 @@ def _operating_point(settings: CompareSettings, sources: dict, detections: dict,
 def format_comparison(report: dict) -> str:
     """The comparison as a person reads it in a terminal: metrics, differences, test, verdict."""
     lines = [f"{report['images']} images of '{report['split']}' in {report['data']}"]
+    names = [name for name in (*COMPARED_METRICS, *MASK_METRICS) if name in report["bootstrap"]]
     for letter in ("A", "B"):
-        metrics = "  ".join(f"{name} {report['bootstrap'][name][letter]:.3f}" for name in COMPARED_METRICS
+        metrics = "  ".join(f"{name} {report['bootstrap'][name][letter]:.3f}" for name in names
                             if report["bootstrap"][name])
         lines.append(f"{letter}  {report[letter].get('run') or report[letter].get('model')}  {metrics}")
-    for name in COMPARED_METRICS:
+    for name in names:
         paired = report["bootstrap"][name]
         if paired:
             lines.append(f"Δ{name:<5} {paired['difference']:+.3f}  {paired['level']:.0%} interval "

@@ -5,7 +5,9 @@ Every statistic pairs by image: every bootstrap resample draws one set of images
 models on it, and the tests take each image's F1 difference. That removes the variation between
 images (some are hard for every model) from the comparison, which is what makes small differences
 detectable on a few hundred images. The verdict judges each metric (mAP, AP50, AP75 by their
-bootstrap p-values, per-image F1 by the signed-rank test) with Holm's correction across the four.
+bootstrap p-values, per-image F1 by the signed-rank test) with Holm's correction across the four,
+or across seven when both models predict masks: their masks' AP, AP50 and AP75 (COCO segm) join
+the family, from the same resamples.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from keras_models.evaluation.signed_rank_test import SignedRankTest, holm_adjust
 from keras_models.evaluation.per_image_f1 import NO_DETECTION, best_f1_threshold, image_matches, per_image_f1
 
 COMPARED_METRICS = ("AP", "AP50", "AP75")
+# The names of the masks' metrics in the bootstrap and the verdict.
+MASK_METRICS = {f"mask {name}": name for name in COMPARED_METRICS}
 F1 = "per-image F1"
 ALPHA = 0.05  # the family-wise error rate of the verdict
 
@@ -64,8 +68,8 @@ class PairedDifference:
 def paired_bootstrap(first: COCOeval, second: COCOeval, resamples: int, level: float = 0.95, seed: int = 0
                      ) -> dict[str, Optional[PairedDifference]]:
     """`COMPARED_METRICS`' differences over `resamples` resamples of the images, the same images for
-    both evaluations each time (they must hold the same images in the same order); None for a metric
-    undefined on all images."""
+    both evaluations each time (they must hold the same images in the same order; `seed` draws the
+    same resamples for every pair of evaluations); None for a metric undefined on all images."""
     pooled = PooledMatches(first), PooledMatches(second)
     on_all = [each.metrics(np.ones((1, each.images), np.int64)) for each in pooled]
     counts = resample_counts(pooled[0].images, resamples, seed)
@@ -98,19 +102,25 @@ class Comparison:
     f1_second: np.ndarray
     t_test: PairedTTest
     signed_rank: SignedRankTest
+    # Keyed by `MASK_METRICS`' names, when both models predict masks (and the images have them).
+    mask_bootstrap: Optional[dict[str, Optional[PairedDifference]]] = None
+
+    @property
+    def paired_metrics(self) -> dict[str, Optional[PairedDifference]]:
+        """Every bootstrapped metric: the boxes', then the masks'."""
+        return {**self.bootstrap, **(self.mask_bootstrap or {})}
 
     @property
     def holm_p_values(self) -> dict[str, float]:
         """Each defined metric's p-value, Holm-adjusted across them."""
-        raw = {name: paired.p_value for name, paired in self.bootstrap.items() if paired is not None}
+        raw = {name: paired.p_value for name, paired in self.paired_metrics.items() if paired is not None}
         return holm_adjusted({**raw, F1: self.signed_rank.p_value})
 
     @property
     def verdict(self) -> str:
         adjusted = self.holm_p_values
         parts = []
-        for name in COMPARED_METRICS:
-            paired = self.bootstrap[name]
+        for name, paired in self.paired_metrics.items():
             if paired is None:
                 parts.append(f"{name}: undefined (no ground truth)")
                 continue
@@ -149,8 +159,14 @@ def compare(first: Sequence[EvaluationImage], second: Sequence[EvaluationImage],
     evaluations = coco_metrics.evaluate_coco(first, num_classes), coco_metrics.evaluate_coco(second, num_classes)
     matches = image_matches(evaluations[0]), image_matches(evaluations[1])
     f1_first, f1_second = per_image_f1(matches[0], thresholds[0]), per_image_f1(matches[1], thresholds[1])
+    mask_bootstrap = None
+    if all(image.detection_masks is not None and image.masks is not None for image in (*first, *second)):
+        masks = [coco_metrics.evaluate_coco(images, num_classes, iou_type="segm") for images in (first, second)]
+        mask_bootstrap = {name: paired_bootstrap(*masks, resamples, level, seed)[metric]
+                          for name, metric in MASK_METRICS.items()}
     return Comparison(source_ids, paired_bootstrap(*evaluations, resamples, level, seed), resamples, thresholds,
-                      f1_first, f1_second, paired_t_test(f1_first, f1_second), signed_rank_test(f1_first, f1_second))
+                      f1_first, f1_second, paired_t_test(f1_first, f1_second), signed_rank_test(f1_first, f1_second),
+                      mask_bootstrap)
 
 
 def comparison_report(comparison: Comparison) -> dict:
@@ -158,7 +174,7 @@ def comparison_report(comparison: Comparison) -> dict:
     test, rank = comparison.t_test, comparison.signed_rank
     adjusted = comparison.holm_p_values
     bootstrap = {}
-    for name, paired in comparison.bootstrap.items():
+    for name, paired in comparison.paired_metrics.items():
         bootstrap[name] = None if paired is None else {
             "A": paired.first, "B": paired.second, "difference": paired.difference, "low": paired.low,
             "high": paired.high, "level": paired.level, "B_wins": paired.second_wins,

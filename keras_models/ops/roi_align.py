@@ -116,6 +116,8 @@ def roi_align_crop_and_resize(features: Sequence[tf.Tensor], strides: Sequence[i
     span = tf.cast(tf.reverse(largest, [0]) - 1, tf.float32)  # (width, height) less one
     corners = tf.concat([(first / span)[..., ::-1], (last / span)[..., ::-1]], axis=-1)  # y1, x1, y2, x2
     image_of_box = tf.range(batch)[:, tf.newaxis] * len(features) + levels
+    if stacked.dtype == tf.bfloat16:  # crop_and_resize has no bfloat16 kernel (--bfloat16 runs)
+        stacked = tf.cast(stacked, tf.float32)
     crops = tf.image.crop_and_resize(stacked, tf.reshape(corners, [-1, 4]), tf.reshape(image_of_box, [-1]),
                                      [samples, samples], extrapolation_value=0.0)
     crops = tf.reshape(crops, [batch, rois, samples, samples, channels]) * valid[..., tf.newaxis]

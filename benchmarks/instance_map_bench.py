@@ -55,8 +55,11 @@ def packed(files: list[str], size: int, batch: int) -> tf.data.Dataset:
 def ragged(files: list[str], size: int, batch: int) -> tf.data.Dataset:
     def one(serialized):
         pngs, _, _, shape = parsed(serialized)
-        masks = tf.map_fn(lambda png: tf.io.decode_png(png, channels=1)[..., 0], pngs,
-                          fn_output_signature=tf.TensorSpec([None, None], tf.uint8))
+        # An image without objects has no PNG to stack: an empty stack of its size.
+        masks = tf.cond(tf.size(pngs) > 0,
+                        lambda: tf.map_fn(lambda png: tf.io.decode_png(png, channels=1)[..., 0], pngs,
+                                          fn_output_signature=tf.TensorSpec([None, None], tf.uint8)),
+                        lambda: tf.zeros(tf.concat([[0], shape], axis=0), tf.uint8))
         scale = size / tf.cast(tf.reduce_max(shape), tf.float32)
         resized = tf.image.resize(masks[..., tf.newaxis], tf.cast(tf.round(tf.cast(shape, tf.float32) * scale),
                                                                    tf.int32), method="nearest")[..., 0]

@@ -1,15 +1,16 @@
 """`boxflow train --model mask_rcnn` end to end: the run directory holds the Mask R-CNN it trained,
 whose masks score above the same detections' boxes filled in (the floor a mask head that learned
-nothing misses), a dataset without masks is refused, and `boxflow serve` answers the official gRPC
-client and REST with the in-process model's masks. (Its export, `saved_model_cli` and `evaluate`
-of the export are checked with the other models' in test_export.py and test_model_contract.py.)"""
+nothing misses), a dataset without masks is refused, `boxflow serve` answers the official gRPC
+client and REST with the in-process model's masks (and `export --image-masks`' pasted ones within
+its answer bound), `predict` draws them and `compare` judges them. (Its export, `saved_model_cli`
+and `evaluate` of the export are checked with the other models' in test_export.py and
+test_model_contract.py.)"""
 
 import dataclasses
 import io
 import json
 
 import grpc
-
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from beam_jobs.instance_masks import png_bytes
-from beam_jobs.source_records import ValidatedImage, ValidatedObject
+from beam_jobs.source_records import ValidatedImage
 
 
 class ImageAugmentation(Protocol):
@@ -26,9 +26,10 @@ class ImageAugmentation(Protocol):
 
     def __call__(self, example: dict, seed) -> dict:
         """`example` `{"image": [H, W, 3] float32 0..255, "boxes": [N, 4] pixels xyxy, "classes": [N]
-        int32}`, and optionally `"instance_map"` int32 `[H, W]` (`i + 1` where box `i` shows),
-        augmented; `seed` `[2]` int64, the same seed giving the same result. Boxes that survive keep
-        their `classes` entry, and the map is renumbered as they are kept."""
+        int32}`, and optionally `"mask_pngs"` tf.string `[N]` (each box's full-image 0/1 PNG) with
+        `"is_crowd"` bool `[N]`, augmented; `seed` `[2]` int64, the same seed giving the same
+        result. Boxes that survive keep their `classes` entry; with masks the answer holds
+        `"instance_map"` int32 `[H, W]`, `i + 1` where surviving box `i` shows."""
 
     def to_json_dict(self) -> dict:
         """The recipe, as `dataset_info.json` records it."""
@@ -53,9 +54,11 @@ def augmented_copies(image: ValidatedImage, copies: int, seed: int,
         "boxes": tf.reshape(tf.constant([o.box for o in image.objects], tf.float32), [-1, 4]),
         "classes": tf.range(len(image.objects), dtype=tf.int32),
     }
+    # Validation pairs masks with boxes one to one: an image has a mask for every box or none.
     masked = any(o.mask is not None for o in image.objects)
     if masked:
-        example["instance_map"] = tf.constant(instance_map(image.objects, image.height, image.width))
+        example["mask_pngs"] = tf.constant([o.mask for o in image.objects], tf.string)
+        example["is_crowd"] = tf.constant([o.is_crowd for o in image.objects], tf.bool)
     variants = []
     for copy_index in range(1, copies + 1):
         out = augmentation(example, tf.constant(copy_seed(image.source_id, copy_index, seed), tf.int64))
@@ -78,21 +81,3 @@ def augmented_copies(image: ValidatedImage, copies: int, seed: int,
             objects=tuple(objects), copy_index=copy_index))
     return variants
 
-
-def instance_map(objects: tuple[ValidatedObject, ...], height: int, width: int) -> np.ndarray:
-    """The objects' mask PNGs as one int32 `[height, width]` map, `i + 1` where object `i` shows:
-    crowds painted first, then from the largest box to the smallest, each over the ones before."""
-    from PIL import Image
-    import io
-
-    order = sorted(range(len(objects)), key=lambda i: (not objects[i].is_crowd, -_box_area(objects[i].box)))
-    instances = np.zeros((height, width), np.int32)
-    for index in order:
-        if objects[index].mask is not None:
-            with Image.open(io.BytesIO(objects[index].mask)) as mask:
-                instances[np.asarray(mask) > 0] = index + 1
-    return instances
-
-
-def _box_area(box: tuple[float, float, float, float]) -> float:
-    return (box[2] - box[0]) * (box[3] - box[1])

@@ -14,6 +14,7 @@ from pipeline.augment.flip import random_flip
 from pipeline.augment.jpeg_quality import random_jpeg_quality
 from pipeline.augment.rotate90 import random_rotate90
 from pipeline.augment.scale_crop import random_scale_crop
+from pipeline.record_decoding import instance_map_from_pngs
 
 
 def augment(example: dict, seed: tf.Tensor, config: AugmentationConfig,
@@ -50,11 +51,19 @@ def augment(example: dict, seed: tf.Tensor, config: AugmentationConfig,
 @dataclasses.dataclass(frozen=True)
 class PerImageAugmentation:
     """`config`'s per-image ops as one picklable callable, mosaic (which mixes images) left out:
-    the recipe `prepare --augment-copies` applies to each copy, at the image's own size."""
+    the recipe `prepare --augment-copies` applies to each copy, at the image's own size. An
+    example with `"mask_pngs"` (tf.string `[N]`, each box's full-image 0/1 PNG) and `"is_crowd"`
+    (bool `[N]`) is augmented with their instance map, painted as training's input paints it
+    (`instance_map_from_pngs`), and answers `"instance_map"`."""
 
     config: AugmentationConfig
 
     def __call__(self, example: dict, seed: tf.Tensor) -> dict:
+        if "mask_pngs" in example:
+            example = dict(example)
+            pngs, crowd = example.pop("mask_pngs"), example.pop("is_crowd")
+            example["instance_map"] = instance_map_from_pngs(pngs, example["boxes"], crowd,
+                                                             tf.shape(example["image"])[:2])
         return augment(example, seed, dataclasses.replace(self.config, mosaic_probability=0.0))
 
     def to_json_dict(self) -> dict:

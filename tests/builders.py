@@ -241,13 +241,18 @@ def with_ellipse_masks(image, filled=lambda index: False):
                   + ((ys - (y0 + y1) / 2) / max(y1 - y0, 1e-3)) ** 2)
         return encode(inside <= 0.25)
 
-    def whole(box) -> dict:
-        x0, y0, x1, y1 = box
-        return encode((xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1))
-
     return dataclasses.replace(image, masks=[ellipse(box) for box in image.boxes],
-                               detection_masks=[whole(box) if filled(index) else ellipse(box)
-                                                for index, box in enumerate(image.detection_boxes)])
+                               detection_masks=[box_rle(box, image.height, image.width) if filled(index)
+                                                else ellipse(box) for index, box in enumerate(image.detection_boxes)])
+
+
+def box_rle(box, height: int, width: int) -> dict:
+    """The COCO RLE of a whole box (pixels xyxy): the pixels whose centres lie inside it."""
+    from keras_models.evaluation.mask_encoding import encode
+
+    ys, xs = np.mgrid[:height, :width] + 0.5
+    x0, y0, x1, y1 = box
+    return encode((xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1))
 
 
 def ground_truth_as_detections(image):

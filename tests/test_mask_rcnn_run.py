@@ -21,23 +21,19 @@ from contracts.export_schema import BOXES_OUTPUT, COUNT_OUTPUT, IMAGE_MASKS_OUTP
 from keras_models.evaluation import coco_metrics
 from keras_models.evaluation.detection_source import collect, model_detector
 from keras_models.evaluation.evaluate_job import evaluate_images
-from keras_models.evaluation.mask_encoding import encode
 from keras_models.inference.detection_functions import detect_encoded_images
 from keras_models.models.mask_rcnn import MaskRCNN
 from keras_models.runs.run_directory import load_trained_model
 from serving.client import detections, predict_rest
 from serving.request_limits import RequestLimits
+from tests.builders import box_rle
 from tests.helpers.serving import b64, grpc_predict, held_out_images_and_answer, rest, serving_run
 
 
 def filled_boxes(image):
     """The image with each detection's mask replaced by its whole box."""
-    masks = []
-    for x1, y1, x2, y2 in np.round(image.detection_boxes).astype(int):
-        mask = np.zeros((image.height, image.width), np.uint8)
-        mask[y1:y2, x1:x2] = 1
-        masks.append(encode(mask))
-    return dataclasses.replace(image, detection_masks=masks)
+    return dataclasses.replace(image, detection_masks=[box_rle(box, image.height, image.width)
+                                                       for box in image.detection_boxes])
 
 
 def test_the_run_holds_the_mask_rcnn_it_trained_whose_masks_beat_filled_boxes(tiny_mask_rcnn_run):

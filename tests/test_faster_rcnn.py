@@ -91,7 +91,7 @@ def test_without_the_pyramid_both_stages_read_c4_with_nine_anchors_per_location(
     np.testing.assert_allclose(model.anchors[:9].numpy(), [  # the first location, centre (8, 8): 32, 64, 128 px
         [8 - side / 2 / ratio ** 0.5, 8 - side / 2 * ratio ** 0.5, 8 + side / 2 / ratio ** 0.5,
          8 + side / 2 * ratio ** 0.5] for side in (32, 64, 128) for ratio in (0.5, 1, 2)], atol=1e-4)
-    images = next(iter(make_dataset(str(data_dir), "val", 128, 2, training=False)))[0]
+    images = next(iter(make_dataset(str(data_dir), "val", 128, 2, training=False, deterministic=True)))[0]
     outputs = model(images)
     assert [logits.shape for logits in outputs["rpn_logits"]] == [(2, 8 * 8 * 9)]
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -108,7 +108,7 @@ def test_without_the_pyramid_both_stages_read_c4_with_nine_anchors_per_location(
 def test_a_probabilistic_second_stage_trains_and_its_detections_carry_stddev(data_dir):
     keras.utils.set_random_seed(0)
     model = FasterRCNN(FasterRCNNConfig(num_classes=3, image_size=128, box_uncertainty="laplace", **SMALL))
-    images = next(iter(make_dataset(str(data_dir), "val", 128, 2, training=False)))[0]
+    images = next(iter(make_dataset(str(data_dir), "val", 128, 2, training=False, deterministic=True)))[0]
     assert model(images)["box_deltas"].shape[2:] == (3, 8)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(make_dataset(str(data_dir), "train", 128, 4, training=True, seed=0), epochs=3,

@@ -36,7 +36,7 @@ def test_the_config_rebuilds_the_same_model(name, data_dir):
     rebuilt = type(model).from_config(model.get_config())
     assert rebuilt.get_config() == model.get_config()
     rebuilt.set_weights(model.get_weights())
-    images = next(iter(make_dataset(data_dir, "val", 128, 2, training=False)))[0]
+    images = next(iter(make_dataset(data_dir, "val", 128, 2, training=False, deterministic=True)))[0]
     for output, values in model.predict_outputs(images).items():
         np.testing.assert_allclose(rebuilt.predict_outputs(images)[output], values, atol=1e-5, err_msg=output)
 
@@ -71,7 +71,7 @@ def test_a_few_steps_lower_the_loss(name, data_dir):
 @pytest.mark.parametrize("name", MODELS)
 def test_padded_predict_stays_inside_the_image(name, data_dir):
     model = small_model(name, score_threshold=0.0, max_detections=20)
-    images = next(iter(make_dataset(data_dir, "val", 128, 2, training=False)))[0]
+    images = next(iter(make_dataset(data_dir, "val", 128, 2, training=False, deterministic=True)))[0]
     detections = model.predict(images, verbose=0)
     assert detections["boxes"].shape == (2, 20, 4) and detections["scores"].shape == (2, 20)
     assert detections["classes"].shape == (2, 20) and detections["classes"].dtype == np.int32
@@ -89,7 +89,7 @@ def test_predict_under_jit_compile_equals_the_graph(request, name):
     form, and a trained model's detections equal the graph's."""
     data, run = request.getfixturevalue(TRAINED_RUNS[name])
     model = load_trained_model(str(run)).model
-    images = next(iter(make_dataset(str(data), "val", model.image_size, 8, training=False)))[0]
+    images = next(iter(make_dataset(str(data), "val", model.image_size, 8, training=False, deterministic=True)))[0]
     graph = {output: value.numpy() for output, value in model.predict_outputs(images).items()}
     model.compile(jit_compile=True)
     compiled = model.predict(images, verbose=0)

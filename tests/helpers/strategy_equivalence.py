@@ -1,8 +1,8 @@
 """Run in a fresh process (logical devices must be set before TensorFlow starts): trains the
-same detector (RetinaNet or Faster R-CNN) for a few steps, backbone trainable and normalization in training mode, on one
-device and under MirroredStrategy over 2 logical CPUs with the same global batch; prints, as
-JSON, the largest weight change and the largest one-device/Mirrored difference with
-synchronized and with per-replica BatchNorm.
+same detector (RetinaNet, Faster R-CNN or Mask R-CNN) for a few steps, backbone trainable and
+normalization in training mode, on one device and under MirroredStrategy over 2 logical CPUs with
+the same global batch; prints, as JSON, the largest weight change and the largest one-device/Mirrored
+difference with synchronized and with per-replica BatchNorm.
 
 Each CONFIG is MODEL:BACKBONE:DTYPE, DTYPE the Keras dtype policy; all of them run in this one
 process, and each prints its JSON line. A randomly initialized MobileNetV2 at 2 images per replica
@@ -40,6 +40,8 @@ import numpy as np  # noqa: E402
 from keras_models.models.faster_rcnn import FasterRCNN  # noqa: E402
 
 from keras_models.models.faster_rcnn_config import FasterRCNNConfig  # noqa: E402
+from keras_models.models.mask_rcnn import MaskRCNN  # noqa: E402
+from keras_models.models.mask_rcnn_config import MaskRCNNConfig  # noqa: E402
 from keras_models.models.retinanet import RetinaNet  # noqa: E402
 from keras_models.models.retinanet_config import RetinaNetConfig  # noqa: E402
 from keras_models.training.strategy import mirrored_strategy  # noqa: E402
@@ -57,6 +59,9 @@ DETECTORS = {
     "faster_rcnn": lambda backbone, norm: FasterRCNN(
         FasterRCNNConfig(num_classes=3, image_size=128, backbone=backbone, norm=norm, **SMALL_FASTER_RCNN),
         name="detector"),
+    "mask_rcnn": lambda backbone, norm: MaskRCNN(
+        MaskRCNNConfig(num_classes=3, image_size=128, backbone=backbone, norm=norm, **SMALL_FASTER_RCNN,
+                       mask_head_channels=16), name="detector"),
 }
 
 
@@ -82,7 +87,8 @@ def train(strategy: tf.distribute.Strategy, data_dir: str, steps: int, model_nam
     """The weights by path after `steps` steps from `start` (or a seeded initialization)."""
     model = compiled_detector(strategy, model_name, backbone, norm, start)
     if steps:
-        dataset = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True, padded_max_boxes=8)
+        dataset = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True, padded_max_boxes=8,
+                               with_masks=model.TRAINS_ON_MASKS)
         model.fit(dataset.take(steps), epochs=1, verbose=0)
     return weights(model)
 

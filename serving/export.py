@@ -19,7 +19,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
-from typing import Optional
+from typing import Callable, Optional
 
 import keras
 import tensorflow as tf
@@ -79,15 +79,31 @@ def export(run_dir: str, model_dir: str, version: Optional[int] = None, image_ma
     return ExportResult(target, version, trained.class_names)
 
 
+@dataclasses.dataclass(frozen=True)
+class _DetectTracedOnce:
+    """A model's `detect` as one `tf.function` over letterboxed float32 `[None, S, S, 3]`: the
+    three signatures call it, so the model is traced and saved once, not once per signature."""
+
+    image_size: int
+    detect: Callable[[tf.Tensor], dict[str, tf.Tensor]]
+
+    @classmethod
+    def of(cls, model: keras.Model) -> "_DetectTracedOnce":
+        side = model.image_size
+        return cls(side, tf.function(model.detect, input_signature=[tf.TensorSpec([None, side, side, 3], tf.float32)]))
+
+
 def _write_saved_model(model: keras.Model, path: str, image_masks: bool = False) -> None:
+    detector = _DetectTracedOnce.of(model)
+
     def encoded_images(images):
-        return detect_encoded_images(model, images, image_masks)
+        return detect_encoded_images(detector, images, image_masks)
 
     def pixel_images(images):
-        return detect_images(model, images, image_masks)
+        return detect_images(detector, images, image_masks)
 
     def examples(examples):
-        return detect_examples(model, examples, image_masks)
+        return detect_examples(detector, examples, image_masks)
 
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -166,3 +166,13 @@ def test_the_mask_head_is_as_wide_as_the_pyramid_at_800_px_and_scales_with_the_s
     assert fit_mask_head_channels(128, 16) == 16  # never wider than the pyramid
     assert small_mask_rcnn(mask_head_channels=None, image_size=256, fpn_channels=64).mask_head.channels == 32
     assert small_mask_rcnn(mask_head_channels=24).mask_head.channels == 24
+
+
+def test_an_unset_mask_head_width_is_fitted_beside_the_box_stages_sizes():
+    config = MaskRCNNConfig(image_size=256)
+    sized, sizes = config.sized_to(2.3)
+    assert sized.mask_head_channels == sizes.values()["mask_head_channels"] == 32
+    assert sizes.values()["rois_per_image"] == sized.rois_per_image == 64
+    assert sizes.describe().endswith("mask head 32 wide (the FPN's 64 channels scaled by min(1, 256/800), at least 32)")
+    kept, kept_sizes = MaskRCNNConfig(image_size=256, mask_head_channels=128).sized_to(2.3)
+    assert kept.mask_head_channels == 128 and "mask_head_channels" not in kept_sizes.values()

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_models.models.mask_rcnn import MaskRCNN
-from keras_models.models.mask_rcnn_config import MaskRCNNConfig, fit_mask_head_channels
+from keras_models.models.mask_rcnn_config import MaskRCNNConfig
 from keras_models.ops.mask_pasting import masks_of_sub_boxes, paste_masks
 from keras_models.ops.mask_targets import mask_targets
 from pipeline.dataset import make_dataset
@@ -88,7 +88,7 @@ def masked_data(tmp_path_factory):
 
 
 def small_mask_rcnn(**overrides) -> MaskRCNN:
-    return MaskRCNN(MaskRCNNConfig(num_classes=3, **{"image_size": 128, **SMALL_MODELS["faster_rcnn"], **overrides}))
+    return MaskRCNN(MaskRCNNConfig(num_classes=3, image_size=128, **{**SMALL_MODELS["faster_rcnn"], **overrides}))
 
 
 def test_a_mask_resampled_to_its_clipped_box_pastes_as_the_original():
@@ -157,22 +157,3 @@ def test_the_mask_stage_trains_in_bfloat16_with_float32_masks(masked_data):
         assert masks.dtype == tf.float32 and 0.0 <= float(tf.reduce_min(masks)) <= float(tf.reduce_max(masks)) <= 1.0
     finally:
         keras.mixed_precision.set_global_policy("float32")
-
-
-def test_the_mask_head_is_as_wide_as_the_pyramid_at_800_px_and_scales_with_the_side_below():
-    assert fit_mask_head_channels(800, 256) == fit_mask_head_channels(1024, 256) == 256
-    assert fit_mask_head_channels(256, 256) == 80  # 256 · 256/800 = 81.9, to a multiple of 16
-    assert fit_mask_head_channels(512, 64) == 48 and fit_mask_head_channels(256, 64) == 32  # at least 32
-    assert fit_mask_head_channels(128, 16) == 16  # never wider than the pyramid
-    assert small_mask_rcnn(mask_head_channels=None, image_size=256, fpn_channels=64).mask_head.channels == 32
-    assert small_mask_rcnn(mask_head_channels=24).mask_head.channels == 24
-
-
-def test_an_unset_mask_head_width_is_fitted_beside_the_box_stages_sizes():
-    config = MaskRCNNConfig(image_size=256)
-    sized, sizes = config.sized_to(2.3)
-    assert sized.mask_head_channels == sizes.values()["mask_head_channels"] == 32
-    assert sizes.values()["rois_per_image"] == sized.rois_per_image == 64
-    assert sizes.describe().endswith("mask head 32 wide (the FPN's 64 channels scaled by min(1, 256/800), at least 32)")
-    kept, kept_sizes = MaskRCNNConfig(image_size=256, mask_head_channels=128).sized_to(2.3)
-    assert kept.mask_head_channels == 128 and "mask_head_channels" not in kept_sizes.values()

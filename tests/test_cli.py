@@ -74,6 +74,25 @@ def test_beam_pipeline_options_pass_through_to_beam():
     assert "--direct_num_workers=2" in local
 
 
+@pytest.mark.parametrize("flags, imports_tensorflow", [((), False), (("--augment-copies", "1"), True)])
+def test_the_prepare_workers_import_tensorflow_only_to_augment(tmp_path, flags, imports_tensorflow):
+    """The settings travel pickled into every worker process; what unpickling them imports, each
+    worker imports before its first image (TensorFlow: about 5 s a worker)."""
+    from apache_beam.internal import pickler
+
+    from boxflow.cli import parse_arguments
+    from boxflow.commands.prepare import settings_from
+
+    args, extra = parse_arguments(["prepare", "--format", "coco", "--input", "in.json", "--out", "o", *flags])
+    (tmp_path / "settings.pickle").write_bytes(pickler.dumps(settings_from(args, extra)))
+    check = ("import pathlib, sys; from apache_beam.internal import pickler; "
+             f"pickler.loads(pathlib.Path({str(tmp_path / 'settings.pickle')!r}).read_bytes()); "
+             "print('tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == str(imports_tensorflow)
+
+
 def test_stray_positional_arguments_to_prepare_are_refused(capsys):
     args = ["prepare", "--format", "coco", "--input", "in.json", "--out", "o", "--project", "P", "stray"]
     assert main(args) == 2

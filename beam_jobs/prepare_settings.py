@@ -28,7 +28,8 @@ class PrepareSettings:
     max_reject_fraction: float = 0.1
     augment_copies: int = 0
     augment_seed: int = 0
-    # The recipe of the copies (the application's `pipeline.augment` ops); needed with augment_copies.
+    # The recipe of the copies (the application's `pipeline.augment` ops); needed with augment_copies,
+    # dropped without them.
     augmentation: Optional[ImageAugmentation] = None
     runner: str = DIRECT_RUNNER
     workers: int = 2
@@ -47,6 +48,10 @@ class PrepareSettings:
             raise BoxflowError(f"--augment-copies must be 0 or more, got {self.augment_copies}")
         if self.augment_copies and self.augmentation is None:
             raise BoxflowError("augmentation: augment_copies asks for augmented copies, and no recipe is given")
+        if not self.augment_copies:
+            # The settings are pickled into every worker, and unpickling a recipe imports TensorFlow
+            # there (5 s of a 6 s local run on 10 images); without copies nothing would use it.
+            object.__setattr__(self, "augmentation", None)
         if self.workers < 1:
             raise BoxflowError(f"--workers must be at least 1, got {self.workers}")
 

@@ -77,7 +77,8 @@ def test_beam_pipeline_options_pass_through_to_beam():
 @pytest.mark.parametrize("flags, imports_tensorflow", [((), False), (("--augment-copies", "1"), True)])
 def test_the_prepare_workers_import_tensorflow_only_to_augment(tmp_path, flags, imports_tensorflow):
     """The settings travel pickled into every worker process; what unpickling them imports, each
-    worker imports before its first image (TensorFlow: about 5 s a worker)."""
+    worker imports before its first image (TensorFlow: about 5 s a worker). The command always reads
+    the recipe; `PrepareSettings` keeps it only with copies to make."""
     from apache_beam.internal import pickler
 
     from boxflow.cli import parse_arguments

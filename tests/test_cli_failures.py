@@ -4,7 +4,6 @@ environment, that line is all of stderr; a failing machine (a full disk) exits 1
 
 import os
 import pathlib
-import resource
 import socket
 import subprocess
 import sys
@@ -105,17 +104,22 @@ REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 
 def as_a_user(*args: str, limit_file_bytes=None) -> subprocess.CompletedProcess:
     """`python -m boxflow ARGS` with only what a user's shell has: no TF_CPP_MIN_LOG_LEVEL, nothing
-    of the test process's own."""
+    of the test process's own.
+
+    A file-size limit is set by the child before it becomes the command, as `ulimit -f` is set by a
+    shell, not by `preexec_fn`: that would make Python fork this process, whose live gRPC (grpcio
+    1.85, grpc/grpc#43055) restarts its poller in the forked child, where `close_fds` then closes the
+    poller's epoll descriptor; the child wrote "epoll_wait error: Bad file descriptor" before its
+    exec, or aborted (45 of 300 spawns with RPCs running; none without `preexec_fn`, measured).
+    """
     environment = {name: os.environ[name] for name in ("PATH", "HOME", "PYTHONPATH") if name in os.environ}
+    command = [sys.executable, "-m", "boxflow", *args]
     if limit_file_bytes is not None:
         environment["PYTHONDONTWRITEBYTECODE"] = "1"  # a cut-off .pyc would break later imports
-
-    def limit() -> None:
-        if limit_file_bytes is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_bytes, limit_file_bytes))
-
-    return subprocess.run([sys.executable, "-m", "boxflow", *args], capture_output=True, text=True, timeout=300,
-                          env=environment, cwd=REPOSITORY, preexec_fn=limit)
+        limit = (f"import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({limit_file_bytes}, "
+                 f"{limit_file_bytes})); os.execv(sys.argv[1], sys.argv[1:])")
+        command = [sys.executable, "-c", limit, *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment, cwd=REPOSITORY)
 
 
 @pytest.mark.parametrize("case", ["empty model base", "busy gRPC port", "missing data"])

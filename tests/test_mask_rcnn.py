@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from contracts.errors import SettingError
 from keras_models.models.mask_rcnn import MaskRCNN
 from keras_models.models.mask_rcnn_config import MaskRCNNConfig
 from keras_models.ops.mask_pasting import masks_of_sub_boxes, paste_masks
@@ -124,6 +125,23 @@ def test_the_mask_stage_learns_a_batch_and_detect_gives_masks(masked_data):
     shown = np.arange(20) < detections["num_detections"].numpy()[:, np.newaxis]
     assert not detections["masks"].numpy()[~shown].any()
     assert 0.0 <= float(tf.reduce_min(detections["masks"])) and float(tf.reduce_max(detections["masks"])) <= 1.0
+
+
+def test_the_mask_head_learns_from_as_many_foreground_rois_as_asked(masked_data):
+    with pytest.raises(SettingError, match="mask_rois_per_image must be at least 1, got 0"):
+        MaskRCNNConfig(num_classes=3, mask_rois_per_image=0)
+    with pytest.raises(SettingError, match="must be at most the 8 foreground slots of the 32 ROIs sampled per image"):
+        small_mask_rcnn(mask_rois_per_image=9)
+    batch = make_dataset(masked_data, "train", 128, 4, training=False, with_masks=True).take(1)
+    for asked, pooled in ((None, 8), (3, 3)):
+        model = small_mask_rcnn(mask_rois_per_image=asked)
+        model.compile(optimizer="adam", run_eagerly=True)  # the shapes the head sees, not the traced ones
+        heard = []
+        head_call = model.mask_head.call
+        model.mask_head.call = lambda features, training=False: heard.append(features.shape) or head_call(
+            features, training=training)
+        assert np.isfinite(model.evaluate(batch, verbose=0, return_dict=True)["mask_loss"])
+        assert [tuple(shape[:2]) for shape in heard] == [(4, pooled)]
 
 
 def test_boxes_without_masks_leave_the_mask_loss(masked_data):

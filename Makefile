@@ -14,11 +14,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/boxflow demo --workdir demo_run
 
+# Two workers, each test file on one (its module fixtures made once); the shared trained runs are
+# made once for both (tests/helpers/made_once.py).
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -ra --durations=15
+	$(VENV)/bin/python -m pytest -q -ra --durations=15 -n 2 --dist loadfile
 
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -ra -m 'not slow'
+	$(VENV)/bin/python -m pytest -q -ra -m 'not slow' -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/prepare_bench.py

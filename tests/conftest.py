@@ -1,11 +1,14 @@
 """Shared test setup: quiet libraries, seeded randomness, and where the real datasets live."""
 
+import hashlib
 import logging
 import os
 import pathlib
 
 import numpy as np
 import pytest
+
+from tests.helpers.made_once import made_once
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 logging.getLogger("apache_beam").setLevel(logging.WARNING)
@@ -32,7 +35,7 @@ def tiny_run(tmp_path_factory):
     shared by the train, evaluate, export and serve tests (each writes its outputs elsewhere)."""
     from tests.builders import trained_tiny_run
 
-    return trained_tiny_run(tmp_path_factory.mktemp("tiny_run"))
+    return made_once(tmp_path_factory, "tiny_run", trained_tiny_run)
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +45,8 @@ def tiny_faster_rcnn_run(tiny_run, tmp_path_factory):
     from tests.builders import trained_tiny_faster_rcnn
 
     data, run = tiny_run
-    return data, trained_tiny_faster_rcnn(tmp_path_factory.mktemp("tiny_faster_rcnn"), data, run, 6)
+    return data, made_once(tmp_path_factory, "tiny_faster_rcnn",
+                           lambda folder: trained_tiny_faster_rcnn(folder, data, run, 6))
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +55,8 @@ def tiny_uncertain_run(tiny_run, tmp_path_factory):
     tests of training, exporting and serving box uncertainty."""
     from tests.builders import trained_tiny_uncertain_run
 
-    return tiny_run[0], trained_tiny_uncertain_run(tmp_path_factory.mktemp("tiny_uncertain"), *tiny_run)
+    return tiny_run[0], made_once(tmp_path_factory, "tiny_uncertain",
+                                  lambda folder: trained_tiny_uncertain_run(folder, *tiny_run))
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +67,11 @@ def tiny_mask_rcnn_run(tiny_faster_rcnn_run, tmp_path_factory):
     the same detections' boxes filled in (0.12 against 0.12 after 4 epochs, 0.35 against 0.21 after 12)."""
     from tests.builders import prepared_synth, trained_tiny_faster_rcnn
 
-    root = tmp_path_factory.mktemp("tiny_mask_rcnn")
-    data = prepared_synth(root, 160, 128, (16, 48), seed=5, masks=True, num_shards=2, val_fraction=0.25)
-    return data, trained_tiny_faster_rcnn(root, data, tiny_faster_rcnn_run[1], 8, model="mask_rcnn")
+    def build(root: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+        data = prepared_synth(root, 160, 128, (16, 48), seed=5, masks=True, num_shards=2, val_fraction=0.25)
+        return data, trained_tiny_faster_rcnn(root, data, tiny_faster_rcnn_run[1], 8, model="mask_rcnn")
+
+    return made_once(tmp_path_factory, "tiny_mask_rcnn", build)
 
 
 SHARED_MODEL_NAME = "shapes"
@@ -76,13 +83,13 @@ def exported(tmp_path_factory):
     session (`BASE/shapes/1`). Read-only: a test that adds versions or files copies it first."""
     from boxflow.cli import main
 
-    bases = {}
+    def export(folder: pathlib.Path, run: pathlib.Path) -> pathlib.Path:
+        base = folder / "models"
+        assert main(["export", "--run", str(run), "--out", str(base / SHARED_MODEL_NAME)]) == 0
+        return base
 
     def export_of(run: pathlib.Path) -> pathlib.Path:
-        if run not in bases:
-            base = tmp_path_factory.mktemp("exported") / "models"
-            assert main(["export", "--run", str(run), "--out", str(base / SHARED_MODEL_NAME)]) == 0
-            bases[run] = base
-        return bases[run]
+        name = "exported-" + hashlib.sha1(str(run).encode()).hexdigest()[:12]
+        return made_once(tmp_path_factory, name, lambda folder: export(folder, run))
 
     return export_of

@@ -7,10 +7,12 @@ import pytest
 import tensorflow as tf
 
 from contracts.errors import SettingError
+from keras_models.evaluation.detection_source import collect, model_detector
 from keras_models.models.mask_rcnn import MaskRCNN
 from keras_models.models.mask_rcnn_config import MaskRCNNConfig
 from keras_models.ops.mask_pasting import masks_of_sub_boxes, paste_masks
 from keras_models.ops.mask_targets import mask_targets
+from keras_models.training import evaluation_callback
 from pipeline.dataset import make_dataset
 from tests.builders import SMALL_MODELS, prepared_synth
 
@@ -125,6 +127,27 @@ def test_the_mask_stage_learns_a_batch_and_detect_gives_masks(masked_data):
     shown = np.arange(20) < detections["num_detections"].numpy()[:, np.newaxis]
     assert not detections["masks"].numpy()[~shown].any()
     assert 0.0 <= float(tf.reduce_min(detections["masks"])) and float(tf.reduce_max(detections["masks"])) <= 1.0
+
+
+def test_validation_while_training_scores_the_boxes_without_making_masks(masked_data, monkeypatch):
+    """The epoch's `val_mAP` pairs detections without masks (pasting and encoding them was three
+    quarters of a mask model's validation); `boxflow evaluate`'s detector keeps them, same boxes."""
+    keras.utils.set_random_seed(0)
+    model = small_mask_rcnn(score_threshold=0.0)
+    validated = []
+    monkeypatch.setattr(evaluation_callback, "collect",
+                        lambda *args, **kwargs: validated.extend(collect(*args, **kwargs)) or validated)
+    callback = evaluation_callback.CocoEvaluation(masked_data, "val", ("circle", "square", "triangle"))
+    callback.set_model(model)
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    assert set(logs) == {"val_mAP", "val_mAP50"}
+    evaluated = collect(masked_data, "val", model_detector(model))
+    assert len(validated) == len(evaluated) == 3 and sum(len(image.detection_boxes) for image in validated) > 0
+    for during, after in zip(validated, evaluated):
+        assert during.masks is None and during.detection_masks is None
+        assert len(after.detection_masks) == len(after.detection_boxes) and len(after.masks) == len(after.boxes)
+        np.testing.assert_allclose(during.detection_boxes, after.detection_boxes, atol=1e-4)
 
 
 def test_the_mask_head_learns_from_as_many_foreground_rois_as_asked(masked_data):

@@ -23,6 +23,7 @@ from keras_models.evaluation.detection_source import collect, model_detector
 from keras_models.evaluation.evaluate_job import evaluate_images
 from keras_models.inference.detection_functions import detect_encoded_images
 from keras_models.models.mask_rcnn import MaskRCNN
+from keras_models.models.mask_rcnn_sizing import fit_mask_rois, foreground_slots
 from keras_models.runs.run_directory import load_trained_model
 from serving.client import detections, predict_rest
 from serving.request_limits import RequestLimits
@@ -40,8 +41,13 @@ def test_the_run_holds_the_mask_rcnn_it_trained_whose_masks_beat_filled_boxes(ti
     data, run = tiny_mask_rcnn_run
     config = json.loads((run / "config.json").read_text())
     assert config["settings"]["model"] == "mask_rcnn"
+    # No --config: the mask head's ROIs were sized to the objects per image, and recorded.
+    info = json.loads((data / "dataset_info.json").read_text())["splits"]["train"]
+    slots = foreground_slots(config["model"]["rois_per_image"], config["model"]["foreground_fraction"])
+    mask_rois, _ = fit_mask_rois(128, slots, info["boxes"] / info["images"])
+    assert config["model"]["mask_rois_per_image"] == config["model_sizes"]["fitted"]["mask_rois_per_image"] == mask_rois
     trained = load_trained_model(str(run))
-    assert isinstance(trained.model, MaskRCNN)
+    assert isinstance(trained.model, MaskRCNN) and trained.model.mask_rois == mask_rois < slots
     history = json.loads((run / "history.json").read_text())
     assert history[-1]["mask_loss"] < 0.75 * history[0]["mask_loss"]
     images = collect(str(data), "val", model_detector(trained.model))

@@ -26,10 +26,16 @@ from keras_models.inference.detection_functions import Detector, detect_examples
 DetectExamples = Callable[[tf.Tensor], dict[str, tf.Tensor]]
 
 
-def model_detector(model: Detector) -> DetectExamples:
-    """The in-process model behind the same function the export's `serve_examples` runs."""
-    return tf.function(lambda serialized: detect_examples(model, serialized),
-                       input_signature=[tf.TensorSpec([None], tf.string)])
+def model_detector(model: Detector, masks: bool = True) -> DetectExamples:
+    """The in-process model behind the same function the export's `serve_examples` runs; without
+    `masks`, its outputs lack `detection_masks`, so the graph skips a mask model's mask stage and
+    `collect` scores the boxes alone."""
+
+    def detect(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        outputs = detect_examples(model, serialized)
+        return outputs if masks else {name: value for name, value in outputs.items() if name != MASKS_OUTPUT}
+
+    return tf.function(detect, input_signature=[tf.TensorSpec([None], tf.string)])
 
 
 def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...], str]:

@@ -5,13 +5,24 @@ rules (input stride, pyramid levels, anchor layout). A model is built from its c
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Optional
+from typing import ClassVar, Optional, Protocol
 
 from contracts.errors import SettingError
 from keras_models.layers.backbones import BACKBONES
 from keras_models.layers.normalization import NORMALIZATIONS
 from keras_models.ops.anchors import AnchorConfig
 from keras_models.ops.box_uncertainty import BOX_UNCERTAINTIES, NO_UNCERTAINTY
+
+
+class ModelSizes(Protocol):
+    """A model's sizes fitted to a run: what `sized_to` chose (`values`), the rule (`reason`), and
+    a line for the user (`describe`)."""
+
+    reason: str
+
+    def values(self) -> dict[str, int]: ...
+
+    def describe(self) -> str: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,10 +81,9 @@ class DetectorConfig:
                                    anchor_size_multiplier=anchors.size_multiplier,
                                    anchor_aspect_ratios=anchors.aspect_ratios)
 
-    def sized_to(self, boxes_per_image: float) -> tuple["DetectorConfig", Optional[object]]:
+    def sized_to(self, boxes_per_image: float) -> tuple["DetectorConfig", Optional[ModelSizes]]:
         """The config with the sizes its model fits to a run's data (`boxes_per_image` on average)
-        filled in, and a description of the fit (`describe()`, `values()`, `reason`); None when
-        the model fits nothing."""
+        filled in, and the fit; None when the model fits nothing."""
         return self, None
 
     def to_json_dict(self) -> dict:

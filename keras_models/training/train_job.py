@@ -17,7 +17,6 @@ import tensorflow as tf
 from contracts import record_schema
 from contracts.errors import BoxflowError, SettingError
 from contracts.user_paths import make_folder
-from keras_models.models.faster_rcnn_sizing import FasterRCNNSizes
 from keras_models.ops.anchor_fitting import fit_anchors
 from keras_models.ops.anchors import AnchorConfig
 from keras_models.layers.backbone_weights import load_backbone_weights
@@ -28,6 +27,7 @@ from keras_models.models import MODEL_NAMES
 from keras_models.training.detector_factory import build_detector, trains_on_masks
 from keras_models.training.optimizers import LearningRate, make_optimizer
 from keras_models.models.detector import Detector
+from keras_models.models.detector_config import ModelSizes
 from keras_models.runs.run_directory import (BACKUP_DIR, CHECKPOINT_PATTERN, CHECKPOINTS_DIR, CONFIG_FILE, FINAL_WEIGHTS,
                                         HISTORY_FILE, LOGS_DIR, WORKERS_DIR)
 from keras_models.training.schedule import WarmupCosine
@@ -269,7 +269,7 @@ def fit_datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_
 
 
 def _write_run_files(settings: TrainSettings, run_dir: str, info: dict, model: Detector,
-                     learning_rate: LearningRate, sizes: Optional[FasterRCNNSizes]) -> None:
+                     learning_rate: LearningRate, sizes: Optional[ModelSizes]) -> None:
     shutil.copy(os.path.join(settings.data_dir, record_schema.LABEL_MAP_FILE),
                 os.path.join(run_dir, record_schema.LABEL_MAP_FILE))
     # Without its dtype policy: a mixed-precision run's float32 weights serve in float32.

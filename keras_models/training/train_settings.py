@@ -15,7 +15,7 @@ from contracts.errors import BoxflowError, SettingError
 from contracts.settings_file import read_settings_file, settings_from_mapping
 from keras_models.layers.normalization import check_normalization
 from keras_models.models import MODELS
-from keras_models.models.detector_config import DetectorConfig
+from keras_models.models.detector_config import DetectorConfig, ModelSizes
 from keras_models.models.registry import MODEL_CONFIGS
 from keras_models.models.retinanet_config import RetinaNetConfig
 from keras_models.ops.anchor_fitting import ANCHOR_CHOICES
@@ -110,7 +110,7 @@ class TrainSettings:
         """The square input side the run trains at, in pixels: its model's."""
         return self.model_config.image_size
 
-    def sized_to(self, boxes_per_image: float) -> tuple["TrainSettings", Optional[object]]:
+    def sized_to(self, boxes_per_image: float) -> tuple["TrainSettings", Optional[ModelSizes]]:
         """The settings with the sizes the model fits to the data (`boxes_per_image` on average) filled
         in, and the fit (None when the model fits nothing, or every size is set)."""
         config, sizes = self.model_config.sized_to(boxes_per_image)

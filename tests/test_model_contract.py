@@ -95,9 +95,22 @@ def test_predict_under_jit_compile_equals_the_graph(request, name):
     compiled = model.predict(images, verbose=0)
     assert graph["num_detections"].sum() > 0  # a trained model: there is something to compare
     np.testing.assert_array_equal(compiled["num_detections"], graph["num_detections"])
-    np.testing.assert_array_equal(compiled["classes"], graph["classes"])
     np.testing.assert_allclose(compiled["scores"], graph["scores"], atol=1e-4)
-    np.testing.assert_allclose(compiled["boxes"], graph["boxes"], atol=1e-2)  # pixels
+    for image, count in enumerate(graph["num_detections"]):
+        # Detections whose scores tie may come in either order: XLA's sort breaks ties its own way.
+        unmatched = list(range(count))
+        for row in range(count):
+            match = next((other for other in unmatched if same_detection(compiled, graph, image, row, other)), None)
+            assert match is not None, f"image {image}: compiled detection {row} is not among the graph's"
+            unmatched.remove(match)
+
+
+def same_detection(compiled: dict, graph: dict, image: int, row: int, other: int) -> bool:
+    """Whether `compiled`'s detection `row` of `image` is `graph`'s detection `other`: the same
+    class, the score within 1e-4 and the box within 0.01 px."""
+    return (compiled["classes"][image, row] == graph["classes"][image, other]
+            and abs(compiled["scores"][image, row] - graph["scores"][image, other]) <= 1e-4
+            and np.allclose(compiled["boxes"][image, row], graph["boxes"][image, other], atol=1e-2))
 
 
 @pytest.mark.slow

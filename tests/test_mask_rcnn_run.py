@@ -23,7 +23,8 @@ from keras_models.evaluation.detection_source import collect, model_detector
 from keras_models.evaluation.evaluate_job import evaluate_images
 from keras_models.inference.detection_functions import detect_encoded_images
 from keras_models.models.mask_rcnn import MaskRCNN
-from keras_models.models.mask_rcnn_sizing import fit_mask_rois, foreground_slots
+from keras_models.models.mask_rcnn_sizing import fit_mask_rois
+from keras_models.ops.sampling import SamplingConfig
 from keras_models.runs.run_directory import load_trained_model
 from serving.client import detections, predict_rest
 from serving.request_limits import RequestLimits
@@ -43,7 +44,7 @@ def test_the_run_holds_the_mask_rcnn_it_trained_whose_masks_beat_filled_boxes(ti
     assert config["settings"]["model"] == "mask_rcnn"
     # No --config: the mask head's ROIs were sized to the objects per image, and recorded.
     info = json.loads((data / "dataset_info.json").read_text())["splits"]["train"]
-    slots = foreground_slots(config["model"]["rois_per_image"], config["model"]["foreground_fraction"])
+    slots = SamplingConfig(config["model"]["rois_per_image"], config["model"]["foreground_fraction"]).positive_slots
     mask_rois, _ = fit_mask_rois(128, slots, info["boxes"] / info["images"])
     assert config["model"]["mask_rois_per_image"] == config["model_sizes"]["fitted"]["mask_rois_per_image"] == mask_rois
     trained = load_trained_model(str(run))

@@ -20,7 +20,6 @@ from keras_models.layers.mask_head import MaskHead
 from keras_models.models.dense_prediction_steps import global_count
 from keras_models.models.faster_rcnn import BoxStage, FasterRCNN, Truth
 from keras_models.models.mask_rcnn_config import MaskRCNNConfig
-from keras_models.models.mask_rcnn_sizing import foreground_slots
 from keras_models.ops.mask_targets import MASK_SIZE, mask_targets
 from keras_models.ops.sampling import NO_BOX
 
@@ -37,7 +36,7 @@ class MaskRCNN(FasterRCNN):
     LOSS_NAMES = FasterRCNN.LOSS_NAMES + ("mask_loss",)
 
     def _make_later_stages(self, config: MaskRCNNConfig) -> None:
-        slots = foreground_slots(self.roi_sampling.sample_size, self.roi_sampling.positive_fraction)
+        slots = self.roi_sampling.positive_slots
         if (config.mask_rois_per_image or 0) > slots:
             raise SettingError("mask_rois_per_image", f"must be at most the {slots} foreground slots of "
                                                       f"the {self.roi_sampling.sample_size} ROIs sampled per image, "

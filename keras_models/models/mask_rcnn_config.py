@@ -8,7 +8,8 @@ from typing import Optional
 from contracts.errors import SettingError
 from keras_models.models.detector_config import ModelSizes
 from keras_models.models.faster_rcnn_config import FasterRCNNConfig
-from keras_models.models.mask_rcnn_sizing import MaskRCNNSizes, fit_mask_rois, foreground_slots
+from keras_models.models.mask_rcnn_sizing import MaskRCNNSizes, fit_mask_rois
+from keras_models.ops.sampling import SamplingConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,6 @@ class MaskRCNNConfig(FasterRCNNConfig):
         config, box_stages = super().sized_to(boxes_per_image)
         if config.mask_rois_per_image is not None:
             return config, box_stages
-        slots = foreground_slots(config.rois_per_image, config.foreground_fraction)
+        slots = SamplingConfig(config.rois_per_image, config.foreground_fraction).positive_slots
         mask_rois, reason = fit_mask_rois(config.image_size, slots, boxes_per_image)
         return dataclasses.replace(config, mask_rois_per_image=mask_rois), MaskRCNNSizes(box_stages, mask_rois, reason)

@@ -25,11 +25,6 @@ from keras_models.models.faster_rcnn_sizing import FPN_IMAGE_SIZE, FasterRCNNSiz
 MASK_ROIS_PER_OBJECT = 2
 
 
-def foreground_slots(rois_per_image: int, foreground_fraction: float) -> int:
-    """The sampled ROIs per image that may be foreground: the most a mask head can learn from."""
-    return int(round(rois_per_image * foreground_fraction))
-
-
 @dataclasses.dataclass(frozen=True)
 class MaskRCNNSizes:
     """The fit of a Mask R-CNN: `box_stages`, Faster R-CNN's (None when the user set every one of

@@ -31,6 +31,11 @@ class SamplingConfig:
     sample_size: int
     positive_fraction: float
 
+    @property
+    def positive_slots(self) -> int:
+        """The most positives a sample holds: `round(sample_size * positive_fraction)`."""
+        return int(round(self.sample_size * self.positive_fraction))
+
 
 RPN_MATCHING = MatchingConfig(positive_iou=0.7, negative_iou=0.3, force_best_anchor=True)
 RPN_SAMPLING = SamplingConfig(sample_size=256, positive_fraction=0.5)
@@ -60,7 +65,7 @@ def sample_balanced(positive: tf.Tensor, negative: tf.Tensor, config: SamplingCo
     positives drawn at random, then negatives drawn at random to fill `sample_size` (fewer when
     there are not enough). `seed`: int `[2]`."""
     keys = hashed_uniform(tf.shape(positive)[0], seed)
-    chosen_positive = _draw(positive, keys, int(round(config.sample_size * config.positive_fraction)))
+    chosen_positive = _draw(positive, keys, config.positive_slots)
     negative_quota = config.sample_size - tf.reduce_sum(tf.cast(chosen_positive, tf.int32))
     return chosen_positive | _draw(negative & ~positive, keys, negative_quota)
 

@@ -33,6 +33,9 @@ def encode_example(image: ValidatedImage) -> bytes:
     features[keys.AREA].float_list.value.extend(o.area for o in objects)
     if objects and all(o.mask is not None for o in objects):
         features[keys.MASK].bytes_list.value.extend(o.mask for o in objects)
+    if image.semantic_png is not None:
+        features[keys.SEMANTIC_ENCODED].bytes_list.value.append(image.semantic_png)
+        features[keys.SEMANTIC_FORMAT].bytes_list.value.append(b"png")
     # Empty lists are still set, so every record carries every key (as the TF OD API writes them).
     for key in (keys.XMIN, keys.YMIN, keys.XMAX, keys.YMAX, keys.AREA):
         features[key].float_list.SetInParent()

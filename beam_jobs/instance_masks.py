@@ -9,6 +9,7 @@ from typing import Optional
 
 import numpy as np
 
+from beam_jobs.label_pngs import UnreadableLabels, read_png_ids
 from beam_jobs.source_records import Reason, SourceMask
 
 # A mask with less than this share of its pixels inside its (clipped) box is refused.
@@ -50,7 +51,7 @@ def drawn(mask: SourceMask, width: int, height: int) -> np.ndarray:
     from pycocotools import mask as coco_mask
 
     if mask.png is not None:
-        return _png_pixels(mask.png, width, height, mask.png_index)
+        return _png_pixels(mask.png, width, height, mask.png_index, mask.png_rgb_ids)
     if mask.rle_counts is not None:
         if tuple(mask.rle_size) != (height, width):
             raise MaskProblem(Reason.MASK_SIZE_MISMATCH, f"the RLE mask is {mask.rle_size[1]}x{mask.rle_size[0]}, "
@@ -81,29 +82,33 @@ def check_against_box(pixels: np.ndarray, box: tuple[float, float, float, float]
                                                    "inside its box")
 
 
-# PNG modes that store one number per pixel: palette indices or gray levels.
-INDEX_MODES = ("P", "L", "I", "I;16")
-
-
-def _png_pixels(png: bytes, width: int, height: int, index: Optional[int] = None) -> np.ndarray:
-    """A 0/1 PNG's mask, or with `index` the pixels of an index PNG that hold it."""
+def _png_pixels(png: bytes, width: int, height: int, index: Optional[int] = None, rgb: bool = False) -> np.ndarray:
+    """A 0/1 PNG's mask, or with `index` the pixels of a label PNG that hold that id (`read_png_ids`)."""
     from PIL import Image, UnidentifiedImageError
 
+    if index is not None:
+        try:
+            ids = read_png_ids(png, rgb)
+        except UnreadableLabels as error:
+            raise MaskProblem(Reason.MASK_CORRUPT, f"the object PNG: {error}") from None
+        _check_size(ids.shape, width, height)
+        pixels = (ids == index).astype(np.uint8)
+        if not pixels.any():
+            raise MaskProblem(Reason.SEGMENT_MISSING, f"no pixel of the object PNG holds its id {index}")
+        return pixels
     try:
         image = Image.open(io.BytesIO(png))
         image.load()
     except (UnidentifiedImageError, OSError) as error:
         raise MaskProblem(Reason.MASK_CORRUPT, f"the mask is not a readable PNG: {error}") from None
-    if image.size != (width, height):
-        raise MaskProblem(Reason.MASK_SIZE_MISMATCH, f"the mask PNG is {image.size[0]}x{image.size[1]}, the image "
+    _check_size((image.size[1], image.size[0]), width, height)
+    return (np.array(image.convert("L")) > 0).astype(np.uint8)
+
+
+def _check_size(shape: tuple[int, ...], width: int, height: int) -> None:
+    if tuple(shape[:2]) != (height, width):
+        raise MaskProblem(Reason.MASK_SIZE_MISMATCH, f"the mask PNG is {shape[1]}x{shape[0]}, the image "
                                                      f"{width}x{height}")
-    if index is None:
-        return (np.array(image.convert("L")) > 0).astype(np.uint8)
-    if image.mode not in INDEX_MODES:
-        raise MaskProblem(Reason.MASK_CORRUPT, f"an instance PNG must hold one index per pixel (a palette or "
-                                               f"grayscale PNG), this one is {image.mode}")
-    # A palette PNG's array is its indices: VOC's object 1 is index 1 whatever colour shows it.
-    return (np.array(image) == index).astype(np.uint8)
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:

@@ -6,7 +6,8 @@ training's), so that beam_jobs depends on the contracts alone. Copy `k` of an im
 function of (source id, k, seed), so reruns and runners agree. An image with instance masks is
 augmented with its instance map, as training's batches are: the masks move with the pixels, a box
 the crop cuts is tightened to what is left of its mask, and where two masks overlap the copy gives
-the pixel to the smaller box (crowds last), as the training input does.
+the pixel to the smaller box (crowds last), as the training input does. Per-pixel labels move
+with the pixels too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from beam_jobs.instance_masks import png_bytes
+from beam_jobs.semantic_maps import encoded_labels
 from beam_jobs.source_records import ValidatedImage
 
 
@@ -29,7 +31,8 @@ class ImageAugmentation(Protocol):
         int32}`, and optionally `"mask_pngs"` tf.string `[N]` (each box's full-image 0/1 PNG) with
         `"is_crowd"` bool `[N]`, augmented; `seed` `[2]` int64, the same seed giving the same
         result. Boxes that survive keep their `classes` entry; with masks the answer holds
-        `"instance_map"` int32 `[H, W]`, `i + 1` where surviving box `i` shows."""
+        `"instance_map"` int32 `[H, W]`, `i + 1` where surviving box `i` shows. A `"class_map"` (int32
+        `[H, W]` label ids, `IGNORE_LABEL` void) is moved with the pixels."""
 
     def to_json_dict(self) -> dict:
         """The recipe, as `dataset_info.json` records it."""
@@ -59,6 +62,8 @@ def augmented_copies(image: ValidatedImage, copies: int, seed: int,
     if masked:
         example["mask_pngs"] = tf.constant([o.mask for o in image.objects], tf.string)
         example["is_crowd"] = tf.constant([o.is_crowd for o in image.objects], tf.bool)
+    if image.semantic_png is not None:
+        example["class_map"] = tf.cast(tf.io.decode_png(image.semantic_png, channels=1)[..., 0], tf.int32)
     variants = []
     for copy_index in range(1, copies + 1):
         out = augmentation(example, tf.constant(copy_seed(image.source_id, copy_index, seed), tf.int64))
@@ -76,8 +81,12 @@ def augmented_copies(image: ValidatedImage, copies: int, seed: int,
                 kept = dataclasses.replace(kept, mask=png_bytes(pixels), mask_pixels=int(pixels.sum()))
             objects.append(kept)
         height, width = int(rounded.shape[0]), int(rounded.shape[1])
+        labels = {}
+        if image.semantic_png is not None:
+            png, pixels = encoded_labels(out["class_map"].numpy().astype(np.uint8))
+            labels = {"semantic_png": png, "semantic_pixels": pixels}
         variants.append(dataclasses.replace(
             image, source_id=f"{image.source_id}#aug{copy_index}", encoded=encoded, width=width, height=height,
-            objects=tuple(objects), copy_index=copy_index))
+            objects=tuple(objects), copy_index=copy_index, **labels))
     return variants
 

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import uuid
 from collections import Counter
+from typing import Optional
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -112,7 +113,7 @@ def dataset_info(summary: dict, rejections: list[dict], settings: PrepareSetting
     """Pure: the `dataset_info.json` content, with the accounting that must close."""
     statistics = summary["statistics"]
     empty = {"images": 0, "boxes": 0, "images_without_boxes": 0, "max_boxes_per_image": 0, "augmented_images": 0,
-             "augmented_boxes": 0, "boxes_per_class": {}, "masks": 0}
+             "augmented_boxes": 0, "boxes_per_class": {}, "masks": 0, "semantic_images": 0}
     split_stats = {split: statistics["splits"].get(split, dict(empty)) for split in splits}
     for split, stats in split_stats.items():
         count = settings.shard_count(split)
@@ -142,13 +143,14 @@ def dataset_info(summary: dict, rejections: list[dict], settings: PrepareSetting
     )
     return {
         "schema_version": record_schema.SCHEMA_VERSION,
-        "classes": [{"id": i, "name": name} for i, name in enumerate(summary["class_names"], start=1)],
+        "classes": _classes(summary["class_names"], plan.stuff_classes),
         "splits": split_stats,
         "source": {"format": plan.format_name, "path": plan.input_path, "images_dir": settings.images_dir},
         "accounting": accounting,
         "rejected": {
             "images": len(image_rejections),
             "boxes": len(box_rejections),
+            "segments": sum(1 for r in rejections if r["level"] == "segment"),
             "by_reason": dict(sorted(Counter(r["reason"] for r in rejections).items())),
         },
         "augmentation": {
@@ -157,9 +159,31 @@ def dataset_info(summary: dict, rejections: list[dict], settings: PrepareSetting
             "images_added": augmented,
             "recipe": settings.augmentation.to_json_dict() if settings.augment_copies else None,
         },
-        "statistics": {k: v for k, v in statistics.items() if k != "splits"},
+        "statistics": _named_label_pixels({k: v for k, v in statistics.items() if k != "splits"},
+                                          summary["class_names"]),
         "beam": {"runner": settings.runner, "pipeline_args": settings.pipeline_args(), "metrics": beam_metrics},
     }
+
+
+def _classes(class_names: list[str], stuff_classes: Optional[tuple[str, ...]]) -> list[dict]:
+    """The label map's classes; for per-pixel labels each also says whether it is a thing or stuff."""
+    classes = [{"id": i, "name": name} for i, name in enumerate(class_names, start=1)]
+    if stuff_classes is not None:
+        for entry in classes:
+            entry["kind"] = "stuff" if entry["name"] in stuff_classes else "thing"
+    return classes
+
+
+def _named_label_pixels(statistics: dict, class_names: list[str]) -> dict:
+    """Per-pixel label counts by class name, with background and void named, and as shares."""
+    counts = statistics.pop("pixels_per_label", None)
+    if counts:
+        names = {0: "background", record_schema.IGNORE_LABEL: "void",
+                 **{i: name for i, name in enumerate(class_names, start=1)}}
+        total = sum(counts.values())
+        statistics["pixels_per_label"] = {names[int(label)]: {"pixels": n, "share": n / total}
+                                          for label, n in counts.items()}
+    return statistics
 
 
 def _read_lines(path: str) -> list[str]:

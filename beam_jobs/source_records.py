@@ -32,11 +32,17 @@ class Reason(str, enum.Enum):
     MASK_SIZE_MISMATCH = "mask_size_mismatch"  # a mask's size (RLE, PNG) differs from the image's
     MASK_CORRUPT = "mask_corrupt"              # a mask PNG that cannot be decoded
     MASK_MISSING = "mask_missing"              # an object without a mask in an image whose others have one
+    SEGMENT_MISSING = "segment_missing"        # no pixel of the label PNG holds the segment's (object's) id
+    SEGMENT_UNLISTED = "segment_unlisted"      # label PNG pixels hold an id that no segment lists (made void)
+    SEGMENTS_OVERLAP = "segments_overlap"      # two segments of one image claim the same id (so the same pixels)
+    SEGMENTATION_SIZE_MISMATCH = "segmentation_size_mismatch"  # the label PNG's size differs from the image's
+    SEGMENTATION_UNREADABLE = "segmentation_unreadable"  # the label PNG is missing or cannot be decoded
 
 
 class Level(str, enum.Enum):
     IMAGE = "image"
     BOX = "box"
+    SEGMENT = "segment"  # a stuff region of an image's semantic labels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +78,9 @@ class SourceMask:
     image (a TFRecord's). Polygons and RLE are small enough to cross a shuffle; every form is
     drawn only where the image is decoded. `normalized` polygons are in fractions of the image's
     width and height (YOLO's). With `png_index` the PNG holds every object of the image, one
-    index per pixel (Pascal VOC's `SegmentationObject`, a palette PNG), and this object's
-    pixels are those holding that index (the stored index, never the palette colour)."""
+    id per pixel, and this object's pixels are those holding that id: the stored index of a
+    palette or grayscale PNG (Pascal VOC's `SegmentationObject`; never the palette colour), or
+    `R + 256·G + 256²·B` of an RGB PNG (COCO panoptic's segment ids)."""
 
     polygons: tuple[tuple[float, ...], ...] = ()
     normalized: bool = False
@@ -81,6 +88,7 @@ class SourceMask:
     rle_size: Optional[tuple[int, int]] = None
     png: Optional[bytes] = None
     png_index: Optional[int] = None
+    png_rgb_ids: bool = False  # the PNG holds RGB ids (COCO panoptic), not indices
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +106,35 @@ class SourceObject:
     is_crowd: bool = False
     area: Optional[float] = None  # the source's own area (e.g. COCO mask area), pixels²
     mask: Optional[SourceMask] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSegment:
+    """One labelled region of an image's label PNG: the pixels holding `id` are `class_name`.
+    A thing's segment is also an object of the image (its mask, `png_index=id`)."""
+
+    id: int
+    class_name: str
+    is_thing: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSemantic:
+    """An image's per-pixel labels as the source gave them: `png` holds one id per pixel (as
+    `SourceMask.png_index` reads it) and `segments` say which class each listed id is. Ids in
+    `void_ids` are unlabelled (COCO panoptic's 0, VOC's 255 border, segments the reader already
+    rejected) and ids in `background_ids` are labelled "no class" (VOC's 0); any other id found
+    in the PNG is reported and made void. `where` names the PNG in messages. A `palette` lists
+    every id any image may hold (VOC's class indices), so a listed id absent from the PNG is fine;
+    otherwise the segments are the image's own (COCO panoptic) and each should show."""
+
+    png: bytes
+    segments: tuple[SourceSegment, ...]
+    where: str
+    rgb_ids: bool = False  # `png` holds RGB ids (COCO panoptic), not indices (VOC)
+    palette: bool = False
+    void_ids: tuple[int, ...] = (0,)
+    background_ids: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +157,7 @@ class SourceImage:
     boxes_normalized: bool = False
     split: Optional[str] = None
     parse_rejections: tuple[Rejection, ...] = ()  # problems found while parsing
+    semantic: Optional[SourceSemantic] = None  # per-pixel labels, for semantic and panoptic sources
 
     @property
     def boxes_in_source(self) -> int:
@@ -155,6 +193,10 @@ class ValidatedImage:
     objects: tuple[ValidatedObject, ...]
     split: str
     copy_index: int = 0  # 0 for the image itself, k for its k-th offline-augmented copy
+    # Semantic labels: a one-channel PNG of label ids (0 background, record_schema.IGNORE_LABEL void)
+    # and its pixels per label id.
+    semantic_png: Optional[bytes] = None
+    semantic_pixels: tuple[tuple[int, int], ...] = ()
 
 
 class AnnotationError(Exception):

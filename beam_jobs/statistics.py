@@ -74,6 +74,8 @@ class DatasetStatistics:
     augmented_boxes: Counter = dataclasses.field(default_factory=Counter)   # split → boxes in those copies
     image_sizes: Counter = dataclasses.field(default_factory=Counter)     # "WxH" → images
     masks: Counter = dataclasses.field(default_factory=Counter)           # split → objects with an instance mask
+    semantic_images: Counter = dataclasses.field(default_factory=Counter)  # split → images with per-pixel labels
+    label_pixels: Counter = dataclasses.field(default_factory=Counter)    # label id → pixels (of every split)
     mask_box_fill: Distribution = dataclasses.field(default_factory=lambda: Distribution(FILL_EDGES))
     box_width: Distribution = dataclasses.field(default_factory=lambda: Distribution(SIZE_EDGES))
     box_height: Distribution = dataclasses.field(default_factory=lambda: Distribution(SIZE_EDGES))
@@ -92,6 +94,8 @@ class DatasetStatistics:
         self.image_sizes[f"{image.width}x{image.height}"] += 1
         self.image_width.add(image.width)
         self.image_height.add(image.height)
+        self.semantic_images[image.split] += image.semantic_png is not None
+        self.label_pixels.update(dict(image.semantic_pixels))
         for obj in image.objects:
             self.class_boxes[(image.split, obj.class_name)] += 1
             width, height = obj.box[2] - obj.box[0], obj.box[3] - obj.box[1]
@@ -105,7 +109,7 @@ class DatasetStatistics:
 
     def merge(self, other: "DatasetStatistics") -> None:
         for name in ("images", "boxes", "class_boxes", "images_without_boxes", "augmented_images", "augmented_boxes",
-                     "image_sizes", "masks"):
+                     "image_sizes", "masks", "semantic_images", "label_pixels"):
             getattr(self, name).update(getattr(other, name))
         for split, most in other.most_boxes.items():
             self.most_boxes[split] = max(self.most_boxes[split], most)
@@ -126,8 +130,11 @@ class DatasetStatistics:
                 "augmented_boxes": self.augmented_boxes[split],
                 "boxes_per_class": per_class,
                 "masks": self.masks[split],
+                "semantic_images": self.semantic_images[split],
             }
         masks = {"mask_box_fill": self.mask_box_fill.to_json_dict()} if self.mask_box_fill.count else {}
+        if self.label_pixels:
+            masks["pixels_per_label"] = {str(label): n for label, n in sorted(self.label_pixels.items())}
         return {
             **masks,
             "splits": splits,

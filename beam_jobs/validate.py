@@ -7,6 +7,7 @@ from typing import Mapping, Optional
 
 from beam_jobs.image_check import CheckedImage
 from beam_jobs.instance_masks import MaskProblem, check_against_box, drawn, png_bytes
+from beam_jobs.semantic_maps import SemanticProblem, semantic_labels
 from beam_jobs.source_records import (Level, Reason, Rejection, SourceImage, SourceObject, ValidatedImage,
                                       ValidatedObject)
 
@@ -22,10 +23,11 @@ class ValidationResult:
 
 
 def reject_image(source: SourceImage, reason: Reason, detail: str) -> ValidationResult:
-    """The whole image is dropped; its parse-time box problems are still reported."""
+    """The whole image is dropped; its parse-time box and segment problems are still reported."""
     image_rejection = Rejection(source.source, reason, detail, Level.IMAGE, boxes_lost=len(source.objects))
-    box_problems = tuple(r for r in source.parse_rejections if r.level is Level.BOX)
-    return ValidationResult(None, (image_rejection,) + box_problems)
+    # A segment or box the parser already rejected is reported still; the image's others go with it.
+    part_problems = tuple(r for r in source.parse_rejections if r.level is not Level.IMAGE)
+    return ValidationResult(None, (image_rejection,) + part_problems)
 
 
 def image_level_problem(source: SourceImage) -> Optional[ValidationResult]:
@@ -53,6 +55,13 @@ def validate_image(
                             f"annotation says {source.width}x{source.height}, image is {checked.width}x{checked.height}")
 
     rejections = list(source.parse_rejections)
+    semantic = None
+    if source.semantic is not None:
+        try:
+            semantic = semantic_labels(source.semantic, checked.width, checked.height, class_ids)
+        except SemanticProblem as problem:
+            return reject_image(source, problem.reason, problem.detail)
+        rejections += semantic.rejections
     objects = []
     # An image with instance masks keeps only objects with a usable one: every record's masks
     # pair one to one with its boxes.
@@ -80,6 +89,8 @@ def validate_image(
         height=checked.height,
         objects=tuple(objects),
         split=split,
+        semantic_png=semantic.png if semantic else None,
+        semantic_pixels=semantic.pixels if semantic else (),
     )
     return ValidationResult(image, tuple(rejections))
 

@@ -26,7 +26,7 @@ import tensorflow as tf
 from boxflow.synth import ANNOTATIONS_FILE, SynthConfig, write_synth_dataset
 from contracts import record_schema as keys
 from pipeline.dataset import shard_files
-from pipeline.letterbox import letterbox_instance_map
+from pipeline.letterbox import letterbox_map
 from pipeline.record_decoding import instance_map_from_pngs
 
 FEATURES = {keys.MASK: tf.io.VarLenFeature(tf.string), keys.HEIGHT: tf.io.FixedLenFeature([], tf.int64),
@@ -47,7 +47,7 @@ def parsed(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.T
 def packed(files: list[str], size: int, batch: int) -> tf.data.Dataset:
     def one(serialized):
         pngs, boxes, crowd, shape = parsed(serialized)
-        return letterbox_instance_map(instance_map_from_pngs(pngs, boxes, crowd, shape), size)
+        return letterbox_map(instance_map_from_pngs(pngs, boxes, crowd, shape), size)
 
     return tf.data.TFRecordDataset(files).map(one, num_parallel_calls=tf.data.AUTOTUNE).batch(batch)
 

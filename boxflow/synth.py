@@ -5,8 +5,10 @@ shapes (circle, square, triangle) of random colour and size; pairs of shapes ove
 by at most a configurable IoU. Each box is the exact pixel extent of its shape's
 mask, so the ground truth is known to the pixel. With `masks`, each object also gets its
 visible mask (what later shapes leave of it) as a COCO RLE, and its box is that mask's extent;
-a shape hidden entirely by later ones is not annotated. The output is a COCO JSON file and
-JPEG images, written to a staging folder and moved into place once complete.
+a shape hidden entirely by later ones is not annotated. With `stuff` (which needs `masks`) the
+background is stuff regions (`synth_stuff`) and COCO panoptic labels of every pixel are written too.
+The output is a COCO JSON file (plus a COCO panoptic JSON and its PNGs) and JPEG images, written to
+a staging folder and moved into place once complete.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from beam_jobs.label_pngs import write_png_ids
+from boxflow.synth_stuff import PANOPTIC_DIR, PANOPTIC_FILE, STUFF, panoptic_segments, segment_ids, stuff_background
 from contracts import owned_folder
 from contracts.box_overlap import iou
 from contracts.errors import BoxflowError
@@ -41,8 +45,11 @@ class SynthConfig:
     max_overlap_iou: float = 0.3
     noise_stddev: float = 8.0
     masks: bool = False
+    stuff: bool = False
 
     def __post_init__(self) -> None:
+        if self.stuff and not self.masks:
+            raise BoxflowError("stuff regions need the shapes' masks too (panoptic labels cover every pixel)")
         if self.image_size < 32:
             raise BoxflowError(f"--image-size must be at least 32 pixels, got {self.image_size}")
         if self.max_objects < 0:
@@ -74,10 +81,24 @@ class SynthObject:
     visible: Optional[np.ndarray] = None
 
 
-def render_scene(rng: np.random.Generator, config: SynthConfig) -> tuple[np.ndarray, list[SynthObject]]:
-    """Renders one scene: a `[S, S, 3]` uint8 image and the shapes drawn on it."""
+@dataclasses.dataclass(frozen=True)
+class SynthScene:
+    """A rendered scene: its `[S, S, 3]` uint8 `image`, the shapes drawn on it, and with
+    `SynthConfig.stuff` the int64 `[S, S]` STUFF index of each background pixel."""
+
+    image: np.ndarray
+    objects: list[SynthObject]
+    stuff: Optional[np.ndarray] = None
+
+
+def render_scene(rng: np.random.Generator, config: SynthConfig) -> SynthScene:
+    """Renders one scene."""
     size = config.image_size
-    image = _background(rng, size, config.noise_stddev)
+    stuff = None
+    if config.stuff:
+        image, stuff = stuff_background(rng, size, config.noise_stddev)
+    else:
+        image = _background(rng, size, config.noise_stddev)
     objects: list[SynthObject] = []
     owners = np.zeros((size, size), np.int16)  # which object shows at each pixel: index + 1, 0 for none
     for _ in range(rng.integers(0, config.max_objects + 1)):
@@ -91,7 +112,7 @@ def render_scene(rng: np.random.Generator, config: SynthConfig) -> tuple[np.ndar
         region[mask] = _contrasting_colour(rng, region[mask].mean(axis=0))
         owners[top:top + mask.shape[0], left:left + mask.shape[1]][mask] = len(objects) + 1
         objects.append(SynthObject(shape=shape, box=box, area=int(mask.sum())))
-    return image, (_visible_objects(objects, owners) if config.masks else objects)
+    return SynthScene(image, _visible_objects(objects, owners) if config.masks else objects, stuff)
 
 
 def _visible_objects(objects: list[SynthObject], owners: np.ndarray) -> list[SynthObject]:
@@ -166,9 +187,12 @@ def write_synth_dataset(out_dir: str, num_images: int, config: SynthConfig, seed
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".synth-", dir=parent)
     try:
-        coco = _render_all(staging, num_images, config, seed)
+        coco, panoptic = _render_all(staging, num_images, config, seed)
         with open(os.path.join(staging, ANNOTATIONS_FILE), "w") as f:
             json.dump(coco, f)
+        if panoptic is not None:
+            with open(os.path.join(staging, PANOPTIC_FILE), "w") as f:
+                json.dump(panoptic, f)
         owned_folder.mark(staging, "synth")
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)
@@ -187,17 +211,20 @@ def _rle(mask: np.ndarray) -> dict:
     return {"counts": rle["counts"].decode("ascii"), "size": [int(v) for v in rle["size"]]}
 
 
-def _render_all(staging: str, num_images: int, config: SynthConfig, seed: int) -> dict:
+def _render_all(staging: str, num_images: int, config: SynthConfig, seed: int) -> tuple[dict, Optional[dict]]:
+    """Writes the images (and panoptic PNGs); returns the COCO instances dict and, with stuff, the
+    COCO panoptic one."""
     os.makedirs(os.path.join(staging, IMAGES_DIR))
-    images, annotations = [], []
+    if config.stuff:
+        os.makedirs(os.path.join(staging, PANOPTIC_DIR))
+    images, annotations, panoptic_annotations = [], [], []
     for index in range(num_images):
-        rng = np.random.default_rng([seed, index])
-        pixels, objects = render_scene(rng, config)
+        scene = render_scene(np.random.default_rng([seed, index]), config)
         file_name = f"synth_{index:06d}.jpg"
-        Image.fromarray(pixels).save(os.path.join(staging, IMAGES_DIR, file_name), quality=95)
+        Image.fromarray(scene.image).save(os.path.join(staging, IMAGES_DIR, file_name), quality=95)
         image_id = index + 1
         images.append({"id": image_id, "file_name": file_name, "width": config.image_size, "height": config.image_size})
-        for obj in objects:
+        for obj in scene.objects:
             xmin, ymin, xmax, ymax = obj.box
             annotations.append({
                 "id": len(annotations) + 1,
@@ -208,10 +235,31 @@ def _render_all(staging: str, num_images: int, config: SynthConfig, seed: int) -
                 "iscrowd": 0,
                 **({"segmentation": _rle(obj.visible)} if obj.visible is not None else {}),
             })
+        if scene.stuff is not None:
+            panoptic_annotations.append(_panoptic_annotation(staging, scene, image_id, file_name,
+                                                             np.random.default_rng([seed, index, 1])))
     categories = [{"id": i + 1, "name": name, "supercategory": "shape"} for i, name in enumerate(SHAPES)]
-    return {
+    coco = {
         "info": {"description": f"boxflow synth, seed {seed}", "version": "1"},
         "images": images,
         "annotations": annotations,
         "categories": categories,
     }
+    if not config.stuff:
+        return coco, None
+    stuff_categories = [{"id": len(SHAPES) + k + 1, "name": name, "supercategory": "stuff", "isthing": 0}
+                        for k, name in enumerate(STUFF)]
+    panoptic = {**coco, "annotations": panoptic_annotations,
+                "categories": [{**entry, "isthing": 1} for entry in categories] + stuff_categories}
+    return coco, panoptic
+
+
+def _panoptic_annotation(staging: str, scene: SynthScene, image_id: int, file_name: str,
+                         rng: np.random.Generator) -> dict:
+    things = [(obj.visible, SHAPES.index(obj.shape) + 1, False) for obj in scene.objects]
+    id_map, segments = panoptic_segments(scene.stuff, things, segment_ids(rng, len(things) + len(STUFF)),
+                                         first_stuff_category=len(SHAPES) + 1)
+    png_name = file_name.replace(".jpg", ".png")
+    with open(os.path.join(staging, PANOPTIC_DIR, png_name), "wb") as f:
+        f.write(write_png_ids(id_map))
+    return {"image_id": image_id, "file_name": png_name, "segments_info": segments}

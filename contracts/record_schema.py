@@ -27,6 +27,12 @@ AREA: Final = "image/object/area"
 # One full-image PNG per object, values 0 and 1 (the TF OD API's PNG_MASKS, Model Garden's decoder):
 # written for datasets with instance masks only.
 MASK: Final = "image/object/mask"
+# Semantic labels, Model Garden's keys: one PNG per image holding a label-map id per pixel, 0 for
+# background (no class) and IGNORE_LABEL where the source says nothing (void): written for
+# datasets with semantic or panoptic labels only.
+SEMANTIC_ENCODED: Final = "image/segmentation/class/encoded"
+SEMANTIC_FORMAT: Final = "image/segmentation/class/format"
+IGNORE_LABEL: Final = 255
 
 BOX_KEYS: Final = (XMIN, YMIN, XMAX, YMAX)
 

@@ -17,7 +17,8 @@ from pipeline.augment.compose import augment
 from pipeline.augment.config import AugmentationConfig
 from pipeline.augment.mosaic import mosaic_dataset
 from pipeline.input_shards import pipeline_share
-from pipeline.letterbox import letterbox, letterbox_instance_map
+from pipeline.augment.pixel_maps import CLASS_MAP, FILL, INSTANCE_MAP, maps_of
+from pipeline.letterbox import letterbox, letterbox_map
 from pipeline.ragged_padding import ragged_to_padded
 from pipeline.record_decoding import decode_record
 
@@ -80,6 +81,7 @@ def make_dataset(
     shuffle_buffer: int = 1024,
     input_context: Optional[tf.distribute.InputContext] = None,
     with_masks: bool = False,
+    with_semantic: bool = False,
 ) -> tf.data.Dataset:
     """Streams a split of a prepared dataset.
 
@@ -89,7 +91,9 @@ def make_dataset(
     `padded_max_boxes`, dense `[B, M, 4]` / `[B, M]` with class -1 as padding (for
     distribution strategies). `with_masks` adds `targets["instance_map"]`: int32 `[B, S, S]`,
     `i + 1` where box `i` of the image shows, 0 elsewhere (see `instance_map_from_pngs`): one map
-    per image, moved with the pixels by every augmentation op. `batch_size` is global; with an
+    per image, moved with the pixels by every augmentation op; `with_semantic` adds
+    `targets["class_map"]`: int32 `[B, S, S]` label-map ids per pixel, 0 background,
+    `IGNORE_LABEL` void and in the letterbox's padding, moved the same way. `batch_size` is global; with an
     `input_context` each input pipeline reads its shard of the data and batches its per-replica
     share.
     Training shuffles (seeded), applies `augmentation` (after the letterbox, so at
@@ -101,6 +105,7 @@ def make_dataset(
     parallel step, so a run reproduces bit for bit. Only the training stream is autotuned.
     """
     files = shard_files(data_dir, split)
+    maps = (INSTANCE_MAP,) * with_masks + (CLASS_MAP,) * with_semantic
     pipelines, index = 1, 0
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
@@ -118,7 +123,7 @@ def make_dataset(
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         examples = tf.data.Dataset.zip(records, seeds).map(
             lambda serialized, example_seed: _square(
-                augment(_decode(serialized, image_size, with_masks), example_seed, augmentation,
+                augment(_decode(serialized, image_size, maps), example_seed, augmentation,
                         (image_size, image_size)),
                 image_size),
             num_parallel_calls=AUTOTUNE, deterministic=deterministic)
@@ -126,7 +131,7 @@ def make_dataset(
             examples = mosaic_dataset(examples, augmentation, seed, deterministic).map(
                 lambda example: _square(example, image_size))
     else:
-        examples = records.map(lambda serialized: _letterboxed(serialized, image_size, with_masks),
+        examples = records.map(lambda serialized: _letterboxed(serialized, image_size, maps),
                                num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     batches = examples.ragged_batch(batch_size, drop_remainder=training)
     batches = batches.map(_to_inputs_and_targets, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
@@ -157,26 +162,24 @@ def _interleave(files: tf.data.Dataset, training: bool, seed: int, deterministic
                             deterministic=deterministic)
 
 
-def _decode(serialized: tf.Tensor, image_size: int, with_masks: bool) -> dict[str, tf.Tensor]:
-    example = decode_record(serialized, shrink_for=image_size, with_masks=with_masks)
+def _decode(serialized: tf.Tensor, image_size: int, maps: tuple[str, ...]) -> dict[str, tf.Tensor]:
+    example = decode_record(serialized, shrink_for=image_size, with_masks=INSTANCE_MAP in maps,
+                            with_semantic=CLASS_MAP in maps)
     return {key: value for key, value in example.items() if key != "source_id"}
 
 
-def _letterboxed(serialized: tf.Tensor, image_size: int, with_masks: bool) -> dict[str, tf.Tensor]:
-    example = _decode(serialized, image_size, with_masks)
+def _letterboxed(serialized: tf.Tensor, image_size: int, maps: tuple[str, ...]) -> dict[str, tf.Tensor]:
+    example = _decode(serialized, image_size, maps)
     image, boxes, _ = letterbox(example["image"], example["boxes"], image_size)
-    if with_masks:
-        example["instance_map"] = letterbox_instance_map(example["instance_map"], image_size)
-    return {**example, "image": image, "boxes": boxes}
+    return {**example, **{key: letterbox_map(example[key], image_size, FILL[key]) for key in maps},
+            "image": image, "boxes": boxes}
 
 
 def _square(example: dict, image_size: int) -> dict:
-    """Restores the static `[S, S, 3]` image (and `[S, S]` map) shape that shape-changing ops
+    """Restores the static `[S, S, 3]` image (and `[S, S]` maps) shape that shape-changing ops
     (rot90) leave unknown."""
-    square = {**example, "image": tf.ensure_shape(example["image"], [image_size, image_size, 3])}
-    if "instance_map" in example:
-        square["instance_map"] = tf.ensure_shape(example["instance_map"], [image_size, image_size])
-    return square
+    return {**example, "image": tf.ensure_shape(example["image"], [image_size, image_size, 3]),
+            **{key: tf.ensure_shape(example[key], [image_size, image_size]) for key in maps_of(example)}}
 
 
 def _to_inputs_and_targets(batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
@@ -194,9 +197,9 @@ def _filled(images: tf.Tensor, targets: dict[str, tf.RaggedTensor], batch_size: 
     filled = {"boxes": tf.RaggedTensor.from_row_lengths(targets["boxes"].flat_values, lengths),
               "classes": tf.RaggedTensor.from_row_lengths(targets["classes"].flat_values, lengths),
               IMAGE_VALID: tf.cast(tf.range(batch_size) < count, tf.float32)}
-    if "instance_map" in targets:
-        filled["instance_map"] = tf.ensure_shape(
-            tf.pad(targets["instance_map"], [[0, blanks], [0, 0], [0, 0]]), [batch_size, image_size, image_size])
+    for key in maps_of(targets):
+        filled[key] = tf.ensure_shape(tf.pad(targets[key], [[0, blanks], [0, 0], [0, 0]], constant_values=FILL[key]),
+                                      [batch_size, image_size, image_size])
     return tf.ensure_shape(images, [batch_size, image_size, image_size, 3]), filled
 
 
@@ -209,8 +212,8 @@ def _blank_batches(spec) -> tf.data.Dataset:
              {"boxes": tf.RaggedTensor.from_row_lengths(tf.zeros([0, 4], target_spec["boxes"].dtype), no_boxes),
               "classes": tf.RaggedTensor.from_row_lengths(tf.zeros([0], target_spec["classes"].dtype), no_boxes),
               IMAGE_VALID: tf.zeros([batch_size], tf.float32)})
-    if "instance_map" in target_spec:
-        blank[1]["instance_map"] = tf.zeros(target_spec["instance_map"].shape, tf.int32)
+    for key in maps_of(target_spec):
+        blank[1][key] = tf.fill(target_spec[key].shape, FILL[key])
     return tf.data.Dataset.from_tensors(blank).repeat()
 
 

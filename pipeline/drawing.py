@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from contracts.record_schema import IGNORE_LABEL
 from pipeline.record_decoding import CROWD_CLASS
 
 # Distinct, saturated colours; class k uses PALETTE[k % len(PALETTE)].
@@ -23,20 +24,27 @@ MIN_FONT_PIXELS = 11
 BAND_OPACITY = 90
 # Opacity of an object's mask: its shape stands out, its texture stays visible.
 MASK_OPACITY = 110
+# Opacity of per-pixel class labels: lighter than a mask, so that an object's mask stands out on them.
+LABEL_OPACITY = 60
 
 
 def draw_example(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, class_names: Sequence[str],
                  scores: Optional[np.ndarray] = None, min_side: int = 0,
-                 box_stddev: Optional[np.ndarray] = None, masks: Optional[np.ndarray] = None) -> Image.Image:
+                 box_stddev: Optional[np.ndarray] = None, masks: Optional[np.ndarray] = None,
+                 class_map: Optional[np.ndarray] = None) -> Image.Image:
     """`image` `[H, W, 3]` 0..255, `boxes` `[N, 4]` pixels xyxy, `classes` `[N]` from 0 → a picture.
 
     With `scores` `[N]` (detections), each label carries its score and the best are drawn last, on
     top. With `min_side`, a smaller picture is first enlarged so that its shorter side has that many
     pixels: labels stay legible on thumbnails. With `box_stddev` `[N, 4]` (pixels, xyxy), each edge
     gets a translucent band from one standard deviation inside it to one outside. With `masks`
-    `[N, H, W]` bool (pixels of `image`), each object's mask is filled in its class colour.
+    `[N, H, W]` bool (pixels of `image`), each object's mask is filled in its class colour. With
+    `class_map` `[H, W]` (label-map ids from 1, 0 background, `IGNORE_LABEL` void), every labelled
+    pixel is tinted, lighter, in its class colour first.
     """
     picture = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
+    if class_map is not None:
+        picture = _with_class_map(picture, np.asarray(class_map))
     if masks is not None:
         picture = _with_masks(picture, np.asarray(masks, bool), classes)
     scale = max(1.0, min_side / min(picture.size))
@@ -66,6 +74,16 @@ def _with_masks(picture: Image.Image, masks: np.ndarray, classes: np.ndarray) ->
     for mask, label in zip(masks, np.asarray(classes).tolist()):
         colour = CROWD_COLOUR if label == CROWD_CLASS else PALETTE[int(label) % len(PALETTE)]
         overlay[mask] = (*colour, MASK_OPACITY)
+    return Image.alpha_composite(picture.convert("RGBA"), Image.fromarray(overlay, "RGBA")).convert("RGB")
+
+
+def _with_class_map(picture: Image.Image, class_map: np.ndarray) -> Image.Image:
+    """`picture` with each labelled pixel of `class_map` blended, lightly, in its class colour."""
+    labelled = (class_map > 0) & (class_map != IGNORE_LABEL)
+    colours = np.asarray(PALETTE, np.uint8)[(class_map.astype(np.int64) - 1) % len(PALETTE)]
+    overlay = np.zeros((picture.height, picture.width, 4), np.uint8)
+    overlay[labelled] = np.concatenate([colours[labelled], np.full((int(labelled.sum()), 1), LABEL_OPACITY,
+                                                                   np.uint8)], axis=-1)
     return Image.alpha_composite(picture.convert("RGBA"), Image.fromarray(overlay, "RGBA")).convert("RGB")
 
 

@@ -23,12 +23,12 @@ def letterbox(image: tf.Tensor, boxes: tf.Tensor, size: int, pad_value: float = 
     return padded, boxes * scale, scale
 
 
-def letterbox_instance_map(instance_map: tf.Tensor, size: int) -> tf.Tensor:
-    """int32 `[H, W]` instance map → `[size, size]`, as `letterbox` places its image (nearest
-    neighbour, so every pixel keeps one instance's number; 0 in the padding)."""
-    _, new_shape = _fit(tf.shape(instance_map), size)
-    resized = tf.image.resize(instance_map[..., tf.newaxis], new_shape, method="nearest")[..., 0]
-    padded = tf.pad(resized, [[0, size - new_shape[0]], [0, size - new_shape[1]]])
+def letterbox_map(pixel_map: tf.Tensor, size: int, fill: int = 0) -> tf.Tensor:
+    """int32 `[H, W]` per-pixel map (instances, classes) → `[size, size]`, as `letterbox` places its
+    image (nearest neighbour, so every pixel keeps one source pixel's value; `fill` in the padding)."""
+    _, new_shape = _fit(tf.shape(pixel_map), size)
+    resized = tf.image.resize(pixel_map[..., tf.newaxis], new_shape, method="nearest")[..., 0]
+    padded = tf.pad(resized, [[0, size - new_shape[0]], [0, size - new_shape[1]]], constant_values=fill)
     padded.set_shape([size, size])
     return padded
 

@@ -32,25 +32,29 @@ _FEATURES = {
 
 
 _MASK_FEATURES = {keys.MASK: tf.io.VarLenFeature(tf.string)}
+_SEMANTIC_FEATURES = {keys.SEMANTIC_ENCODED: tf.io.FixedLenFeature([], tf.string, default_value="")}
 
 JPEG_RATIOS = (1, 2, 4, 8)
 JPEG_MAGIC = b"\xff\xd8\xff"  # the first bytes of every JPEG file
 
 
-def decode_record(serialized: tf.Tensor, shrink_for: Optional[int] = None,
-                  with_masks: bool = False) -> dict[str, tf.Tensor]:
+def decode_record(serialized: tf.Tensor, shrink_for: Optional[int] = None, with_masks: bool = False,
+                  with_semantic: bool = False) -> dict[str, tf.Tensor]:
     """One serialized Example → `{"image", "boxes", "classes", "source_id"}` in memory form,
-    and `"instance_map"` `with_masks`.
+    `"instance_map"` `with_masks` and `"class_map"` `with_semantic`.
 
     `image`: uint8 `[H, W, 3]` (JPEG or PNG; grayscale becomes 3 channels).
     `boxes`: float32 `[N, 4]`, pixels `xyxy` of `image`. `classes`: int32 `[N]`, from 0, or
     `CROWD_CLASS` for a crowd region.
     `instance_map`: int32 `[H, W]` of `image`, `i + 1` where box `i`'s mask is, 0 elsewhere (and
     everywhere for a record without masks); see `instance_map_from_pngs` for overlaps.
+    `class_map`: int32 `[H, W]` of `image`, the record's label-map id per pixel (0 background,
+    `IGNORE_LABEL` void, and void everywhere for a record without per-pixel labels).
     With `shrink_for`, a JPEG is decoded at 1/2, 1/4 or 1/8 scale (in the DCT domain,
     far cheaper than a full decode and resize) while its longer side stays ≥ `shrink_for`.
     """
-    parsed = tf.io.parse_single_example(serialized, {**_FEATURES, **(_MASK_FEATURES if with_masks else {})})
+    parsed = tf.io.parse_single_example(serialized, {**_FEATURES, **(_MASK_FEATURES if with_masks else {}),
+                                                     **(_SEMANTIC_FEATURES if with_semantic else {})})
     image = decode_image(parsed[keys.ENCODED], shrink_for)
     size = tf.cast(tf.shape(image)[:2], tf.float32)
     normalized = tf.stack([tf.sparse.to_dense(parsed[k]) for k in keys.BOX_KEYS], axis=-1)
@@ -67,7 +71,18 @@ def decode_record(serialized: tf.Tensor, shrink_for: Optional[int] = None,
     if with_masks:
         example["instance_map"] = instance_map_from_pngs(tf.sparse.to_dense(parsed[keys.MASK]), normalized, crowd,
                                                          tf.shape(image)[:2])
+    if with_semantic:
+        example["class_map"] = class_map_from_png(parsed[keys.SEMANTIC_ENCODED], tf.shape(image)[:2])
     return example
+
+
+def class_map_from_png(png: tf.Tensor, image_shape: tf.Tensor) -> tf.Tensor:
+    """A record's semantic PNG (or `""` for none) → int32 `[H, W]` (`image_shape`) label ids, resized
+    by nearest neighbour to the decoded image (which a JPEG's shrinking may have made smaller)."""
+    labels = tf.cond(tf.strings.length(png) > 0,
+                     lambda: tf.cast(tf.io.decode_png(png, channels=1), tf.int32),
+                     lambda: tf.fill(tf.concat([image_shape, [1]], axis=0), keys.IGNORE_LABEL))
+    return tf.ensure_shape(tf.image.resize(labels, image_shape, method="nearest")[..., 0], [None, None])
 
 
 def instance_map_from_pngs(pngs: tf.Tensor, boxes: tf.Tensor, crowd: tf.Tensor, image_shape: tf.Tensor) -> tf.Tensor:

@@ -31,10 +31,12 @@ def grid(pictures: Sequence[Image.Image], columns: Optional[int] = None) -> Imag
 def show_dataset(data_dir: str, split: str, count: int, image_size: int, class_names: Sequence[str],
                  augmentation: Optional[AugmentationConfig] = None, seed: int = 0) -> Image.Image:
     """The first `count` examples of a split (augmented when `augmentation` is given) as one grid,
-    their instance masks filled in when the split has masks."""
-    with_masks = read_dataset_info(data_dir)["splits"].get(split, {}).get("masks", 0) > 0
+    their instance masks filled in and their per-pixel labels tinted when the split has them."""
+    split_info = read_dataset_info(data_dir)["splits"].get(split, {})
+    with_masks, with_semantic = split_info.get("masks", 0) > 0, split_info.get("semantic_images", 0) > 0
     dataset = make_dataset(data_dir, split, image_size, batch_size=1, training=augmentation is not None, seed=seed,
-                           deterministic=True, augmentation=augmentation, with_masks=with_masks)
+                           deterministic=True, augmentation=augmentation, with_masks=with_masks,
+                           with_semantic=with_semantic)
     pictures = []
     for images, targets in dataset.take(count):
         boxes = targets["boxes"][0].numpy()
@@ -42,8 +44,9 @@ def show_dataset(data_dir: str, split: str, count: int, image_size: int, class_n
         if with_masks:
             instances = targets["instance_map"][0].numpy()
             masks = instances[np.newaxis] == np.arange(1, len(boxes) + 1)[:, np.newaxis, np.newaxis]
+        class_map = targets["class_map"][0].numpy() if with_semantic else None
         pictures.append(draw_example(images[0].numpy(), boxes, targets["classes"][0].numpy(), class_names,
-                                     masks=masks))
+                                     masks=masks, class_map=class_map))
     if not pictures:
         raise BoxflowError(f"{data_dir}: split '{split}' has no examples to show")
     return grid(pictures)

@@ -35,9 +35,10 @@ def image_bytes(width: int, height: int, mode: str = "RGB", image_format: str = 
 
 
 def make_example(height: int, width: int, boxes, labels=None, mode: str = "RGB", image_format: str = "JPEG",
-                 is_crowd=None, masks=None) -> bytes:
+                 is_crowd=None, masks=None, semantic: Optional[bytes] = None) -> bytes:
     """A serialized record of a `width` x `height` image with pixel `xyxy` `boxes` (labels from 1,
-    `is_crowd` flags per box, none by default; `masks`, `[height, width]` 0/1 arrays, one per box)."""
+    `is_crowd` flags per box, none by default; `masks`, `[height, width]` 0/1 arrays, one per box;
+    `semantic`, the record's label PNG)."""
     from beam_jobs.instance_masks import png_bytes
 
     checked = check_image(image_bytes(width, height, mode=mode, image_format=image_format))
@@ -47,7 +48,7 @@ def make_example(height: int, width: int, boxes, labels=None, mode: str = "RGB",
     objects = tuple(ValidatedObject(label, f"class{label}", tuple(map(float, box)), False, False, crowd, 1.0, mask=png)
                     for box, label, crowd, png in zip(boxes, labels, is_crowd, pngs))
     return encode_example(ValidatedImage("id", "f", checked.encoded, checked.image_format, width, height, objects,
-                                         "train"))
+                                         "train", semantic_png=semantic))
 
 
 def voc_xml(filename: str, width: Optional[int], height: Optional[int],
@@ -64,6 +65,31 @@ def voc_xml(filename: str, width: Optional[int], height: Optional[int],
 
 def write_coco(path: pathlib.Path, images: list[dict], annotations: list[dict], categories: list[dict]) -> None:
     path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+
+
+PANOPTIC_CATEGORIES = ({"id": 1, "name": "circle", "isthing": 1}, {"id": 4, "name": "sky", "isthing": 0},
+                       {"id": 5, "name": "ground", "isthing": 0})
+
+
+def write_coco_panoptic(root: pathlib.Path, images: dict, size: tuple[int, int],
+                        categories=PANOPTIC_CATEGORIES) -> pathlib.Path:
+    """A COCO panoptic dataset at `root` (`panoptic.json`, `panoptic/`, `images/`): `images` maps a
+    name to `(segment-id map or None for no PNG, segments_info)`; every image is `size` (height,
+    width), noisy JPEG. Returns the JSON's path."""
+    from beam_jobs.label_pngs import write_png_ids
+
+    (root / "images").mkdir(parents=True)
+    (root / "panoptic").mkdir()
+    entries, annotations = [], []
+    for image_id, (name, (id_map, segments)) in enumerate(images.items(), start=1):
+        (root / "images" / f"{name}.jpg").write_bytes(image_bytes(size[1], size[0], seed=image_id))
+        if id_map is not None:
+            (root / "panoptic" / f"{name}.png").write_bytes(write_png_ids(id_map))
+        entries.append({"id": image_id, "file_name": f"{name}.jpg", "width": size[1], "height": size[0]})
+        annotations.append({"image_id": image_id, "file_name": f"{name}.png", "segments_info": segments})
+    path = root / "panoptic.json"
+    path.write_text(json.dumps({"images": entries, "annotations": annotations, "categories": list(categories)}))
+    return path
 
 
 def prepared_synth(root: pathlib.Path, images: int, image_size: int, object_sizes: tuple[int, int], seed: int,
@@ -122,6 +148,7 @@ _FEATURES = {
     keys.CLASS_TEXT: tf.io.VarLenFeature(tf.string),
     keys.IS_CROWD: tf.io.VarLenFeature(tf.int64),
     keys.DIFFICULT: tf.io.VarLenFeature(tf.int64),
+    keys.SEMANTIC_ENCODED: tf.io.FixedLenFeature([], tf.string, default_value=""),
     keys.TRUNCATED: tf.io.VarLenFeature(tf.int64),
     keys.AREA: tf.io.VarLenFeature(tf.float32),
     keys.MASK: tf.io.VarLenFeature(tf.string),
@@ -133,7 +160,7 @@ def read_records(data_dir, split: Optional[str] = None) -> list[dict]:
 
     Each dict has numpy values: `boxes` `[N, 4]` normalized `(xmin, ymin, xmax, ymax)`,
     `classes` (text), `labels`, `masks` (uint8 `[H, W, 1]` each, none for datasets without masks),
-    plus the scalar features and `split`.
+    `semantic` (uint8 `[H, W, 1]` label ids, or None), plus the scalar features and `split`.
     """
     data_dir = pathlib.Path(data_dir)
     pattern = keys.shard_pattern(split) if split else "*-?????-of-?????.tfrecord"
@@ -165,6 +192,9 @@ def read_record_file(path) -> list[dict]:
             "is_crowd": dense[keys.IS_CROWD].tolist(),
             # As Model Garden's decoder reads them: each PNG decoded with one channel, [H, W, 1].
             "masks": [tf.io.decode_png(png, channels=1).numpy() for png in dense[keys.MASK]],
+            # Per-pixel labels as Model Garden's segmentation decoder reads them: one channel, [H, W, 1].
+            "semantic": (tf.io.decode_png(dense[keys.SEMANTIC_ENCODED], channels=1).numpy()
+                         if dense[keys.SEMANTIC_ENCODED] else None),
         })
     return records
 

@@ -44,6 +44,15 @@ def test_unknown_format_is_an_argparse_error():
     assert result.returncode == 2 and "invalid choice: 'xml'" in result.stderr
 
 
+def test_the_command_line_offers_exactly_the_formats_prepare_reads():
+    from beam_jobs.prepare_settings import FORMATS
+    from boxflow.cli import build_parser
+
+    subparsers = next(action for action in build_parser()._actions if action.dest == "command")
+    format_flag = next(action for action in subparsers.choices["prepare"]._actions if action.dest == "format")
+    assert tuple(format_flag.choices) == FORMATS
+
+
 def test_too_many_rejections_exit_2_after_writing_the_dataset(tmp_path, capsys):
     (tmp_path / "ann").mkdir()
     (tmp_path / "img").mkdir()

@@ -3,7 +3,9 @@ the picture, the best detection's label on top."""
 
 import numpy as np
 
-from pipeline.drawing import BAND_OPACITY, CROWD_COLOUR, FONT_FRACTION, MASK_OPACITY, PALETTE, draw_example
+from contracts.record_schema import IGNORE_LABEL
+from pipeline.drawing import (BAND_OPACITY, CROWD_COLOUR, FONT_FRACTION, LABEL_OPACITY, MASK_OPACITY, PALETTE,
+                              draw_example)
 from pipeline.record_decoding import CROWD_CLASS
 
 GREY = 90
@@ -79,6 +81,17 @@ def test_a_mask_is_filled_in_its_class_colour_and_nothing_else():
     assert (np.abs(picture[off_the_outline] - tinted) <= 1).all()
     inside_box_outside_disc = ~disc & (xs > 36) & (xs < 92) & (ys > 50) & (ys < 92)
     assert (picture[inside_box_outside_disc] == GREY).all()
+
+
+def test_class_labels_tint_their_pixels_lightly_and_leave_background_and_void_alone():
+    labels = np.zeros((64, 64), np.int32)
+    labels[:20], labels[20:40], labels[40:, :32] = 1, 3, IGNORE_LABEL  # 0 (background) in the corner left
+    picture = np.asarray(draw_example(grey_image(64), np.zeros((0, 4)), np.zeros(0, int), ["a", "b", "c"],
+                                      class_map=labels)).astype(int)
+    for label in (1, 3):
+        tinted = [round(GREY + (channel - GREY) * LABEL_OPACITY / 255) for channel in PALETTE[label - 1]]
+        assert (np.abs(picture[labels == label] - tinted) <= 1).all()
+    assert (picture[(labels == 0) | (labels == IGNORE_LABEL)] == GREY).all()
 
 
 def test_a_served_mask_is_drawn_over_its_box():

@@ -86,7 +86,7 @@ def test_synth_masks_round_trip_through_prepare_pixel_for_pixel(tmp_path):
     config = SynthConfig(image_size=64, min_object_size=8, max_object_size=40, masks=True)
     compared = 0
     for record in read_records(data):
-        _, objects = render_scene(np.random.default_rng([4, int(record["source_id"]) - 1]), config)
+        objects = render_scene(np.random.default_rng([4, int(record["source_id"]) - 1]), config).objects
         assert len(record["masks"]) == len(objects) == len(record["boxes"])
         for mask, obj in zip(record["masks"], objects):
             np.testing.assert_array_equal(mask[..., 0], obj.visible)

@@ -7,7 +7,7 @@ from boxflow.cli import main
 from pipeline.dataset import make_dataset
 from pipeline.drawing import MASK_OPACITY, PALETTE
 from pipeline.show import GAP
-from tests.builders import prepared_synth
+from tests.builders import prepare, prepared_synth
 
 
 def test_show_draws_each_box_in_its_class_colour(tmp_path):
@@ -59,6 +59,27 @@ def test_show_fills_each_mask_in_its_class_colour(tmp_path):
     background = (instances == 0) & clear
     assert (np.abs(picture[:96, :96][background] - image[background]) <= 2).all()
     assert checked > 100
+
+
+def test_show_tints_per_pixel_labels_under_the_masks(tmp_path):
+    from boxflow.synth import SynthConfig, write_synth_dataset
+    from pipeline.drawing import LABEL_OPACITY
+
+    config = SynthConfig(image_size=96, min_object_size=16, max_object_size=32, max_objects=1, masks=True, stuff=True)
+    write_synth_dataset(str(tmp_path / "raw"), 4, config, seed=2)
+    prepare("coco_panoptic", tmp_path / "raw" / "panoptic.json", tmp_path / "data", val_fraction=0.0)
+    out = tmp_path / "grid.png"
+    assert main(["show", "--data", str(tmp_path / "data"), "--count", "1", "--image-size", "96", "--out",
+                 str(out)]) == 0
+    picture = np.asarray(Image.open(out).convert("RGB")).astype(int)[:96, :96]
+    images, targets = next(iter(make_dataset(str(tmp_path / "data"), "train", 96, 1, training=False,
+                                             deterministic=True, with_semantic=True)))
+    image, labels = images[0].numpy(), targets["class_map"][0].numpy()
+    stuff = labels > 3  # sky, ground, water, away from the box, its outline and its label's tab
+    for left, top, right, bottom in np.round(targets["boxes"][0].numpy()).astype(int):
+        stuff[max(top - 24, 0):bottom + 4, max(left - 4, 0):max(right, left + 70) + 4] = False
+    expected = np.round(image + (np.array(PALETTE)[(labels - 1) % len(PALETTE)] - image) * LABEL_OPACITY / 255)
+    assert stuff.sum() > 500 and (np.abs(picture[stuff] - expected[stuff]) <= 2).all()
 
 
 def test_show_refuses_a_folder_that_is_not_a_dataset(tmp_path, capsys):

@@ -18,7 +18,7 @@ def test_split_accumulators_merge_to_the_same_statistics():
     assert whole == merged
     assert whole["splits"]["train"] == {"images": 2, "boxes": 1, "images_without_boxes": 1, "max_boxes_per_image": 1,
                                         "augmented_images": 0, "augmented_boxes": 0, "boxes_per_class": {"cat": 1},
-                                        "masks": 0}
+                                        "masks": 0, "semantic_images": 0}
     assert whole["splits"]["val"]["max_boxes_per_image"] == 2
     assert whole["splits"]["val"]["boxes_per_class"] == {"cat": 1, "dog": 1}
     assert whole["box_width_pixels"]["count"] == 3
@@ -30,6 +30,20 @@ def test_split_accumulators_merge_to_the_same_statistics():
     assert whole["box_relative_size"]["mean"] == pytest.approx((200 ** 0.5 / 100 + 20 / 64 + 4 / 64) / 3)
     assert sum(bin_["count"] for bin_ in whole["box_height_pixels"]["histogram"]) == 3
     assert whole["most_common_image_sizes"] == {"100x50": 2, "64x64": 1}
+    assert "pixels_per_label" not in whole
+
+
+def test_per_pixel_labels_are_counted_per_split_and_their_pixels_per_label():
+    import dataclasses
+
+    labelled = [dataclasses.replace(image("train"), semantic_png=b"png", semantic_pixels=((1, 30), (255, 20))),
+                dataclasses.replace(image("val"), semantic_png=b"png", semantic_pixels=((0, 5), (1, 10))),
+                image("val")]
+    fn = DatasetStatisticsFn()
+    whole = fn.extract_output(_add_all(fn, labelled))
+    assert whole == fn.extract_output(fn.merge_accumulators([_add_all(fn, labelled[:1]), _add_all(fn, labelled[1:])]))
+    assert [whole["splits"][split]["semantic_images"] for split in ("train", "val")] == [1, 1]
+    assert whole["pixels_per_label"] == {"0": 5, "1": 40, "255": 20}
 
 
 def _add_all(fn, images):

@@ -11,7 +11,8 @@ from boxflow.synth import ANNOTATIONS_FILE, SHAPES, SynthConfig, render_scene, w
 def test_boxes_are_the_exact_extent_of_each_drawn_shape():
     config = SynthConfig(image_size=128, min_object_size=10, max_object_size=40, max_overlap_iou=0.0, noise_stddev=0)
     for seed in range(20):
-        image, objects = render_scene(np.random.default_rng(seed), config)
+        scene = render_scene(np.random.default_rng(seed), config)
+        image, objects = scene.image, scene.objects
         for obj in objects:
             xmin, ymin, xmax, ymax = obj.box
             assert 0 <= xmin < xmax <= 128 and 0 <= ymin < ymax <= 128
@@ -31,7 +32,7 @@ def test_scenes_respect_the_overlap_limit_and_include_empty_images():
     config = SynthConfig()
     counts = []
     for seed in range(60):
-        _, objects = render_scene(np.random.default_rng(seed), config)
+        objects = render_scene(np.random.default_rng(seed), config).objects
         counts.append(len(objects))
         for i, a in enumerate(objects):
             assert {a.shape} <= set(SHAPES)
@@ -61,7 +62,8 @@ def test_masks_are_what_each_shape_shows_and_boxes_their_extent():
                          noise_stddev=0, masks=True)
     occluded = 0
     for seed in range(30):
-        image, objects = render_scene(np.random.default_rng(seed), config)
+        scene = render_scene(np.random.default_rng(seed), config)
+        image, objects = scene.image, scene.objects
         coverage = np.zeros((96, 96), int)
         for obj in objects:
             ys, xs = np.nonzero(obj.visible)
@@ -69,7 +71,7 @@ def test_masks_are_what_each_shape_shows_and_boxes_their_extent():
             assert len(np.unique(image[obj.visible], axis=0)) == 1
             coverage += obj.visible
         assert coverage.max() <= 1
-        boxed = render_scene(np.random.default_rng(seed), dataclasses.replace(config, masks=False))[1]
+        boxed = render_scene(np.random.default_rng(seed), dataclasses.replace(config, masks=False)).objects
         occluded += sum(a.area for a in boxed) - int(coverage.sum())
     assert occluded > 0  # the check above saw shapes partly hidden
 
@@ -83,7 +85,7 @@ def test_written_masks_decode_to_the_visible_shapes(tmp_path):
     for annotation in coco["annotations"]:
         by_image.setdefault(annotation["image_id"], []).append(annotation)
     for index in range(8):
-        _, objects = render_scene(np.random.default_rng([2, index]), config)
+        objects = render_scene(np.random.default_rng([2, index]), config).objects
         annotations = by_image.get(index + 1, [])
         assert len(annotations) == len(objects)
         for annotation, obj in zip(annotations, objects):

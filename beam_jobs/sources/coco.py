@@ -25,11 +25,8 @@ def plan_coco(annotation_path: str, images_dir: str | None) -> SourcePlan:
         document = json.loads(file_io.read_bytes(annotation_path))
     except (OSError, ValueError) as error:
         raise BoxflowError(f"{annotation_path}: cannot read COCO JSON: {error}") from None
-    if images_dir is None:
-        images_dir = file_io.join(file_io.dirname(file_io.dirname(annotation_path)), "images")
-        if not file_io.list_files(file_io.join(images_dir, "*")):
-            images_dir = file_io.join(file_io.dirname(annotation_path), "images")
-    class_names, images, rejections = parse_coco(document, images_dir, annotation_path)
+    class_names, images, rejections = parse_coco(document, images_dir or coco_images_dir(annotation_path),
+                                                 annotation_path)
     return SourcePlan(
         format_name="coco",
         input_path=annotation_path,
@@ -38,6 +35,15 @@ def plan_coco(annotation_path: str, images_dir: str | None) -> SourcePlan:
         class_names=class_names,
         rejections=tuple(rejections),
     )
+
+
+def coco_images_dir(annotation_path: str) -> str:
+    """Where COCO's images are when `--images` does not say: `images/` beside the annotations'
+    folder (COCO's layout), else beside the file."""
+    beside_folder = file_io.join(file_io.dirname(file_io.dirname(annotation_path)), "images")
+    if file_io.list_files(file_io.join(beside_folder, "*")):
+        return beside_folder
+    return file_io.join(file_io.dirname(annotation_path), "images")
 
 
 def parse_coco(
@@ -53,7 +59,7 @@ def parse_coco(
     if not isinstance(annotations, list):
         raise BoxflowError(f"{source}: COCO JSON field 'annotations' is not a list")
 
-    category_names = _categories(document["categories"], source)
+    category_names = parse_categories(document["categories"], source)
     class_names = tuple(category_names[category_id] for category_id in sorted(category_names))
 
     objects_by_image: dict[int, list[SourceObject]] = defaultdict(list)
@@ -87,7 +93,8 @@ class _UnknownCategory(ValueError):
     pass
 
 
-def _categories(categories: list, source: str) -> dict[int, str]:
+def parse_categories(categories: list, source: str) -> dict[int, str]:
+    """COCO `categories` → category id → name; raises `BoxflowError` for a malformed or repeated entry."""
     names: dict[int, str] = {}
     for entry in categories:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), int) or not isinstance(entry.get("name"), str):

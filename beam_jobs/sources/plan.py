@@ -7,12 +7,14 @@ import dataclasses
 from beam_jobs import file_io
 from beam_jobs.prepare_settings import PrepareSettings
 from beam_jobs.sources.coco import plan_coco
+from beam_jobs.sources.coco_panoptic import plan_coco_panoptic
 from beam_jobs.sources.csv_rows import plan_csv
 from beam_jobs.sources.source_plan import SourcePlan
 from beam_jobs.sources.tfrecord import plan_tfrecord
 from beam_jobs.sources.voc import plan_voc
 from beam_jobs.sources.yolo import plan_yolo
 from contracts.errors import BoxflowError
+from contracts.record_schema import IGNORE_LABEL
 from contracts.label_map import parse_label_map
 
 
@@ -28,8 +30,10 @@ def plan_source(settings: PrepareSettings) -> SourcePlan:
         raise BoxflowError(f"--input {path}: no such file or directory")
     if fmt == "coco":
         plan = plan_coco(path, images)
+    elif fmt == "coco_panoptic":
+        plan = plan_coco_panoptic(path, images)
     elif fmt == "voc":
-        plan = plan_voc(path, images, settings.use_source_splits)
+        plan = plan_voc(path, images, settings.use_source_splits, label_map_names)
     elif fmt == "yolo":
         plan = plan_yolo(path, images)
     elif fmt == "csv":
@@ -38,6 +42,9 @@ def plan_source(settings: PrepareSettings) -> SourcePlan:
         plan = plan_tfrecord(path, label_map_names)
     if label_map_names is not None:
         plan = dataclasses.replace(plan, class_names=label_map_names)
+    if plan.stuff_classes is not None and len(plan.class_names or ()) >= IGNORE_LABEL:
+        raise BoxflowError(f"--input {path}: {len(plan.class_names)} classes; per-pixel labels are stored as one byte "
+                           f"per pixel, {IGNORE_LABEL} meaning void, so at most {IGNORE_LABEL - 1} classes fit")
     return plan
 
 

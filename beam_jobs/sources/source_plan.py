@@ -19,6 +19,8 @@ class SourcePlan:
     otherwise the job derives them from the data. `splits` is set when the source
     assigns splits itself. `rejections` are box-level problems found while planning
     that belong to no image (e.g. a COCO annotation naming a missing image id).
+    `stuff_classes` is set when the source labels pixels (COCO panoptic): the classes that are
+    stuff, the others being things; `dataset_info.json` records which is which.
     """
 
     format_name: str
@@ -29,6 +31,7 @@ class SourcePlan:
     class_names: Optional[tuple[str, ...]] = None
     splits: Optional[tuple[str, ...]] = None
     rejections: tuple[Rejection, ...] = ()
+    stuff_classes: Optional[tuple[str, ...]] = None  # for per-pixel labels: the classes that are stuff
 
 
 def already_parsed(item: SourceImage) -> SourceImage:

@@ -47,6 +47,10 @@ def parse_tf_example(item: tuple[str, bytes], label_map_names: Optional[tuple[st
     if encoded is None:
         raise AnnotationError(where, f"record has no '{keys.ENCODED}'")
 
+    if keys.SEMANTIC_ENCODED in features:
+        # Their stuff classes are not named in the record, and dropping the labels would lose them.
+        raise AnnotationError(where, f"record has per-pixel labels ('{keys.SEMANTIC_ENCODED}'), which prepare cannot "
+                                     "re-read from TFRecords yet; prepare the dataset from its source")
     columns = {key: list(features[key].float_list.value) for key in keys.BOX_KEYS}
     count = len(columns[keys.XMIN])
     texts = [t.decode("utf-8", "replace") for t in features[keys.CLASS_TEXT].bytes_list.value]

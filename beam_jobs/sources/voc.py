@@ -1,12 +1,14 @@
 """Pascal VOC XML → `SourceImage`s, parsed with defusedxml.
 
-Accepts a VOC root (`Annotations/`, `JPEGImages/`, `ImageSets/Main/`, and for instance masks
-`SegmentationObject/`) or a folder of XML files. When `ImageSets/Main/{train,val,test}.txt`
-exist they assign the splits. Coordinates are used as written (like the TF OD API's
-`create_pascal_tf_record.py`, no 1-based shift), so the stored normalized box is `xmin / width`
-etc. An image with `SegmentationObject/ID.png` gives its k-th `<object>` the pixels of palette
+Accepts a VOC root (`Annotations/`, `JPEGImages/`, `ImageSets/Main/`, for instance masks
+`SegmentationObject/` and for per-pixel labels `SegmentationClass/`) or a folder of XML files.
+When `ImageSets/Main/{train,val,test}.txt` exist they assign the splits. Coordinates are used as
+written (like the TF OD API's `create_pascal_tf_record.py`, no 1-based shift), so the stored
+normalized box is `xmin / width` etc. An image with `SegmentationObject/ID.png` gives its k-th `<object>` the pixels of palette
 index k (0 is background, 255 the void border between objects, in no mask); an image without
-one has boxes only.
+one has boxes only. An image with `SegmentationClass/ID.png` gets per-pixel labels: palette index k
+is the k-th class of the label map (`--label-map`), or of Pascal VOC's 20 classes without one; 0 is
+background and 255 void.
 """
 
 from __future__ import annotations
@@ -19,22 +21,28 @@ import defusedxml.ElementTree as SafeElementTree
 
 from beam_jobs import file_io
 from beam_jobs.source_records import (AnnotationError, Level, Reason, Rejection, SourceImage, SourceMask,
-                                     SourceObject)
+                                     SourceObject, SourceSegment, SourceSemantic)
 from beam_jobs.sources.image_paths import outside_images, path_inside
 from beam_jobs.sources.source_plan import SourcePlan
 from contracts.errors import BoxflowError
 
 SOURCE_SPLITS = ("train", "val", "test")
+# `SegmentationClass` palette indices 1..20, in the order of the VOC devkit.
+VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
+               "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
 
 
-def plan_voc(input_path: str, images_dir: Optional[str], use_source_splits: bool) -> SourcePlan:
+def plan_voc(input_path: str, images_dir: Optional[str], use_source_splits: bool,
+             label_map_names: Optional[tuple[str, ...]] = None) -> SourcePlan:
     root = input_path.rstrip("/")
-    masks_dir = None
+    masks_dir = classes_dir = None
     if file_io.list_files(file_io.join(root, "Annotations", "*.xml")):
         annotations_dir = file_io.join(root, "Annotations")
         default_images = file_io.join(root, "JPEGImages")
         image_sets = file_io.join(root, "ImageSets", "Main")
         masks_dir = file_io.join(root, "SegmentationObject")
+        if file_io.list_files(file_io.join(root, "SegmentationClass", "*.png")):
+            classes_dir = file_io.join(root, "SegmentationClass")
     else:
         annotations_dir = root
         parent = file_io.dirname(root)
@@ -51,9 +59,11 @@ def plan_voc(input_path: str, images_dir: Optional[str], use_source_splits: bool
     return SourcePlan(
         format_name="voc",
         input_path=input_path,
-        parse=functools.partial(read_voc_annotation, images_dir=images_dir or default_images, masks_dir=masks_dir),
+        parse=functools.partial(read_voc_annotation, images_dir=images_dir or default_images, masks_dir=masks_dir,
+                                classes_dir=classes_dir, indexed_classes=label_map_names or VOC_CLASSES),
         items=tuple((path, split_of.get(file_io.stem(path))) for path in xml_paths),
         splits=tuple(split for split in SOURCE_SPLITS if split in split_of.values()) or None,
+        stuff_classes=() if classes_dir else None,
     )
 
 
@@ -71,24 +81,39 @@ def _read_image_sets(image_sets_dir: str) -> dict[str, str]:
     return split_of
 
 
-def read_voc_annotation(item: tuple[str, Optional[str]], images_dir: str,
-                        masks_dir: Optional[str] = None) -> SourceImage:
-    """Reads and parses one XML file, and its `SegmentationObject` PNG when `masks_dir` has one;
-    raises `AnnotationError` if the XML is unreadable."""
+def read_voc_annotation(item: tuple[str, Optional[str]], images_dir: str, masks_dir: Optional[str] = None,
+                        classes_dir: Optional[str] = None, indexed_classes: tuple[str, ...] = VOC_CLASSES
+                        ) -> SourceImage:
+    """Reads and parses one XML file, and its `SegmentationObject` and `SegmentationClass` PNGs when
+    `masks_dir` and `classes_dir` have them (index k of the latter is `indexed_classes[k - 1]`);
+    raises `AnnotationError` if a file is unreadable."""
     xml_path, split = item
     try:
         data = file_io.read_bytes(xml_path)
     except OSError as error:
         raise AnnotationError(xml_path, f"cannot read annotation file: {error}") from None
-    instances = None
-    if masks_dir is not None:
-        png_path = file_io.join(masks_dir, f"{file_io.stem(xml_path)}.png")
-        if file_io.exists(png_path):
-            try:
-                instances = file_io.read_bytes(png_path)
-            except OSError as error:
-                raise AnnotationError(png_path, f"cannot read instance mask: {error}") from None
-    return parse_voc_xml(data, xml_path, images_dir, split, instances)
+    instances = _png_beside(masks_dir, xml_path, "instance mask")
+    image = parse_voc_xml(data, xml_path, images_dir, split, instances)
+    classes_path = file_io.join(classes_dir, f"{file_io.stem(xml_path)}.png") if classes_dir else None
+    labels = _png_beside(classes_dir, xml_path, "class labels")
+    if labels is None:
+        return image
+    segments = tuple(SourceSegment(index, name, is_thing=True) for index, name in enumerate(indexed_classes, start=1))
+    return dataclasses.replace(image, semantic=SourceSemantic(png=labels, segments=segments, where=classes_path,
+                                                              void_ids=(255,), background_ids=(0,), palette=True))
+
+
+def _png_beside(folder: Optional[str], xml_path: str, what: str) -> Optional[bytes]:
+    """The bytes of `folder/ID.png` for the XML file `ID.xml`, if there is one."""
+    if folder is None:
+        return None
+    png_path = file_io.join(folder, f"{file_io.stem(xml_path)}.png")
+    if not file_io.exists(png_path):
+        return None
+    try:
+        return file_io.read_bytes(png_path)
+    except OSError as error:
+        raise AnnotationError(png_path, f"cannot read {what}: {error}") from None
 
 
 def parse_voc_xml(data: bytes, xml_path: str, images_dir: str, split: Optional[str] = None,

@@ -15,6 +15,9 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-objects", type=int, default=4, help="objects per image, at most (default 4)")
     parser.add_argument("--masks", action="store_true",
                         help="also write each shape's visible mask (COCO RLE); boxes are then the visible extent")
+    parser.add_argument("--stuff", action="store_true",
+                        help="draw the shapes over stuff regions (sky, ground, water) and also write COCO panoptic "
+                             "labels of every pixel (panoptic.json and panoptic/*.png); implies --masks")
 
 
 def run(args: argparse.Namespace, _: Sequence[str]) -> int:
@@ -23,8 +26,9 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
     from boxflow.synth import SynthConfig, write_synth_dataset
 
     config = dataclasses.replace(SynthConfig.for_image_size(args.image_size), max_objects=args.max_objects,
-                                 masks=args.masks)
+                                 masks=args.masks or args.stuff, stuff=args.stuff)
     coco = write_synth_dataset(args.out, args.images, config, args.seed)
-    what = "boxes and masks" if args.masks else "boxes"
-    print(f"wrote {len(coco['images'])} images with {len(coco['annotations'])} {what} to {args.out}")
+    what = "boxes and masks" if config.masks else "boxes"
+    panoptic = " over stuff regions, with COCO panoptic labels (panoptic.json)" if config.stuff else ""
+    print(f"wrote {len(coco['images'])} images with {len(coco['annotations'])} {what}{panoptic} to {args.out}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from pipeline.augment.boxes import with_probability
+from pipeline.augment.pixel_maps import with_maps_moved
 
 
 def flip_horizontally(example: dict) -> dict:
@@ -14,9 +15,7 @@ def flip_horizontally(example: dict) -> dict:
     result = dict(example)
     result["image"] = tf.image.flip_left_right(example["image"])
     result["boxes"] = tf.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=-1)
-    if "instance_map" in example:
-        result["instance_map"] = tf.reverse(example["instance_map"], axis=[1])
-    return result
+    return with_maps_moved(example, result, lambda pixel_map, _: tf.reverse(pixel_map, axis=[1]))
 
 
 def random_flip(example: dict, seed: tf.Tensor, probability: float = 0.5) -> dict:

@@ -11,6 +11,7 @@ from typing import Sequence
 import tensorflow as tf
 
 from pipeline.augment.boxes import clip_and_drop, with_probability
+from pipeline.augment.pixel_maps import CLASS_MAP
 
 
 def mosaic_four(examples: Sequence[dict], seed: tf.Tensor, min_visible_fraction: float = 0.5) -> dict:
@@ -19,7 +20,7 @@ def mosaic_four(examples: Sequence[dict], seed: tf.Tensor, min_visible_fraction:
     Boxes move with their image, are clipped to the window, and are dropped when less
     than `min_visible_fraction` of them stays inside. Instance maps, when all four
     examples carry one, are tiled the same way and numbered as the boxes are joined; a box the
-    window cuts is then tightened to its mask's visible pixels.
+    window cuts is then tightened to its mask's visible pixels. Class maps are tiled as they are.
     """
     size = tf.shape(examples[0]["image"])[0]
     y_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -40,6 +41,8 @@ def mosaic_four(examples: Sequence[dict], seed: tf.Tensor, min_visible_fraction:
     ], axis=0)
     result = {"image": window(tile([example["image"] for example in examples])),
               "classes": tf.concat([example["classes"] for example in examples], axis=0)}
+    if all(CLASS_MAP in example for example in examples):
+        result[CLASS_MAP] = window(tile([example[CLASS_MAP] for example in examples]))
     if all("instance_map" in example for example in examples):
         # Each quadrant's numbers follow the boxes of the quadrants before it.
         firsts = tf.cumsum([tf.shape(example["classes"])[0] for example in examples], exclusive=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from pipeline.augment.boxes import with_probability
+from pipeline.augment.pixel_maps import with_maps_moved
 
 
 def rotate_quarter_turn(example: dict) -> dict:
@@ -14,9 +15,7 @@ def rotate_quarter_turn(example: dict) -> dict:
     result = dict(example)
     result["image"] = tf.image.rot90(example["image"])
     result["boxes"] = tf.stack([boxes[:, 1], width - boxes[:, 2], boxes[:, 3], width - boxes[:, 0]], axis=-1)
-    if "instance_map" in example:
-        result["instance_map"] = tf.image.rot90(example["instance_map"][..., tf.newaxis])[..., 0]
-    return result
+    return with_maps_moved(example, result, lambda pixel_map, _: tf.image.rot90(pixel_map[..., tf.newaxis])[..., 0])
 
 
 def random_rotate90(example: dict, seed: tf.Tensor, probability: float = 0.5) -> dict:

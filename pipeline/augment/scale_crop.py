@@ -7,6 +7,7 @@ from typing import Optional
 import tensorflow as tf
 
 from pipeline.augment.boxes import clip_and_drop
+from pipeline.augment.pixel_maps import FILL, INSTANCE_MAP, maps_of
 from pipeline.letterbox import resize_bilinear
 
 
@@ -15,7 +16,7 @@ def random_scale_crop(example: dict, seed: tf.Tensor, scale_range: tuple[float, 
     """Resizes by a random factor in `scale_range`, then takes a random window of
     `output_size`, padding with zeros where the scaled image is smaller. Boxes move
     with the pixels, are clipped to the window, and are dropped when less than
-    `min_visible_fraction` of their area stays inside.
+    `min_visible_fraction` of their area stays inside. The per-pixel maps move with the pixels.
 
     Without `output_size` the window has the input's size. With it, the factor is
     relative to the letterbox fit (longer side onto the window), so the one resize
@@ -38,13 +39,13 @@ def random_scale_crop(example: dict, seed: tf.Tensor, scale_range: tuple[float, 
     # The window's offset inside the scaled image: positive crops, negative pads.
     offset_y = _random_offset(y_seed, scaled_shape[0], out_height)
     offset_x = _random_offset(x_seed, scaled_shape[1], out_width)
+    scaled_maps = {key: tf.image.resize(example[key][..., tf.newaxis], scaled_shape, method="nearest")
+                   for key in maps_of(example)}
     result = dict(example)
     result["image"] = _window(image, offset_y, offset_x, out_height, out_width)
-    uncut_instances = None
-    if "instance_map" in example:
-        uncut_instances = tf.image.resize(example["instance_map"][..., tf.newaxis], scaled_shape, method="nearest")
-        result["instance_map"] = _window(uncut_instances, offset_y, offset_x, out_height, out_width)[..., 0]
-        uncut_instances = uncut_instances[..., 0]
+    for key, scaled in scaled_maps.items():
+        result[key] = _window(scaled, offset_y, offset_x, out_height, out_width, FILL[key])[..., 0]
+    uncut_instances = scaled_maps[INSTANCE_MAP][..., 0] if INSTANCE_MAP in scaled_maps else None
     exact_scale = tf.cast(scaled_shape, tf.float32) / float_shape
     moved = example["boxes"] * tf.stack([exact_scale[1], exact_scale[0], exact_scale[1], exact_scale[0]]) - tf.cast(
         tf.stack([offset_x, offset_y, offset_x, offset_y]), tf.float32)
@@ -56,12 +57,13 @@ def _random_offset(seed: tf.Tensor, scaled: tf.Tensor, out: tf.Tensor) -> tf.Ten
     return tf.random.stateless_uniform([], seed=seed, minval=low, maxval=high + 1, dtype=tf.int32)
 
 
-def _window(image: tf.Tensor, offset_y: tf.Tensor, offset_x: tf.Tensor, height, width) -> tf.Tensor:
-    """The `height` x `width` window at `(offset_y, offset_x)` of `image`, zero outside it."""
+def _window(image: tf.Tensor, offset_y: tf.Tensor, offset_x: tf.Tensor, height, width, fill=0) -> tf.Tensor:
+    """The `height` x `width` window at `(offset_y, offset_x)` of `image`, `fill` outside it."""
     scaled = tf.shape(image)
     top, left = tf.maximum(-offset_y, 0), tf.maximum(-offset_x, 0)
     crop_y, crop_x = tf.maximum(offset_y, 0), tf.maximum(offset_x, 0)
     crop_h = tf.minimum(scaled[0] - crop_y, height - top)
     crop_w = tf.minimum(scaled[1] - crop_x, width - left)
     cropped = image[crop_y:crop_y + crop_h, crop_x:crop_x + crop_w]
-    return tf.pad(cropped, [[top, height - top - crop_h], [left, width - left - crop_w], [0, 0]])
+    return tf.pad(cropped, [[top, height - top - crop_h], [left, width - left - crop_w], [0, 0]],
+                  constant_values=tf.cast(fill, image.dtype))

@@ -9,7 +9,7 @@ from beam_jobs.offline_augment import ImageAugmentation
 from beam_jobs.sources.csv_rows import DEFAULT_COLUMNS
 from contracts.errors import BoxflowError
 
-FORMATS = ("coco", "coco_panoptic", "voc", "yolo", "csv", "tfrecord")
+FORMATS = ("coco", "coco_panoptic", "voc", "label_pngs", "yolo", "csv", "tfrecord")
 DIRECT_RUNNER = "DirectRunner"
 
 

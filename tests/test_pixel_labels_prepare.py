@@ -229,3 +229,34 @@ def test_voc_segmentation_class_pngs_label_each_pixel_by_class_index(tmp_path, l
     reason = "segment_unlisted" if label_map else "class_unknown"
     assert [(r["level"], r["reason"]) for r in read_rejections(tmp_path / "data")] == [("segment", reason)]
     assert info["statistics"]["pixels_per_label"]["background"]["pixels"] == int((indices == 0).sum())
+
+
+def test_a_folder_of_label_pngs_is_a_semantic_dataset_named_by_the_label_map(tmp_path, capsys):
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "images").mkdir()
+    rng = np.random.default_rng(3)
+    pngs = {}
+    for name in ("a", "b", "orphan"):
+        values = rng.choice([0, 1, 2, 255], size=(24, 32)).astype(np.uint8)
+        values[:2, :2] = 7 if name == "a" else values[:2, :2]  # an index past the label map
+        pngs[name] = values
+        (tmp_path / "labels" / f"{name}.png").write_bytes(_png(Image.fromarray(values, mode="L")))
+    for name in ("a", "b", "unlabelled"):
+        (tmp_path / "images" / f"{name}.jpg").write_bytes(image_bytes(32, 24, seed=len(name)))
+    (tmp_path / "label_map.pbtxt").write_text("item { id: 1 name: 'road' }\nitem { id: 2 name: 'sky' }\n")
+    assert main(["prepare", "--format", "label_pngs", "--input", str(tmp_path / "labels"), "--out",
+                 str(tmp_path / "refused")]) == 2
+    assert "give --label-map to name them" in capsys.readouterr().err
+    info = prepare("label_pngs", tmp_path / "labels", tmp_path / "data", val_fraction=0.0,
+                   label_map=str(tmp_path / "label_map.pbtxt"))
+    assert_accounting_closes(info, 4)
+    assert info["classes"] == [{"id": 1, "name": "road", "kind": "stuff"}, {"id": 2, "name": "sky", "kind": "stuff"}]
+    records = {record["filename"]: record for record in read_records(tmp_path / "data")}
+    assert sorted(records) == ["a.jpg", "b.jpg", "unlabelled.jpg"]
+    assert records["unlabelled.jpg"]["semantic"] is None
+    for name in ("a", "b"):
+        assert len(records[f"{name}.jpg"]["boxes"]) == 0
+        np.testing.assert_array_equal(records[f"{name}.jpg"]["semantic"][..., 0],
+                                      np.where(pngs[name] == 7, IGNORE_LABEL, pngs[name]))
+    found = sorted((r["source"].split("/")[-1], r["reason"]) for r in read_rejections(tmp_path / "data"))
+    assert found == [("a.png#id 7", "segment_unlisted"), ("orphan.jpg", "image_missing")]

@@ -9,6 +9,7 @@ from beam_jobs.prepare_settings import PrepareSettings
 from beam_jobs.sources.coco import plan_coco
 from beam_jobs.sources.coco_panoptic import plan_coco_panoptic
 from beam_jobs.sources.csv_rows import plan_csv
+from beam_jobs.sources.label_pngs import plan_label_pngs
 from beam_jobs.sources.source_plan import SourcePlan
 from beam_jobs.sources.tfrecord import plan_tfrecord
 from beam_jobs.sources.voc import plan_voc
@@ -32,6 +33,8 @@ def plan_source(settings: PrepareSettings) -> SourcePlan:
         plan = plan_coco(path, images)
     elif fmt == "coco_panoptic":
         plan = plan_coco_panoptic(path, images)
+    elif fmt == "label_pngs":
+        plan = plan_label_pngs(path, images, label_map_names)
     elif fmt == "voc":
         plan = plan_voc(path, images, settings.use_source_splits, label_map_names)
     elif fmt == "yolo":

@@ -19,10 +19,12 @@ def add_to(commands: argparse._SubParsersAction) -> None:
         epilog="Any other --flag is passed to Apache Beam as a pipeline option, e.g. "
                "--runner DataflowRunner --project P --region R --temp_location gs://B/tmp.")
     # Spelled out: importing beam_jobs here would load Apache Beam for every command.
-    parser.add_argument("--format", required=True, choices=("coco", "coco_panoptic", "voc", "yolo", "csv", "tfrecord"))
+    parser.add_argument("--format", required=True,
+                        choices=("coco", "coco_panoptic", "voc", "label_pngs", "yolo", "csv", "tfrecord"))
     parser.add_argument("--input", required=True,
                         help="COCO JSON file, COCO panoptic JSON file (its PNGs in the folder of the same name), "
-                             "VOC root or XML folder, YOLO data YAML, CSV file, or TFRecord glob")
+                             "VOC root or XML folder, folder of label PNGs (with --label-map), YOLO data YAML, "
+                             "CSV file, or TFRecord glob")
     parser.add_argument("--out", required=True, help="dataset folder to write")
     parser.add_argument("--images", help="folder of the images (default: found beside the annotations)")
     parser.add_argument("--val-fraction", type=float, default=0.1,

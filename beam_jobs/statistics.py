@@ -75,7 +75,7 @@ class DatasetStatistics:
     image_sizes: Counter = dataclasses.field(default_factory=Counter)     # "WxH" → images
     masks: Counter = dataclasses.field(default_factory=Counter)           # split → objects with an instance mask
     semantic_images: Counter = dataclasses.field(default_factory=Counter)  # split → images with per-pixel labels
-    label_pixels: Counter = dataclasses.field(default_factory=Counter)    # label id → pixels (of every split)
+    label_pixels: Counter = dataclasses.field(default_factory=Counter)    # label id → pixels (every split and copy)
     mask_box_fill: Distribution = dataclasses.field(default_factory=lambda: Distribution(FILL_EDGES))
     box_width: Distribution = dataclasses.field(default_factory=lambda: Distribution(SIZE_EDGES))
     box_height: Distribution = dataclasses.field(default_factory=lambda: Distribution(SIZE_EDGES))
@@ -132,11 +132,11 @@ class DatasetStatistics:
                 "masks": self.masks[split],
                 "semantic_images": self.semantic_images[split],
             }
-        masks = {"mask_box_fill": self.mask_box_fill.to_json_dict()} if self.mask_box_fill.count else {}
+        optional = {"mask_box_fill": self.mask_box_fill.to_json_dict()} if self.mask_box_fill.count else {}
         if self.label_pixels:
-            masks["pixels_per_label"] = {str(label): n for label, n in sorted(self.label_pixels.items())}
+            optional["pixels_per_label"] = {str(label): n for label, n in sorted(self.label_pixels.items())}
         return {
-            **masks,
+            **optional,
             "splits": splits,
             "box_width_pixels": self.box_width.to_json_dict(),
             "box_height_pixels": self.box_height.to_json_dict(),

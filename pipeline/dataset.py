@@ -93,9 +93,9 @@ def make_dataset(
     `i + 1` where box `i` of the image shows, 0 elsewhere (see `instance_map_from_pngs`): one map
     per image, moved with the pixels by every augmentation op; `with_semantic` adds
     `targets["class_map"]`: int32 `[B, S, S]` label-map ids per pixel, 0 background,
-    `IGNORE_LABEL` void and in the letterbox's padding, moved the same way. `batch_size` is global; with an
-    `input_context` each input pipeline reads its shard of the data and batches its per-replica
-    share.
+    `IGNORE_LABEL` void and in the letterbox's padding, moved the same way. `batch_size` is
+    global; with an `input_context` each input pipeline reads its shard of the data and batches
+    its per-replica share.
     Training shuffles (seeded), applies `augmentation` (after the letterbox, so at
     model resolution) and drops the last partial batch. Otherwise, with `full_batches`, the last
     batch is filled up with blank images, and `targets[IMAGE_VALID]` `[B]` (1 or 0) tells the real

@@ -166,6 +166,7 @@ def read_panoptic_png(item: PanopticItem) -> SourceImage:
         problem = Rejection(item.image.source, Reason.SEGMENTATION_UNREADABLE,
                             f"cannot read the panoptic PNG {item.png_path}: {error}")
         return dataclasses.replace(item.image, parse_rejections=item.image.parse_rejections + (problem,))
+    # `_item` appended each thing's object and segment together, so they pair in order.
     thing_ids = iter(segment.id for segment in item.segments if segment.is_thing)
     objects = tuple(dataclasses.replace(obj, mask=SourceMask(png=png, png_index=next(thing_ids), png_rgb_ids=True))
                     for obj in item.image.objects)

@@ -90,11 +90,11 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict
 def _synth(settings: DemoSettings, summary: dict, say) -> None:
     from boxflow.synth import SynthConfig, write_synth_dataset
 
-    from keras_models.models.registry import DETECTORS
+    from keras_models.models.registry import MODEL_CLASSES
 
     # A mask model's data: each shape's visible mask too.
     config = dataclasses.replace(SynthConfig.for_image_size(settings.image_size),
-                                 masks=DETECTORS[settings.model].TRAINS_ON_MASKS)
+                                 masks=MODEL_CLASSES[settings.model].TRAINS_ON_MASKS)
     coco = write_synth_dataset(settings.path("synth"), settings.images, config, settings.seed)
     say(f"  {len(coco['images'])} images, {len(coco['annotations'])} boxes{' and masks' if config.masks else ''} "
         f"in {settings.path('synth')}")

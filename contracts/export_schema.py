@@ -34,6 +34,14 @@ MASK_SIDE = 28
 # pasted into its input image at the image's resolution, 0 or 1. H and W are the batch's largest
 # image height and width; each image's masks sit at its top-left, zero beyond it.
 IMAGE_MASKS_OUTPUT = "detection_image_masks"
+# From a semantic model: uint8 [B, H, W], each pixel's class (0 background, else its label-map id;
+# record_schema.IGNORE_LABEL, 255, beyond the image), in its original image's frame. H and W are the batch's largest image height
+# and width; each image sits at the top left.
+SEMANTIC_MASK_OUTPUT = "semantic_mask"
+# The same per image, PNG-encoded at the image's own size (8-bit grey): tf.string [B], for small
+# REST answers (REST: {"b64": ...}).
+SEMANTIC_MASK_PNG_OUTPUT = "semantic_mask_png"
+SEMANTIC_OUTPUT_NAMES = (SEMANTIC_MASK_OUTPUT, SEMANTIC_MASK_PNG_OUTPUT)
 
 # Inside VERSION/: files TF Serving leaves alone, beside the label map (record_schema.LABEL_MAP_FILE).
 ASSETS_EXTRA = "assets.extra"

@@ -150,6 +150,7 @@ _GROUND_TRUTH_FEATURES = {
     keys.IS_CROWD: tf.io.VarLenFeature(tf.int64),
     keys.DIFFICULT: tf.io.VarLenFeature(tf.int64),
     keys.MASK: tf.io.VarLenFeature(tf.string),
+    **_SEMANTIC_FEATURES,
 }
 
 
@@ -158,9 +159,10 @@ def decode_ground_truth(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
 
     Returns `{"source_id": [B], "height", "width": [B] int32 (pixels of the stored image),
     "boxes": ragged [B, None, 4] pixels xyxy, "classes": ragged [B, None] int32 from 0,
-    "is_crowd", "difficult": ragged [B, None] bool, "mask_pngs": ragged [B, None] tf.string}`
-    (the objects' mask PNGs, undecoded; none for a record without masks). Records without the
-    optional crowd and difficult flags read as all False.
+    "is_crowd", "difficult": ragged [B, None] bool, "mask_pngs": ragged [B, None] tf.string,
+    "semantic_png": [B] tf.string}` (the objects' mask PNGs and the per-pixel label PNG, undecoded;
+    none, and `""`, for a record without them). Records without the optional crowd and difficult
+    flags read as all False.
     """
     parsed = tf.io.parse_example(serialized, _GROUND_TRUTH_FEATURES)
     ragged = {key: tf.RaggedTensor.from_sparse(value) for key, value in parsed.items()
@@ -186,4 +188,5 @@ def decode_ground_truth(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         "is_crowd": flag(keys.IS_CROWD),
         "difficult": flag(keys.DIFFICULT),
         "mask_pngs": ragged[keys.MASK],
+        "semantic_png": parsed[keys.SEMANTIC_ENCODED],
     }

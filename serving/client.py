@@ -1,4 +1,4 @@
-"""`boxflow predict`: one image to a TF Serving API (REST or gRPC), detections back.
+"""`boxflow predict`: one image to a TF Serving API (REST or gRPC), detections or a semantic mask back.
 
 Works against `boxflow serve` and the real TensorFlow Serving alike: REST sends the row
 format with a `{"b64": …}` image, gRPC a `PredictRequest` through the official
@@ -19,7 +19,7 @@ import numpy as np
 from contracts import box_overlap
 from contracts.errors import BoxflowError
 from contracts.export_schema import (BOXES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT, ENCODED_IMAGES_SIGNATURE, IMAGES_INPUT,
-                                     MASKS_OUTPUT, SCORES_OUTPUT, STDDEV_OUTPUT)
+                                     MASKS_OUTPUT, SCORES_OUTPUT, SEMANTIC_MASK_PNG_OUTPUT, STDDEV_OUTPUT)
 
 # Pictures of detections are drawn at least this large (pixels, shorter side).
 PICTURE_MIN_SIDE = 512
@@ -88,6 +88,42 @@ def detections(outputs: dict[str, np.ndarray], min_score: float = 0.0) -> list[D
     return [detection for detection in found if detection.score >= min_score]
 
 
+def semantic_mask(outputs: dict[str, np.ndarray]) -> Optional[np.ndarray]:
+    """One image's uint8 `[H, W]` classes per pixel (0 background, else label-map ids), decoded from
+    its `semantic_mask_png` output (a REST answer's `{"b64": …}` or gRPC's bytes); None for a model
+    that labels no pixels."""
+    import io
+
+    from PIL import Image
+
+    if SEMANTIC_MASK_PNG_OUTPUT not in outputs:
+        return None
+    value = outputs[SEMANTIC_MASK_PNG_OUTPUT]
+    value = value.item() if isinstance(value, np.ndarray) else value
+    png = base64.b64decode(value["b64"]) if isinstance(value, dict) else value
+    with Image.open(io.BytesIO(png)) as opened:
+        return np.asarray(opened)
+
+
+def draw_semantic_mask(image: bytes, mask: np.ndarray, path: str) -> None:
+    """Writes `image` with each pixel of `mask` (`semantic_mask`) tinted in its class colour, as a PNG
+    at least `PICTURE_MIN_SIDE` pixels on its shorter side."""
+    from pipeline.drawing import draw_example
+
+    draw_example(_pixels(image), np.zeros((0, 4)), np.zeros(0, int), [], min_side=PICTURE_MIN_SIDE,
+                 class_map=mask).save(path)
+
+
+def _pixels(image: bytes) -> np.ndarray:
+    """`[H, W, 3]` uint8 of encoded `image`."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(image)) as opened:
+        return np.asarray(opened.convert("RGB"))
+
+
 def one_label_per_object(found: list[Detection], iou: float = 0.5) -> list[Detection]:
     """`found` (best first) without the detections that overlap a more confident one at IoU ≥ `iou`,
     whatever their classes. A detector suppresses duplicates class by class, so an object it is
@@ -103,14 +139,9 @@ def one_label_per_object(found: list[Detection], iou: float = 0.5) -> list[Detec
 def draw_detections(image: bytes, found: list[Detection], names: dict[int, str], path: str) -> None:
     """Writes `image` with `found` drawn (boxes, class names from `names` by label id, scores) as a PNG,
     enlarged to at least `PICTURE_MIN_SIDE` pixels so that the labels can be read."""
-    import io
-
-    from PIL import Image
-
     from pipeline.drawing import draw_example
 
-    with Image.open(io.BytesIO(image)) as opened:
-        pixels = np.asarray(opened.convert("RGB"))
+    pixels = _pixels(image)
     height, width = pixels.shape[:2]
 
     def xyxy_pixels(yxyx: tuple[float, float, float, float]) -> list[float]:

@@ -3,7 +3,8 @@
 Written with `keras.export.ExportArchive` (DESIGN.md §6: a plain `tf.saved_model.save` of a
 Keras 3 model fails under the session-based loader TF Serving uses). Three signatures, one
 per input type, each with a dynamic batch dimension and decoding, letterbox and NMS inside
-the graph (`keras_models/inference/detection_functions.py`):
+the graph (`keras_models/inference/detection_functions.py`; a semantic model's masks,
+`segmentation_functions.py`):
 
 - `serving_default`: `images`, tf.string `[None]`, encoded JPEG or PNG;
 - `serve_images`: `images`, uint8 `[None, None, None, 3]`;
@@ -31,6 +32,7 @@ from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
 from keras_models.runs.run_directory import load_trained_model
 from serving import model_base
 from keras_models.inference.detection_functions import detect_encoded_images, detect_examples, detect_images
+from keras_models.inference.segmentation_functions import segment_encoded_images, segment_examples, segment_images
 from serving.warmup import write_warmup_requests
 
 
@@ -80,30 +82,38 @@ def export(run_dir: str, model_dir: str, version: Optional[int] = None, image_ma
 
 
 @dataclasses.dataclass(frozen=True)
-class _DetectTracedOnce:
-    """A model's `detect` as one `tf.function` over letterboxed float32 `[None, S, S, 3]`: the
-    three signatures call it, so the model is traced and saved once, not once per signature."""
+class _TracedOnce:
+    """A model's `detect` and `predict_outputs`, each one `tf.function` over letterboxed float32
+    `[None, S, S, 3]`: the three signatures call it, so the model is traced and saved once, not once
+    per signature."""
 
     image_size: int
     detect: Callable[[tf.Tensor], dict[str, tf.Tensor]]
+    predict_outputs: Callable[[tf.Tensor], dict[str, tf.Tensor]]
 
     @classmethod
-    def of(cls, model: keras.Model) -> "_DetectTracedOnce":
+    def of(cls, model: keras.Model) -> "_TracedOnce":
         side = model.image_size
-        return cls(side, tf.function(model.detect, input_signature=[tf.TensorSpec([None, side, side, 3], tf.float32)]))
+        signature = [tf.TensorSpec([None, side, side, 3], tf.float32)]
+        detect = tf.function(model.detect, input_signature=signature) if hasattr(model, "detect") else None
+        return cls(side, detect, tf.function(model.predict_outputs, input_signature=signature))
+
+
+def _serving_functions(model: keras.Model, image_masks: bool) -> tuple[Callable, Callable, Callable]:
+    """The functions of the three signatures (encoded images, pixel images, examples): a semantic
+    model's segmentation, a detector's detection."""
+    traced = _TracedOnce.of(model)
+    if model.TRAINS_ON_SEMANTIC:
+        return (lambda images: segment_encoded_images(traced, images),
+                lambda images: segment_images(traced, images),
+                lambda examples: segment_examples(traced, examples))
+    return (lambda images: detect_encoded_images(traced, images, image_masks),
+            lambda images: detect_images(traced, images, image_masks),
+            lambda examples: detect_examples(traced, examples, image_masks))
 
 
 def _write_saved_model(model: keras.Model, path: str, image_masks: bool = False) -> None:
-    detector = _DetectTracedOnce.of(model)
-
-    def encoded_images(images):
-        return detect_encoded_images(detector, images, image_masks)
-
-    def pixel_images(images):
-        return detect_images(detector, images, image_masks)
-
-    def examples(examples):
-        return detect_examples(detector, examples, image_masks)
+    encoded_images, pixel_images, examples = _serving_functions(model, image_masks)
 
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -50,9 +50,13 @@ def input_dtypes(version: LoadedVersion, signature_name: str) -> dict[str, np.dt
 
 
 def output_shapes(version: LoadedVersion, signature_name: str) -> dict[str, tuple[list, int]]:
-    """The signature's outputs by name: `(static shape, None where unknown; bytes per value)`."""
+    """The signature's outputs by name: `(static shape, None where unknown; bytes per value)`. An
+    encoded output (tf.string, a semantic model's PNG masks) reads as an image of the largest input's
+    height and width at 2 bytes per pixel: its PNG holds about one byte per pixel at worst, and REST
+    answers it in base64."""
     specs = version.signature(signature_name).structured_outputs
-    return {name: (spec.shape.as_list(), spec.dtype.size) for name, spec in specs.items()}
+    return {name: (spec.shape.as_list() + [None, None], 2) if spec.dtype == tf.string
+            else (spec.shape.as_list(), spec.dtype.size) for name, spec in specs.items()}
 
 
 def run_signature(version: LoadedVersion, signature_name: str, inputs: Mapping[str, np.ndarray]

@@ -125,5 +125,6 @@ def predict_response(outputs: Mapping[str, np.ndarray], row_format: bool) -> dic
     if not row_format:
         return {"outputs": {name: _json_value(value) for name, value in outputs.items()}}
     rows = len(next(iter(outputs.values())))
-    return {"predictions": [{name: _json_value(value[row]) if isinstance(value[row], np.ndarray)
-                             else value[row].item() for name, value in outputs.items()} for row in range(rows)]}
+    # Each row as an array of its own (0-d for a scalar output: a string's becomes {"b64": …}).
+    return {"predictions": [{name: _json_value(np.asarray(value[row], value.dtype)) for name, value in outputs.items()}
+                            for row in range(rows)]}

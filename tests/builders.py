@@ -103,6 +103,18 @@ def prepared_synth(root: pathlib.Path, images: int, image_size: int, object_size
     return root / "data"
 
 
+def prepared_stuff(root: pathlib.Path, images: int, image_size: int, seed: int, **prepare_overrides) -> pathlib.Path:
+    """Generates `boxflow synth --stuff` data under `root/synth`, prepares its COCO panoptic labels
+    into `root/data` (semantic PNGs and thing masks), returns the latter."""
+    from boxflow.synth_stuff import PANOPTIC_FILE
+
+    config = SynthConfig(image_size=image_size, min_object_size=image_size // 8, max_object_size=image_size // 3,
+                         masks=True, stuff=True)
+    write_synth_dataset(str(root / "synth"), images, config, seed=seed)
+    prepare("coco_panoptic", root / "synth" / PANOPTIC_FILE, root / "data", **prepare_overrides)
+    return root / "data"
+
+
 def prepared_crowd(root: pathlib.Path, crowded_boxes: int, other_images: int = 7) -> pathlib.Path:
     """A train-only dataset under `root/data`: one 160 px image of `crowded_boxes` 8 px boxes on a
     grid, and `other_images` with 2 boxes each."""
@@ -326,13 +338,14 @@ SMALL_MODELS = {
                         max_detections=20),
 }
 SMALL_MODELS["mask_rcnn"] = {**SMALL_MODELS["faster_rcnn"], "mask_head_channels": 16}
+SMALL_MODELS["semantic_fpn"] = dict(fpn_channels=16)
 
 
 def small_model(name: str, num_classes: int = 3, image_size: int = 128, **overrides):
     """The registered model `name`, narrowed as `SMALL_MODELS` gives it, with `overrides`."""
-    from keras_models.models.registry import DETECTORS
+    from keras_models.models.registry import MODEL_CLASSES
 
-    model = DETECTORS[name]
+    model = MODEL_CLASSES[name]
     return model(model.CONFIG(num_classes=num_classes, image_size=image_size, **{**SMALL_MODELS[name], **overrides}))
 
 
@@ -355,6 +368,18 @@ def trained_tiny_faster_rcnn(root: pathlib.Path, data: pathlib.Path, init_from: 
                  str(run), "--image-size", "128", "--epochs", str(epochs), "--batch-size", "8", "--learning-rate",
                  "0.003", "--eval-every", str(epochs), *flags]) == 0
     return run
+
+
+def trained_tiny_semantic_run(root: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """`(data, run)`: `synth --stuff` data (120 images at 128 px) and a semantic FPN trained on it at
+    its defaults, from scratch, through `boxflow train --model semantic_fpn` for 6 epochs."""
+    from boxflow.cli import main
+
+    data = prepared_stuff(root, 120, 128, seed=11, val_fraction=0.25)
+    run = root / "run"
+    assert main(["train", "--model", "semantic_fpn", "--data", str(data), "--out", str(run), "--image-size", "128",
+                 "--epochs", "6", "--batch-size", "8", "--eval-every", "6"]) == 0
+    return data, run
 
 
 def trained_tiny_uncertain_run(root: pathlib.Path, data: pathlib.Path, init_from: pathlib.Path,

@@ -75,6 +75,15 @@ def tiny_mask_rcnn_run(tiny_faster_rcnn_run, tmp_path_factory):
     return made_once(tmp_path_factory, "tiny_mask_rcnn", build)
 
 
+@pytest.fixture(scope="session")
+def tiny_semantic_run(tmp_path_factory):
+    """`(data, run)`: `synth --stuff` data and a semantic FPN trained on it at its defaults, for the
+    semantic tests of train, evaluate, export and serve."""
+    from tests.builders import trained_tiny_semantic_run
+
+    return made_once(tmp_path_factory, "tiny_semantic", trained_tiny_semantic_run)
+
+
 SHARED_MODEL_NAME = "shapes"
 
 

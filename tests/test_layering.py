@@ -20,6 +20,7 @@ ALLOWED = {
 # serving imports keras_models only to load and export a trained model.
 SERVING_MAY_IMPORT_FROM_KERAS_MODELS = {"serving/export.py": {"keras_models.runs.run_directory",
                                                               "keras_models.inference.detection_functions",
+                                                              "keras_models.inference.segmentation_functions",
                                                               "keras_models.ops.box_uncertainty"}}
 
 

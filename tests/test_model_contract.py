@@ -9,30 +9,47 @@ import pytest
 import tensorflow as tf
 
 from contracts import export_schema
-from keras_models.models.registry import DETECTORS
+from keras_models.models import DETECTOR_MODELS
+from keras_models.models.registry import MODEL_CLASSES
 from keras_models.runs.run_directory import load_trained_model
 from pipeline.dataset import make_dataset
-from tests.builders import prepared_synth, small_model
+from tests.builders import prepared_stuff, prepared_synth, small_model
 from tests.conftest import SHARED_MODEL_NAME
 
-MODELS = sorted(DETECTORS)
+MODELS = sorted(MODEL_CLASSES)
+DETECTORS = sorted(DETECTOR_MODELS)
 # The session's trained run of each model (tests/conftest.py).
-TRAINED_RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run", "mask_rcnn": "tiny_mask_rcnn_run"}
+TRAINED_RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run", "mask_rcnn": "tiny_mask_rcnn_run",
+                "semantic_fpn": "tiny_semantic_run"}
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return str(prepared_synth(tmp_path_factory.mktemp("contract"), 24, 128, (16, 48), seed=3, val_fraction=0.25,
-                              masks=True))
+def datasets(tmp_path_factory) -> dict:
+    """`{kind: data dir}`: `synth --masks` data for the detectors, `synth --stuff` for the pixel models."""
+    root = tmp_path_factory.mktemp("contract")
+    return {"masks": str(prepared_synth(root / "masks", 24, 128, (16, 48), seed=3, val_fraction=0.25, masks=True)),
+            "stuff": str(prepared_stuff(root / "stuff", 24, 128, seed=3, val_fraction=0.25))}
+
+
+def data_for(name: str, datasets: dict) -> tuple[str, dict, int]:
+    """The data model `name` trains on, the `make_dataset` maps its batches must carry, and the
+    data's classes (3 shapes, and 3 stuff regions with `--stuff`)."""
+    model = MODEL_CLASSES[name]
+    return (datasets["stuff" if model.TRAINS_ON_SEMANTIC else "masks"],
+            dict(with_masks=model.TRAINS_ON_MASKS, with_semantic=model.TRAINS_ON_SEMANTIC),
+            6 if model.TRAINS_ON_SEMANTIC else 3)
 
 
 def test_every_registered_model_is_under_contract():
-    assert set(TRAINED_RUNS) == set(DETECTORS)
+    assert set(TRAINED_RUNS) == set(MODEL_CLASSES)
+    assert set(DETECTORS) == {name for name, model in MODEL_CLASSES.items() if not model.TRAINS_ON_SEMANTIC}
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_the_config_rebuilds_the_same_model(name, data_dir):
-    model = small_model(name, anchor_size_multiplier=6.0)
+def test_the_config_rebuilds_the_same_model(name, datasets):
+    data_dir, _, classes = data_for(name, datasets)
+    model = small_model(name, classes, **({"anchor_size_multiplier": 6.0} if name in DETECTORS
+                                          else {"semantic_channels": 24}))
     rebuilt = type(model).from_config(model.get_config())
     assert rebuilt.get_config() == model.get_config()
     rebuilt.set_weights(model.get_weights())
@@ -42,13 +59,13 @@ def test_the_config_rebuilds_the_same_model(name, data_dir):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_ragged_and_padded_batches_give_the_same_losses(name, data_dir):
-    model = small_model(name)
+def test_ragged_and_padded_batches_give_the_same_losses(name, datasets):
+    data_dir, maps, classes = data_for(name, datasets)
+    model = small_model(name, classes)
     model.compile(optimizer="adam")
-    masks = type(model).TRAINS_ON_MASKS
-    ragged = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True, with_masks=masks).take(1)
+    ragged = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True, **maps).take(1)
     padded = make_dataset(data_dir, "train", 128, 4, training=False, deterministic=True, padded_max_boxes=16,
-                          with_masks=masks).take(1)
+                          **maps).take(1)
     first = model.evaluate(ragged, verbose=0, return_dict=True)
     second = model.evaluate(padded, verbose=0, return_dict=True)
     assert set(first) == set(type(model).LOSS_NAMES)
@@ -57,19 +74,21 @@ def test_ragged_and_padded_batches_give_the_same_losses(name, data_dir):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_a_few_steps_lower_the_loss(name, data_dir):
+def test_a_few_steps_lower_the_loss(name, datasets):
+    data_dir, maps, classes = data_for(name, datasets)
     keras.utils.set_random_seed(0)
-    model = small_model(name)
+    model = small_model(name, classes)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    batches = make_dataset(data_dir, "train", 128, 4, training=True, seed=0, with_masks=type(model).TRAINS_ON_MASKS)
+    batches = make_dataset(data_dir, "train", 128, 4, training=True, seed=0, **maps)
     history = model.fit(batches, epochs=4, verbose=0).history
     assert set(history) == set(type(model).LOSS_NAMES)
     assert all(np.isfinite(value) for values in history.values() for value in values)
     assert history["loss"][-1] < 0.9 * history["loss"][0], history["loss"]
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_padded_predict_stays_inside_the_image(name, data_dir):
+@pytest.mark.parametrize("name", DETECTORS)
+def test_padded_predict_stays_inside_the_image(name, datasets):
+    data_dir, _, _ = data_for(name, datasets)
     model = small_model(name, score_threshold=0.0, max_detections=20)
     images = next(iter(make_dataset(data_dir, "val", 128, 2, training=False, deterministic=True)))[0]
     detections = model.predict(images, verbose=0)
@@ -83,7 +102,7 @@ def test_padded_predict_stays_inside_the_image(name, data_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", DETECTORS)
 def test_predict_under_jit_compile_equals_the_graph(request, name):
     """Keras' "auto" compiles on a GPU: every op of detection, per-class NMS included, has an XLA
     form, and a trained model's detections equal the graph's."""
@@ -105,6 +124,20 @@ def test_predict_under_jit_compile_equals_the_graph(request, name):
             unmatched.remove(match)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(MODELS) - set(DETECTORS)))
+def test_pixel_logits_under_jit_compile_equal_the_graphs(request, name):
+    data, run = request.getfixturevalue(TRAINED_RUNS[name])
+    model = load_trained_model(str(run)).model
+    images = next(iter(make_dataset(str(data), "val", model.image_size, 8, training=False, deterministic=True)))[0]
+    graph = model.predict_outputs(images)
+    model.compile(jit_compile=True)
+    compiled = model.predict(images, verbose=0)
+    assert set(compiled) == set(graph)
+    for output, values in graph.items():
+        np.testing.assert_allclose(compiled[output], values, atol=1e-3, err_msg=output)
+
+
 def same_detection(compiled: dict, graph: dict, image: int, row: int, other: int) -> bool:
     """Whether `compiled`'s detection `row` of `image` is `graph`'s detection `other`: the same
     class, the score within 1e-4 and the box within 0.01 px."""
@@ -124,7 +157,8 @@ def test_the_export_has_the_schemas_signatures_inputs_and_outputs(request, expor
     assert inputs == {export_schema.ENCODED_IMAGES_SIGNATURE: {export_schema.IMAGES_INPUT},
                       export_schema.PIXEL_IMAGES_SIGNATURE: {export_schema.IMAGES_INPUT},
                       export_schema.EXAMPLES_SIGNATURE: {export_schema.EXAMPLES_INPUT}}
-    outputs = set(export_schema.OUTPUT_NAMES) | ({export_schema.MASKS_OUTPUT} if DETECTORS[name].TRAINS_ON_MASKS
-                                                 else set())
+    model = MODEL_CLASSES[name]
+    outputs = (set(export_schema.SEMANTIC_OUTPUT_NAMES) if model.TRAINS_ON_SEMANTIC else
+               set(export_schema.OUTPUT_NAMES) | ({export_schema.MASKS_OUTPUT} if model.TRAINS_ON_MASKS else set()))
     for signature in export_schema.SIGNATURES:
         assert set(loaded.signatures[signature].structured_outputs) == outputs, signature

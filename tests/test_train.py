@@ -107,14 +107,14 @@ def settings_of(*flags: str, config=None):
 ])
 def test_optimizer_normalization_precision_and_scaling_flags_reach_the_settings_and_model(flags, expected):
     # One flag alone, end to end, is test_default_recipes.py's; here each reaches what it sets.
-    from keras_models.training.detector_factory import build_detector
+    from keras_models.training.model_factory import build_model
     from keras_models.training.optimizers import make_optimizer
 
     settings = settings_of(*flags)
     assert settings.learning_rate_plan.describe() == expected["rate"]
     assert settings.precision_policy == expected["precision"]
     small = dataclasses.replace(settings, model_config=dataclasses.replace(settings.model_config, image_size=128))
-    model = build_detector(small, 3, settings.norm, small.model_config.anchor_layout())
+    model = build_model(small, 3, settings.norm, small.model_config.anchor_layout())
     assert model.config.norm == expected["norm"]
     optimizer = make_optimizer(settings.optimizer, settings.learning_rate_plan.peak, settings.weight_decay,
                                settings.momentum, settings.clip_norm, model.trainable_variables)

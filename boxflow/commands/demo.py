@@ -8,7 +8,7 @@ from typing import Sequence
 
 from boxflow.demo import DemoSettings
 from contracts.errors import EXIT_BAD_INPUT
-from keras_models.models import MODELS
+from keras_models.models import DETECTOR_MODELS
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
                         help=f"synthetic images to generate (default {DemoSettings.images})")
     parser.add_argument("--image-size", type=int, default=DemoSettings.image_size,
                         help=f"image and model side (default {DemoSettings.image_size})")
-    parser.add_argument("--model", choices=MODELS, default=DemoSettings.model,
+    parser.add_argument("--model", choices=DETECTOR_MODELS, default=DemoSettings.model,
                         help=f"detector to train (default {DemoSettings.model}; mask_rcnn makes shapes with masks)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--train-minutes", type=float, default=DemoSettings.train_minutes,

@@ -1,4 +1,5 @@
-"""`boxflow evaluate`: COCO and VOC metrics of a trained run or an exported model."""
+"""`boxflow evaluate`: COCO and VOC metrics of a trained run or an exported detector, mIoU of a
+semantic model."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Sequence
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("evaluate", help="COCO and VOC metrics of a trained or exported model")
+    parser = commands.add_parser("evaluate", help="COCO and VOC metrics of a trained or exported detector, mIoU of a "
+                                                        "semantic model")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="run directory of boxflow train (uses its latest weights)")
     source.add_argument("--model", help="exported SavedModel version directory (MODEL_BASE/NAME/VERSION)")
@@ -40,5 +42,6 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
                                 variance_voting=args.variance_voting)
     report = run_job(settings)
     print(format_report(report))
-    print(f"report {settings.report}; precision-recall curves {report['pr_curves']}")
+    curves = f"; precision-recall curves {report['pr_curves']}" if "pr_curves" in report else ""
+    print(f"report {settings.report}{curves}")
     return 0

@@ -1,4 +1,5 @@
-"""`boxflow predict`: one image sent to `boxflow serve` or TensorFlow Serving, detections printed."""
+"""`boxflow predict`: one image sent to `boxflow serve` or TensorFlow Serving, detections (or a
+semantic model's pixel classes) printed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from contracts.user_paths import check_output_file, read_text
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("predict", help="send an image to a TF Serving API and print the detections")
+    parser = commands.add_parser("predict", help="send an image to a TF Serving API and print the detections "
+                                                       "(or a semantic model's classes)")
     parser.add_argument("--server", default="http://127.0.0.1:8501",
                         help="REST URL, or HOST:PORT with --grpc (default http://127.0.0.1:8501)")
     parser.add_argument("--name", required=True, help="model name")
@@ -21,11 +23,12 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--one-label-per-object", action="store_true",
                         help="of detections overlapping at IoU 0.5 or more, keep only the most confident, "
                              "whatever its class")
-    parser.add_argument("--out", help="PNG of the image with the detections drawn")
+    parser.add_argument("--out", help="PNG of the image with the detections (or the semantic mask) drawn")
 
 
 def run(args: argparse.Namespace, _: Sequence[str]) -> int:
-    from serving.client import detections, draw_detections, one_label_per_object, predict_grpc, predict_rest
+    from serving.client import (detections, draw_detections, one_label_per_object, predict_grpc, predict_rest,
+                                semantic_mask)
 
     try:
         with open(args.image, "rb") as f:
@@ -41,7 +44,11 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
         names = dict(enumerate(parse_label_map(read_text(args.label_map, "--label-map"), source=args.label_map),
                                start=1))
     send = predict_grpc if args.grpc else predict_rest
-    found = detections(send(args.server, args.name, image), args.min_score)
+    outputs = send(args.server, args.name, image)
+    mask = semantic_mask(outputs)
+    if mask is not None:
+        return _print_semantic_mask(mask, names, image, args.out)
+    found = detections(outputs, args.min_score)
     if args.one_label_per_object:
         found = one_label_per_object(found)
     for detection in found:
@@ -52,4 +59,21 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
     if args.out:
         draw_detections(image, found, names, args.out)
         print(f"wrote {args.out}")
+    return 0
+
+
+def _print_semantic_mask(mask, names: dict[int, str], image: bytes, out: str) -> int:
+    """Prints each class's share of the image's pixels, and draws the mask on it with `out`."""
+    import numpy as np
+
+    from serving.client import draw_semantic_mask
+
+    labels, counts = np.unique(mask, return_counts=True)
+    for label, count in sorted(zip(labels.tolist(), counts.tolist()), key=lambda item: -item[1]):
+        name = "background" if label == 0 else names.get(label, f"class {label}")
+        print(f"{name:<16} {count / mask.size:6.1%} of the pixels")
+    print(f"semantic mask {mask.shape[1]}x{mask.shape[0]}, {len(labels)} class(es)")
+    if out:
+        draw_semantic_mask(image, mask, out)
+        print(f"wrote {out}")
     return 0

@@ -1,4 +1,5 @@
-"""`boxflow train`: a detector trained with Keras `fit` under a tf.distribute strategy."""
+"""`boxflow train`: a detector or a semantic segmenter trained with Keras `fit` under a tf.distribute
+strategy."""
 
 from __future__ import annotations
 
@@ -14,20 +15,22 @@ if TYPE_CHECKING:
 
 def add_to(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "train", help="train a detector on a prepared dataset (Keras fit)",
+        "train", help="train a detector or a semantic segmenter on a prepared dataset (Keras fit)",
         epilog="Flags left out take their value from --config, else the built-in default. The YAML file may "
                "also set model sizes (backbone_width, fpn_channels, anchor_size_multiplier; RetinaNet's "
                "head_depth, head_channels and head_norm; Faster R-CNN's box_head, box_head_width, "
                "training_pre_nms, training_proposals, inference_pre_nms, inference_proposals, rpn_sample_size, "
                "rois_per_image, foreground_fraction, pyramid; Mask R-CNN's as Faster R-CNN's and "
-               "mask_head_channels), weight_decay, momentum, max_boxes, "
+               "mask_head_channels; semantic FPN's semantic_head (fpn or aspp) and semantic_channels), "
+               "weight_decay, momentum, max_boxes, "
                "deterministic_input and an augmentation mapping.")
     parser.add_argument("--data", required=True, help="prepared dataset folder")
     parser.add_argument("--out", required=True, help="run directory (config, label map, checkpoints, logs)")
     parser.add_argument("--config", help="YAML file of training settings")
     parser.add_argument("--model", choices=MODELS,
-                        help="detector to train: retinanet, faster_rcnn or mask_rcnn (default retinanet; "
-                             "mask_rcnn needs a dataset with instance masks)")
+                        help="model to train: the detectors retinanet, faster_rcnn or mask_rcnn (default "
+                             "retinanet; mask_rcnn needs a dataset with instance masks), or semantic_fpn, which "
+                             "labels every pixel (needs per-pixel labels)")
     parser.add_argument("--backbone", help="tiny, mobilenet_v2 or resnet50 (default tiny)")
     parser.add_argument("--box-uncertainty", help="none, laplace or normal: the (second-stage) box head predicts each edge's "
                                                   "distribution and serves its standard deviation (default none)")

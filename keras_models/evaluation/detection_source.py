@@ -38,6 +38,22 @@ def model_detector(model: Detector, masks: bool = True) -> DetectExamples:
     return tf.function(detect, input_signature=[tf.TensorSpec([None], tf.string)])
 
 
+def saved_model_outputs(model_dir: str) -> set[str]:
+    """The output names of an exported model's `serve_examples` signature."""
+    return set(_load(model_dir).signatures[EXAMPLES_SIGNATURE].structured_outputs)
+
+
+def _load(model_dir: str):
+    try:
+        loaded = tf.saved_model.load(model_dir)
+    except (OSError, ValueError) as error:
+        raise BoxflowError(f"--model {model_dir}: cannot load the SavedModel: {error}") from None
+    if EXAMPLES_SIGNATURE not in loaded.signatures:
+        raise BoxflowError(f"--model {model_dir}: no '{EXAMPLES_SIGNATURE}' signature "
+                           f"(has {sorted(loaded.signatures)})")
+    return loaded
+
+
 def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...], str]:
     """An exported SavedModel's `serve_examples` signature, the class names it ships, and the
     distribution of its box uncertainty (`"none"` for a deterministic model)."""
@@ -47,13 +63,7 @@ def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...
                            "is it a boxflow export version directory?")
     with open(label_map) as f:
         class_names = tuple(parse_label_map(f.read(), source=label_map))
-    try:
-        loaded = tf.saved_model.load(model_dir)
-    except (OSError, ValueError) as error:
-        raise BoxflowError(f"--model {model_dir}: cannot load the SavedModel: {error}") from None
-    if EXAMPLES_SIGNATURE not in loaded.signatures:
-        raise BoxflowError(f"--model {model_dir}: no '{EXAMPLES_SIGNATURE}' signature "
-                           f"(has {sorted(loaded.signatures)})")
+    loaded = _load(model_dir)
     (input_name,) = loaded.signatures[EXAMPLES_SIGNATURE].structured_input_signature[1]
 
     def detect(serialized: tf.Tensor) -> dict[str, tf.Tensor]:

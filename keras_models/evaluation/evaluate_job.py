@@ -11,13 +11,15 @@ from typing import Callable, Optional, Sequence
 
 from contracts.atomic_file import write_json_atomically
 from contracts.errors import BoxflowError
-from contracts.export_schema import ASSETS_EXTRA, BOX_CALIBRATION_FILE
+from contracts.export_schema import ASSETS_EXTRA, BOX_CALIBRATION_FILE, SEMANTIC_MASK_OUTPUT
 from keras_models.evaluation import coco_metrics
 from keras_models.evaluation.bootstrap import bootstrap_intervals
 from keras_models.evaluation.calibration import (MATCH_IOU, calibration_report, fit_temperatures, match_edges,
                                                  with_temperatures, write_reliability_plot)
 from keras_models.evaluation.evaluation_image import EvaluationImage
 from keras_models.evaluation.pr_curves import write_pr_curves
+from keras_models.evaluation.semantic_evaluation import (collect_confusions, format_semantic_metrics, model_segmenter,
+                                                         semantic_metrics)
 from keras_models.evaluation.voc_ap import voc_average_precision
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
 from pipeline.dataset import shard_files
@@ -119,14 +121,21 @@ def _mask_metrics(images: Sequence[EvaluationImage], class_names: Sequence[str],
 def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr) -> dict:
     """Evaluates, writes the JSON report and the PR-curve PNG beside it, returns the report."""
     from keras_models.evaluation.detection_source import (check_dataset_classes, collect, model_detector,
-                                                           saved_model_detector)
+                                                           saved_model_detector, saved_model_outputs)
     from keras_models.runs.run_directory import load_trained_model
 
     started = time.monotonic()
     shard_files(settings.data_dir, settings.split)  # fails fast, before a model is loaded
     if settings.run_dir:
-        # Calibrating fits the temperatures afresh, on the model's own stddev.
         trained = load_trained_model(settings.run_dir, calibrated=not settings.calibrate)
+        if trained.model.TRAINS_ON_SEMANTIC:
+            return _run_semantic(settings, model_segmenter(trained.model), trained.class_names,
+                                 {"run": settings.run_dir, "weights": trained.weights_path}, started, progress)
+    elif SEMANTIC_MASK_OUTPUT in saved_model_outputs(settings.model_dir):
+        segment, class_names, _ = saved_model_detector(settings.model_dir)
+        return _run_semantic(settings, segment, class_names, {"model": settings.model_dir}, started, progress)
+    if settings.run_dir:
+        # Calibrating fits the temperatures afresh, on the model's own stddev (`calibrated` above).
         detect, class_names = model_detector(trained.model), trained.class_names
         box_uncertainty = getattr(trained.model, "box_uncertainty", NO_UNCERTAINTY)
         for flag, asked in (("--calibrate", settings.calibrate), ("--variance-voting", settings.variance_voting)):
@@ -172,6 +181,27 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
     return report
 
 
+def _run_semantic(settings: EvaluateSettings, segment, class_names: tuple[str, ...], source: dict, started: float,
+                  progress: Callable[[str], None]) -> dict:
+    """A semantic model's report: mIoU, per-class IoU and pixel accuracy with their intervals."""
+    from keras_models.evaluation.detection_source import check_dataset_classes
+
+    for flag, asked in (("--calibrate", settings.calibrate), ("--variance-voting", settings.variance_voting)):
+        if asked:
+            raise BoxflowError(f"{flag} is for a detector's boxes; the model of {settings.run_dir or settings.model_dir} "
+                               "labels pixels")
+    check_dataset_classes(settings.data_dir, class_names, settings.run_dir or settings.model_dir)
+    progress(f"[evaluate] segmenting '{settings.split}' of {settings.data_dir}")
+    matrices = collect_confusions(settings.data_dir, settings.split, segment, len(class_names) + 1,
+                                  settings.batch_size, progress=lambda done: progress(f"[evaluate] {done} images"))
+    report = {"report_version": REPORT_VERSION, **source, "data": settings.data_dir, "split": settings.split,
+              "semantic": semantic_metrics(matrices, class_names, settings.resamples, settings.seed)}
+    report["seconds"] = round(time.monotonic() - started, 1)
+    os.makedirs(os.path.dirname(os.path.abspath(settings.report)), exist_ok=True)
+    write_json_atomically(settings.report, report)
+    return report
+
+
 def _fit_temperatures(images: list[EvaluationImage], split: str, box_uncertainty: str, settings: EvaluateSettings,
                       progress: Callable[[str], None]) -> tuple[float, ...]:
     """Fits the per-edge temperatures on `images` (of `split`) and stores them in the run directory."""
@@ -211,6 +241,8 @@ def _number(value: Optional[float]) -> str:
 
 def format_report(report: dict) -> str:
     """The report as a person reads it in a terminal."""
+    if "semantic" in report:
+        return "\n".join(format_semantic_metrics(report["semantic"]))
     coco = report["coco"]
     lines = [f"{report['images']} images, {report['boxes']} boxes, {report['detections']} detections"]
     lines += [f"{name:<10} {_number(coco[name])}" for name in coco_metrics.STAT_NAMES]

@@ -22,6 +22,15 @@ class ConfusionMatrix:
         self.counts = np.zeros((classes, classes), np.int64)
         self.unknown_predictions = np.zeros(classes, np.int64)  # per true class: predicted outside the classes
 
+    @classmethod
+    def of_images(cls, matrices: list["ConfusionMatrix"], weights: np.ndarray) -> "ConfusionMatrix":
+        """The sum of per-image `matrices`, each counted `weights[i]` times (a bootstrap resample)."""
+        total = cls(matrices[0].classes)
+        total.counts = np.tensordot(weights, np.stack([matrix.counts for matrix in matrices]), axes=1)
+        total.unknown_predictions = np.tensordot(weights, np.stack([matrix.unknown_predictions
+                                                                    for matrix in matrices]), axes=1)
+        return total
+
     def add(self, truth: np.ndarray, predicted: np.ndarray) -> None:
         """One image's int `[H, W]` true and predicted labels (a prediction outside the classes
         counts as wrong for its true class)."""

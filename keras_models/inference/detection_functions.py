@@ -27,11 +27,10 @@ from typing import Protocol
 
 import tensorflow as tf
 
-from contracts import record_schema
-from pipeline.letterbox import letterbox
-from pipeline.record_decoding import decode_image, stored_shape
 from contracts.export_schema import (BOXES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT, IMAGE_MASKS_OUTPUT, MASKS_OUTPUT,
                                      SCORES_OUTPUT, STDDEV_OUTPUT)
+from keras_models.inference.letterboxed_batch import (LetterboxedBatch, encoded_of_examples, letterbox_encoded,
+                                                      letterbox_pixels)
 from keras_models.ops.mask_pasting import masks_of_sub_boxes, paste_masks
 
 
@@ -45,38 +44,21 @@ class Detector(Protocol):
 
 def detect_encoded_images(model: Detector, encoded: tf.Tensor, image_masks: bool = False) -> dict[str, tf.Tensor]:
     """`encoded`: tf.string `[B]` of JPEG or PNG bytes (any sizes)."""
-    def decoded(one: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        image = decode_image(one, shrink_for=model.image_size)
-        return image, stored_shape(one, image)
-
-    return _detect_each(model, encoded, decoded, image_masks)
+    return _detections(model, letterbox_encoded(encoded, model.image_size), image_masks)
 
 
 def detect_images(model: Detector, images: tf.Tensor, image_masks: bool = False) -> dict[str, tf.Tensor]:
     """`images`: uint8 `[B, H, W, 3]`, pixels."""
-    return _detect_each(model, images, lambda one: (one, tf.shape(one)[:2]), image_masks)
+    return _detections(model, letterbox_pixels(images, model.image_size), image_masks)
 
 
 def detect_examples(model: Detector, serialized: tf.Tensor, image_masks: bool = False) -> dict[str, tf.Tensor]:
     """`serialized`: tf.string `[B]` of `tf.train.Example`s holding `image/encoded`."""
-    encoded = tf.io.parse_example(serialized, {record_schema.ENCODED: tf.io.FixedLenFeature([], tf.string)})
-    return detect_encoded_images(model, encoded[record_schema.ENCODED], image_masks)
+    return detect_encoded_images(model, encoded_of_examples(serialized), image_masks)
 
 
-def _detect_each(model: Detector, batch: tf.Tensor, to_image, image_masks: bool = False) -> dict[str, tf.Tensor]:
-    """`to_image(element)` → `(image [h, w, 3] as decoded, [2] height and width of the image as stored)`."""
-    size = model.image_size
-
-    def letterboxed(element):
-        image, stored = to_image(element)
-        resized, _, scale = letterbox(image, tf.zeros([0, 4]), size)
-        # The original image's extent inside the letterboxed one, in model pixels, and its size.
-        return resized, scale * tf.cast(tf.shape(image)[:2], tf.float32), tf.cast(stored, tf.float32)
-
-    images, extents, shapes = tf.map_fn(
-        letterboxed, batch,
-        fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.float32),
-                             tf.TensorSpec([2], tf.float32)))
+def _detections(model: Detector, batch: LetterboxedBatch, image_masks: bool = False) -> dict[str, tf.Tensor]:
+    images, extents, shapes = batch
     detections = model.detect(images)
     valid = tf.sequence_mask(detections["num_detections"], tf.shape(detections["boxes"])[1])[..., tf.newaxis]
 

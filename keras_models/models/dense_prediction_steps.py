@@ -1,24 +1,49 @@
-"""What every dense-prediction model's `fit`, `evaluate` and `predict` share (detectors, and
-segmentation models to come): the train and test steps around the model's own losses, loss
-reporting that is right under any distribution strategy, and `predict` returning the model's
-DESIGN.md §5 outputs."""
+"""What every dense-prediction model shares (detectors and segmenters): construction from its config
+dataclass alone (`get_config` is that config), the train and test steps around the model's own
+losses, loss reporting that is right under any distribution strategy, and `predict` returning the
+model's DESIGN.md §5 outputs."""
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
+from contracts.errors import SettingError
+from keras_models.models.model_config import ModelConfig
 from keras_models.ops.matching import IGNORED
 from pipeline.dataset import IMAGE_VALID
 from pipeline.ragged_padding import ragged_to_padded
 
 
 class DensePredictionSteps(keras.Model):
-    """A model defines `LOSS_NAMES` (with "loss", the total, among them),
-    `_losses_for(images, targets, training) -> {name: this replica's share}` and
-    `predict_outputs(images)`; this class turns them into Keras' steps."""
+    """A model is built from its `CONFIG` class's instance alone, and defines `LOSS_NAMES` (with
+    "loss", the total, among them), `_losses_for(images, targets, training) -> {name: this
+    replica's share}` and `predict_outputs(images)`; this class turns them into Keras' steps.
+    `image_size` is the square input side its in-graph functions letterbox to."""
 
+    CONFIG: type[ModelConfig] = ModelConfig
     LOSS_NAMES: tuple[str, ...] = ("loss",)
+    # The per-pixel maps its training batches must carry (`make_dataset(with_masks=...,
+    # with_semantic=...)`): instance masks, semantic labels.
+    TRAINS_ON_MASKS = False
+    TRAINS_ON_SEMANTIC = False
+
+    def __init__(self, config: ModelConfig, **kwargs):
+        super().__init__(**kwargs)
+        if config.num_classes is None:
+            raise SettingError("num_classes", "must be set to build a model")
+        self.config = config
+        self.num_classes, self.image_size = config.num_classes, config.image_size
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self.config.to_json_dict()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "DensePredictionSteps":
+        """The model of `config` (`get_config`'s: Keras' own keys and the config's fields)."""
+        own = set(cls.CONFIG.field_names())
+        return cls(cls.CONFIG(**{name: value for name, value in config.items() if name in own}),
+                   **{name: value for name, value in config.items() if name not in own})
 
     def _make_trackers(self) -> None:
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.LOSS_NAMES}

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Optional
 
 from contracts.errors import SettingError
-from keras_models.models.detector_config import ModelSizes
+from keras_models.models.model_config import ModelSizes
 from keras_models.models.faster_rcnn_config import FasterRCNNConfig
 from keras_models.models.mask_rcnn_sizing import MaskRCNNSizes, fit_mask_rois
 from keras_models.ops.sampling import SamplingConfig

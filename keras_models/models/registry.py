@@ -4,23 +4,25 @@ untrained model."""
 from __future__ import annotations
 
 from contracts.errors import BoxflowError
-from keras_models.models.detector import Detector
-from keras_models.models.detector_config import DetectorConfig
+from keras_models.models.dense_prediction_steps import DensePredictionSteps
 from keras_models.models.faster_rcnn import FasterRCNN
 from keras_models.models.mask_rcnn import MaskRCNN
+from keras_models.models.model_config import ModelConfig
 from keras_models.models.retinanet import RetinaNet
+from keras_models.models.semantic_fpn import SemanticFPN
 
-DETECTORS: dict[str, type[Detector]] = {"retinanet": RetinaNet, "faster_rcnn": FasterRCNN, "mask_rcnn": MaskRCNN}
+MODEL_CLASSES: dict[str, type[DensePredictionSteps]] = {
+    "retinanet": RetinaNet, "faster_rcnn": FasterRCNN, "mask_rcnn": MaskRCNN, "semantic_fpn": SemanticFPN}
 # Each model's config class, by `--model` name.
-MODEL_CONFIGS: dict[str, type[DetectorConfig]] = {name: detector.CONFIG for name, detector in DETECTORS.items()}
+MODEL_CONFIGS: dict[str, type[ModelConfig]] = {name: model.CONFIG for name, model in MODEL_CLASSES.items()}
 # Runs written before `--model` existed name no model: they are RetinaNets.
 DEFAULT_MODEL = "retinanet"
 
 
-def rebuild_detector(run_config: dict) -> Detector:
-    """The untrained detector a run's `config.json` describes."""
+def rebuild_model(run_config: dict) -> DensePredictionSteps:
+    """The untrained model a run's `config.json` describes."""
     name = run_config.get("settings", {}).get("model", DEFAULT_MODEL)
-    if name not in DETECTORS:
+    if name not in MODEL_CLASSES:
         raise BoxflowError(f"config.json: the run trained a {name!r}, which this boxflow does not build "
-                           f"({', '.join(DETECTORS)})")
-    return DETECTORS[name].from_config(run_config["model"])
+                           f"({', '.join(MODEL_CLASSES)})")
+    return MODEL_CLASSES[name].from_config(run_config["model"])

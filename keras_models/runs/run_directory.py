@@ -20,8 +20,8 @@ from typing import Optional
 from contracts.atomic_file import write_json_atomically
 from contracts.errors import BoxflowError
 from contracts.export_schema import BOX_CALIBRATION_FILE
-from keras_models.models.detector import Detector
-from keras_models.models.registry import rebuild_detector
+from keras_models.models.dense_prediction_steps import DensePredictionSteps
+from keras_models.models.registry import rebuild_model
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
@@ -35,7 +35,7 @@ WORKERS_DIR = "workers"  # non-chief workers' own checkpoints and backups under 
 
 @dataclasses.dataclass(frozen=True)
 class TrainedModel:
-    model: Detector
+    model: DensePredictionSteps
     class_names: tuple[str, ...]
     weights_path: str
 
@@ -68,7 +68,7 @@ def load_trained_model(run_dir: str, weights: Optional[str] = None, calibrated: 
     """Rebuilds the run's model from `config.json` and loads `weights` (default: its latest), with
     the box uncertainty's temperatures of `box_calibration.json` when there is one and `calibrated`."""
     config = read_run_config(run_dir)
-    model = rebuild_detector(config)
+    model = rebuild_model(config)
     calibration = os.path.join(run_dir, BOX_CALIBRATION_FILE)
     if calibrated and os.path.exists(calibration):
         with open(calibration) as f:

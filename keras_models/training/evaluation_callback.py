@@ -1,5 +1,5 @@
-"""COCO mAP on a validation split during `fit`, written into the epoch's logs (so into
-`history.json` and TensorBoard), plus TensorBoard images of detections."""
+"""Validation scores during `fit`, written into the epoch's logs (so into `history.json` and
+TensorBoard): a detector's COCO mAP, plus TensorBoard images of detections; a semantic model's mIoU."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from contracts import record_schema
 from keras_models.evaluation.coco_metrics import evaluate_coco
 from keras_models.evaluation.detection_source import collect, model_detector
 from keras_models.evaluation.evaluation_image import EvaluationImage
+from keras_models.evaluation.semantic_evaluation import collect_confusions, model_segmenter, semantic_metrics
 from pipeline.dataset import shard_files
 from pipeline.record_decoding import decode_image
 from pipeline.drawing import draw_example
@@ -65,3 +66,25 @@ class CocoEvaluation(keras.callbacks.Callback):
                                        self.class_names, image.detection_scores[shown])
                 tf.summary.image(f"detections/{image.source_id}", np.asarray(picture)[np.newaxis])
         self._writer.flush()
+
+
+class SemanticEvaluation(keras.callbacks.Callback):
+    """Every `every_epochs` epochs: `val_mIoU` and `val_pixel_accuracy` of a semantic model on
+    `split`, through the export's own functions (`boxflow evaluate` reports per class)."""
+
+    def __init__(self, data_dir: str, split: str, class_names: Sequence[str], every_epochs: int = 1,
+                 batch_size: int = 16):
+        super().__init__()
+        self.data_dir, self.split, self.class_names = data_dir, split, tuple(class_names)
+        self.every_epochs, self.batch_size = every_epochs, batch_size
+        self._segment = None
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if logs is None or (epoch + 1) % self.every_epochs:
+            return
+        if self._segment is None:
+            self._segment = model_segmenter(self.model)
+        matrices = collect_confusions(self.data_dir, self.split, self._segment, len(self.class_names) + 1,
+                                      self.batch_size)
+        metrics = semantic_metrics(matrices, self.class_names, resamples=0)
+        logs["val_mIoU"], logs["val_pixel_accuracy"] = metrics["mIoU"] or 0.0, metrics["pixel_accuracy"] or 0.0

@@ -82,7 +82,7 @@ class EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         logs = logs or {}
         of = f"/{self.epochs}" if self.epochs else ""
-        shown = [*self.model.LOSS_NAMES, "val_loss", "val_mAP", "val_mAP50"]
+        shown = [*self.model.LOSS_NAMES, "val_loss", "val_mAP", "val_mAP50", "val_mIoU"]
         values = ", ".join(f"{name} {float(logs[name]):.4f}" for name in shown if name in logs)
         training_seconds = max(self._last_step_ended - self._started, 1e-9)
         rate = self._steps * self.batch_size / training_seconds

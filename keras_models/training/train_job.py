@@ -20,14 +20,14 @@ from contracts.user_paths import make_folder
 from keras_models.ops.anchor_fitting import fit_anchors
 from keras_models.ops.anchors import AnchorConfig
 from keras_models.layers.backbone_weights import load_backbone_weights
-from keras_models.training.evaluation_callback import CocoEvaluation
+from keras_models.training.evaluation_callback import CocoEvaluation, SemanticEvaluation
 from keras_models.training.initialization import initialize_from
 from keras_models.layers.normalization import default_normalization
 from keras_models.models import MODEL_NAMES
-from keras_models.training.detector_factory import build_detector, trains_on_masks
+from keras_models.training.model_factory import build_model, trains_on_masks, trains_on_semantic
 from keras_models.training.optimizers import LearningRate, make_optimizer
-from keras_models.models.detector import Detector
-from keras_models.models.detector_config import ModelSizes
+from keras_models.models.dense_prediction_steps import DensePredictionSteps
+from keras_models.models.model_config import ModelSizes
 from keras_models.runs.run_directory import (BACKUP_DIR, CHECKPOINT_PATTERN, CHECKPOINTS_DIR, CONFIG_FILE, FINAL_WEIGHTS,
                                         HISTORY_FILE, LOGS_DIR, WORKERS_DIR)
 from keras_models.training.schedule import WarmupCosine
@@ -77,8 +77,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     if train_images < settings.batch_size:
         raise SettingError("data_dir", f"{settings.data_dir}: {train_images} training images, fewer than one batch "
                            f"of {settings.batch_size}")
-    if trains_on_masks(settings):
-        _check_masks(settings, info["splits"]["train"], progress)
+    _check_maps(settings, info["splits"]["train"], progress)
     settings, sizes = settings.sized_to(info["splits"]["train"].get("boxes", 0) / train_images)
     settings = settings.padded_to(most_boxes_per_image(settings.data_dir, info))
     if sizes:
@@ -100,7 +99,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     schedule = WarmupCosine(learning_rate.peak, steps_per_epoch * epochs,
                             int(settings.warmup_epochs * steps_per_epoch), final_fraction=0.01)
     with strategy.scope():
-        model = _detector(settings, len(info["classes"]), norm, anchors)
+        model = _model(settings, len(info["classes"]), norm, anchors)
         optimizer = make_optimizer(settings.optimizer, schedule, settings.weight_decay, settings.momentum,
                                    settings.clip_norm, model.trainable_variables)
         model.compile(optimizer=optimizer, jit_compile=compiles_steps(strategy, settings.xla))
@@ -127,8 +126,12 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     callbacks = [stop_on_nan, *([budget] if budget else [])]
     if validation is not None and settings.eval_every and is_chief:
         class_names = [entry["name"] for entry in sorted(info["classes"], key=lambda entry: entry["id"])]
-        callbacks.append(CocoEvaluation(settings.data_dir, "val", class_names, settings.eval_every,
-                                        settings.batch_size, image_log_dir=run_path(LOGS_DIR, "images")))
+        if model.TRAINS_ON_SEMANTIC:
+            callbacks.append(SemanticEvaluation(settings.data_dir, "val", class_names, settings.eval_every,
+                                                settings.batch_size))
+        else:
+            callbacks.append(CocoEvaluation(settings.data_dir, "val", class_names, settings.eval_every,
+                                            settings.batch_size, image_log_dir=run_path(LOGS_DIR, "images")))
     callbacks += [
         keras.callbacks.ModelCheckpoint(run_path(CHECKPOINTS_DIR, CHECKPOINT_PATTERN), save_weights_only=True),
         keras.callbacks.TensorBoard(run_path(LOGS_DIR), write_graph=False),
@@ -163,22 +166,38 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
             "steps": int(model.optimizer.iterations.numpy())}
 
 
-def _check_masks(settings: TrainSettings, train_split: dict, progress: Callable[[str], None]) -> None:
-    """Refuses a dataset without instance masks for a model that learns them, and says how many
-    boxes have none (their ROIs leave the mask loss out)."""
-    masks, boxes = train_split.get("masks", 0), train_split.get("boxes", 0)
-    if not masks:
-        raise SettingError("data_dir", f"{settings.data_dir}: the training split has no instance masks, which "
-                           f"--model {settings.model} learns from (prepare COCO polygons or RLE, VOC "
-                           "SegmentationObject PNGs, YOLO segmentation rows or `boxflow synth --masks`)")
-    if masks < boxes:
-        progress(f"[train] {boxes - masks} of {boxes} training boxes have no mask; they train the boxes only")
+# Per map a model learns from: dataset_info.json's count of what carries it and of what could,
+# what it is, where it comes from, and what the ones without it still do.
+_MAPS = {
+    "masks": ("masks", "boxes", "instance masks", "prepare COCO polygons or RLE, VOC SegmentationObject PNGs, YOLO "
+              "segmentation rows or `boxflow synth --masks`", "boxes have no mask; they train the boxes only"),
+    "semantic": ("semantic_images", "images", "per-pixel labels", "prepare COCO panoptic, VOC SegmentationClass "
+                 "PNGs, a folder of label PNGs or `boxflow synth --stuff`",
+                 "images have no per-pixel labels; they teach nothing"),
+}
 
 
-def _anchor_layout(settings: TrainSettings, info: dict, progress: Callable[[str], None]) -> AnchorConfig:
-    """The model's anchors sized by `anchor_size_multiplier`, or with `--anchors auto` fitted to the boxes."""
+def _check_maps(settings: TrainSettings, train_split: dict, progress: Callable[[str], None]) -> None:
+    """Refuses a dataset without the per-pixel maps (instance masks, semantic labels) the model learns
+    from, and says how many boxes or images lack them."""
+    wanted = [kind for kind, needed in (("masks", trains_on_masks(settings)),
+                                        ("semantic", trains_on_semantic(settings))) if needed]
+    for kind in wanted:
+        count_key, total_key, what, sources, without = _MAPS[kind]
+        count, total = train_split.get(count_key, 0), train_split.get(total_key, 0)
+        if not count:
+            raise SettingError("data_dir", f"{settings.data_dir}: the training split has no {what}, which "
+                               f"--model {settings.model} learns from ({sources})")
+        if count < total:
+            progress(f"[train] {total - count} of {total} training {without}")
+
+
+def _anchor_layout(settings: TrainSettings, info: dict,
+                   progress: Callable[[str], None]) -> Optional[AnchorConfig]:
+    """The model's anchors sized by `anchor_size_multiplier`, or with `--anchors auto` fitted to the
+    boxes; None for a model without anchors."""
     layout = settings.model_config.anchor_layout()
-    if settings.anchors != "auto":
+    if layout is None or settings.anchors != "auto":
         return layout
     anchors = fit_anchors(info.get("statistics", {}), settings.image_size,
                           os.path.join(settings.data_dir, record_schema.DATASET_INFO_FILE), layout)
@@ -190,27 +209,28 @@ def _anchor_layout(settings: TrainSettings, info: dict, progress: Callable[[str]
     return anchors
 
 
-def _detector(settings: TrainSettings, num_classes: int, norm: str, anchors: AnchorConfig) -> Detector:
-    """The run's detector, its backbone loaded from `--weights` when given (inside the strategy's scope)."""
-    model = build_detector(settings, num_classes, norm, anchors)
+def _model(settings: TrainSettings, num_classes: int, norm: str,
+           anchors: Optional[AnchorConfig]) -> DensePredictionSteps:
+    """The run's model, its backbone loaded from `--weights` when given (inside the strategy's scope)."""
+    model = build_model(settings, num_classes, norm, anchors)
     if settings.weights:
         load_backbone_weights(model.backbone, settings.model_config.backbone, settings.image_size, settings.weights)
     return model
 
 
-def _multi_worker_fit_scope(model: Detector, strategy: tf.distribute.Strategy):
+def _multi_worker_fit_scope(model: DensePredictionSteps, strategy: tf.distribute.Strategy):
     """The scope to call `fit` in, and the two settings that make Keras 3's `fit` work under
     MultiWorkerMirroredStrategy (keras-team/keras#20585); every other strategy takes Keras'
     usual path.
 
     1. Before training, `fit` MEAN-reduces an input batch across workers to build the model
-       symbolically, and that eager cross-worker reduce fails. Both detectors create all their
+       symbolically, and that eager cross-worker reduce fails. Every model creates all its
        variables in `__init__`, so building the optimizer here leaves nothing to build; the
        model is detached from the strategy it was made under, and `fit` runs inside the
        strategy's scope, where Keras finds the strategy of models made outside one, a path
        without the pre-build.
     2. Each step's logs are then reduced across workers with `reduce("MEAN", axis=0)`, which
-       fails on scalars: the detectors' steps report vectors of one value there (`_report`).
+       fails on scalars: the models' steps report vectors of one value there (`_report`).
     """
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return contextlib.nullcontext()
@@ -232,22 +252,22 @@ def fit_datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_
     replicas = strategy.num_replicas_in_sync
     compiled = compiles_steps(strategy, settings.xla)
     padded = settings.max_boxes if replicas > 1 or compiled else None
-    # The validation loss of a mask model needs the masks too.
-    with_masks = trains_on_masks(settings)
+    # The validation loss of a mask or semantic model needs its maps too.
+    maps = dict(with_masks=trains_on_masks(settings), with_semantic=trains_on_semantic(settings))
 
     def train(context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
         # Repeated, with explicit epoch lengths: Keras then knows each epoch's end in advance.
         return make_dataset(settings.data_dir, "train", settings.image_size, settings.batch_size, training=True,
                             seed=settings.seed, padded_max_boxes=padded, augmentation=settings.augmentation,
                             input_context=context, deterministic=settings.deterministic_input,
-                            with_masks=with_masks).repeat()
+                            **maps).repeat()
 
     def validation(context: Optional[tf.distribute.InputContext] = None,
                    batch_count: Optional[int] = None) -> tf.data.Dataset:
         return make_dataset(settings.data_dir, "val", settings.image_size, settings.batch_size, training=False,
                             padded_max_boxes=padded, full_batches=compiled or context is not None,
                             batch_count=batch_count, input_context=context,
-                            deterministic=settings.deterministic_input, with_masks=with_masks)
+                            deterministic=settings.deterministic_input, **maps)
 
     if replicas == 1:
         steps = math.ceil(val_images / settings.batch_size) if val_images else None
@@ -268,7 +288,7 @@ def fit_datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_
     return strategy.distribute_datasets_from_function(train), distributed_validation, planned_steps[0]
 
 
-def _write_run_files(settings: TrainSettings, run_dir: str, info: dict, model: Detector,
+def _write_run_files(settings: TrainSettings, run_dir: str, info: dict, model: DensePredictionSteps,
                      learning_rate: LearningRate, sizes: Optional[ModelSizes]) -> None:
     shutil.copy(os.path.join(settings.data_dir, record_schema.LABEL_MAP_FILE),
                 os.path.join(run_dir, record_schema.LABEL_MAP_FILE))

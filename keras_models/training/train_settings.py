@@ -15,7 +15,7 @@ from contracts.errors import BoxflowError, SettingError
 from contracts.settings_file import read_settings_file, settings_from_mapping
 from keras_models.layers.normalization import check_normalization
 from keras_models.models import MODELS
-from keras_models.models.detector_config import DetectorConfig, ModelSizes
+from keras_models.models.model_config import ModelConfig, ModelSizes
 from keras_models.models.registry import MODEL_CONFIGS
 from keras_models.models.retinanet_config import RetinaNetConfig
 from keras_models.ops.anchor_fitting import ANCHOR_CHOICES
@@ -39,7 +39,7 @@ class TrainSettings:
     model: str = "retinanet"
     # The chosen model's config, of its class (`MODEL_CONFIGS[model]`); its number of classes is
     # the dataset's, filled in when the run builds the model.
-    model_config: DetectorConfig = RetinaNetConfig()
+    model_config: ModelConfig = RetinaNetConfig()
     weights: Optional[str] = None
     init_from: Optional[str] = None
     epochs: int = 10
@@ -82,6 +82,9 @@ class TrainSettings:
                                                f"{self.model}, got a {type(self.model_config).__name__}")
         if self.norm is not None:
             check_normalization(self.norm)
+        if self.anchors == "auto" and self.model_config.anchor_layout() is None:
+            raise SettingError("anchors", f"auto fits a detector's anchors to the boxes; --model {self.model} has "
+                                          "no anchors")
         if self.weights and self.init_from:
             raise BoxflowError("--weights (a backbone) and --init-from (a whole detector) exclude each other")
         if self.mixed_precision and self.bfloat16:

@@ -9,8 +9,8 @@ from contracts.errors import BoxflowError
 from keras_models.models.faster_rcnn import FasterRCNN
 from keras_models.models.retinanet import RetinaNet
 from keras_models.ops.anchors import AnchorConfig
-from keras_models.models.registry import rebuild_detector
-from keras_models.training.detector_factory import build_detector
+from keras_models.models.registry import rebuild_model
+from keras_models.training.model_factory import build_model
 from keras_models.training.train_settings import TrainSettings, train_settings
 
 
@@ -37,13 +37,13 @@ def test_the_two_stage_settings_reach_faster_rcnn_and_rebuild_it():
     chosen = settings(model="faster_rcnn", fpn_channels=16, box_head="4conv1fc", box_head_width=32,
                       training_pre_nms=300, training_proposals=200, inference_pre_nms=150, inference_proposals=60,
                       rpn_sample_size=64, rois_per_image=48, foreground_fraction=0.5)
-    model = build_detector(chosen, 3, "batch", anchor_layout(chosen))
+    model = build_model(chosen, 3, "batch", anchor_layout(chosen))
     assert isinstance(model, FasterRCNN)
     config = model.get_config()
     for name in ("box_head", "box_head_width", "training_pre_nms", "training_proposals", "inference_pre_nms",
                  "inference_proposals", "rpn_sample_size", "rois_per_image", "foreground_fraction", "fpn_channels"):
         assert config[name] == getattr(chosen.model_config, name), name
-    rebuilt = rebuild_detector({"settings": {"model": "faster_rcnn"}, "model": config})
+    rebuilt = rebuild_model({"settings": {"model": "faster_rcnn"}, "model": config})
     assert isinstance(rebuilt, FasterRCNN) and rebuilt.get_config() == config
 
 
@@ -55,7 +55,7 @@ def test_faster_rcnns_samples_follow_the_seed():
 
     def sampled(seed: int) -> np.ndarray:
         chosen = settings(model="faster_rcnn", fpn_channels=16, box_head_width=32, seed=seed)
-        model = build_detector(chosen, 3, "batch", anchor_layout(chosen))
+        model = build_model(chosen, 3, "batch", anchor_layout(chosen))
         assert model.get_config()["sampling_seed"] == seed
         image_seed = model._sampling_seeds(tf.constant(1))[0]
         objectness, _ = rpn_targets(model.anchors, tf.constant([[20.0, 20, 60, 60]]), tf.constant([0]), image_seed)
@@ -66,13 +66,13 @@ def test_faster_rcnns_samples_follow_the_seed():
 
 
 def test_a_run_that_names_no_model_is_a_retinanet():
-    model = build_detector(settings(head_depth=1, head_channels=16, fpn_channels=16), 2, "batch", AnchorConfig())
-    assert isinstance(rebuild_detector({"settings": {}, "model": model.get_config()}), RetinaNet)
+    model = build_model(settings(head_depth=1, head_channels=16, fpn_channels=16), 2, "batch", AnchorConfig())
+    assert isinstance(rebuild_model({"settings": {}, "model": model.get_config()}), RetinaNet)
 
 
-def test_a_run_of_a_detector_this_version_does_not_build_is_refused():
-    with pytest.raises(BoxflowError, match="config.json: the run trained a 'semantic_fpn', which this boxflow does not"):
-        rebuild_detector({"settings": {"model": "semantic_fpn"}, "model": {}})
+def test_a_run_of_a_model_this_version_does_not_build_is_refused():
+    with pytest.raises(BoxflowError, match="config.json: the run trained a 'yolo_v8', which this boxflow does not"):
+        rebuild_model({"settings": {"model": "yolo_v8"}, "model": {}})
 
 
 @pytest.mark.parametrize("values, message", [
@@ -90,7 +90,8 @@ def test_a_run_of_a_detector_this_version_does_not_build_is_refused():
     (dict(model="faster_rcnn", foreground_fraction=0.0), "foreground_fraction must be in (0, 1], got 0.0"),
     (dict(model="faster_rcnn", rois_per_image=0), "rois_per_image must be at least 1, got 0"),
     (dict(anchor_size_multiplier=-1.0), "anchor_size_multiplier must be positive, got -1.0"),
-    (dict(model="semantic_fpn"), "model must be one of retinanet, faster_rcnn, mask_rcnn, got 'semantic_fpn'"),
+    (dict(model="panoptic_fpn"), "model must be one of retinanet, faster_rcnn, mask_rcnn, semantic_fpn, got 'panoptic_fpn'"),
+    (dict(model="semantic_fpn", score_threshold=0.3), "score_threshold set, but only --model"),
 ])
 def test_settings_another_model_reads_are_refused(values, message):
     with pytest.raises(BoxflowError) as error:
@@ -102,7 +103,7 @@ def test_settings_another_model_reads_are_refused(values, message):
                                           ("faster_rcnn", dict(box_head_width=32, rois_per_image=32))])
 def test_box_uncertainty_and_variance_voting_reach_either_detector_and_rebuild_it(model, sizes):
     chosen = settings(model=model, box_uncertainty="normal", variance_voting=True, fpn_channels=16, **sizes)
-    detector = build_detector(chosen, 2, "batch", anchor_layout(chosen))
+    detector = build_model(chosen, 2, "batch", anchor_layout(chosen))
     assert detector.box_uncertainty == "normal" and detector.nms.variance_voting
-    rebuilt = rebuild_detector({"settings": {"model": model}, "model": detector.get_config()})
+    rebuilt = rebuild_model({"settings": {"model": model}, "model": detector.get_config()})
     assert rebuilt.box_uncertainty == "normal" and rebuilt.nms.variance_voting

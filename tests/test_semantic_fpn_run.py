@@ -99,6 +99,13 @@ def test_a_dataset_without_per_pixel_labels_and_detector_settings_are_refused(ti
         assert message in capsys.readouterr().err
 
 
+def test_compare_refuses_a_semantic_model_in_one_line(tiny_semantic_run, exported, capsys):
+    data, run = tiny_semantic_run
+    for model in (run, exported(run) / "shapes" / "1"):
+        assert main(["compare", "--data", str(data), str(model), str(model)]) == 2
+        assert "a semantic model labels pixels; this compares detectors" in capsys.readouterr().err
+
+
 def test_masks_come_back_in_each_images_own_frame(tiny_semantic_run):
     """A batch of a square image and its top three quarters enlarged twice (256x192): each mask has its
     image's size (the batch's largest sides, void beyond), its PNG equals it, and the enlarged image's

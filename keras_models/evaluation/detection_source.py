@@ -13,7 +13,8 @@ import tensorflow as tf
 from contracts import record_schema
 from contracts.errors import BoxflowError
 from contracts.export_schema import (ASSETS_EXTRA, BOXES_OUTPUT, BOX_UNCERTAINTY_FILE, CLASSES_OUTPUT, COUNT_OUTPUT,
-                                     EXAMPLES_SIGNATURE, MASKS_OUTPUT, SCORES_OUTPUT, STDDEV_OUTPUT)
+                                     EXAMPLES_SIGNATURE, MASKS_OUTPUT, SCORES_OUTPUT, SEMANTIC_MASK_OUTPUT,
+                                     STDDEV_OUTPUT)
 from contracts.label_map import parse_label_map
 from keras_models.evaluation.evaluation_image import EvaluationImage
 from keras_models.evaluation.mask_encoding import detection_rles, truth_rles
@@ -40,7 +41,18 @@ def model_detector(model: Detector, masks: bool = True) -> DetectExamples:
 
 def saved_model_outputs(model_dir: str) -> set[str]:
     """The output names of an exported model's `serve_examples` signature."""
+    _exported_class_names(model_dir)  # a folder that is no boxflow export says so first
     return set(_load(model_dir).signatures[EXAMPLES_SIGNATURE].structured_outputs)
+
+
+def _exported_class_names(model_dir: str) -> tuple[str, ...]:
+    """The class names an export ships in `assets.extra/label_map.pbtxt`."""
+    label_map = os.path.join(model_dir, ASSETS_EXTRA, record_schema.LABEL_MAP_FILE)
+    if not os.path.exists(label_map):
+        raise BoxflowError(f"--model {model_dir}: no {ASSETS_EXTRA}/{record_schema.LABEL_MAP_FILE}; "
+                           "is it a boxflow export version directory?")
+    with open(label_map) as f:
+        return tuple(parse_label_map(f.read(), source=label_map))
 
 
 def _load(model_dir: str):
@@ -57,12 +69,7 @@ def _load(model_dir: str):
 def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...], str]:
     """An exported SavedModel's `serve_examples` signature, the class names it ships, and the
     distribution of its box uncertainty (`"none"` for a deterministic model)."""
-    label_map = os.path.join(model_dir, ASSETS_EXTRA, record_schema.LABEL_MAP_FILE)
-    if not os.path.exists(label_map):
-        raise BoxflowError(f"--model {model_dir}: no {ASSETS_EXTRA}/{record_schema.LABEL_MAP_FILE}; "
-                           "is it a boxflow export version directory?")
-    with open(label_map) as f:
-        class_names = tuple(parse_label_map(f.read(), source=label_map))
+    class_names = _exported_class_names(model_dir)
     loaded = _load(model_dir)
     (input_name,) = loaded.signatures[EXAMPLES_SIGNATURE].structured_input_signature[1]
 
@@ -93,11 +100,16 @@ def detection_source(path: str) -> DetectionSource:
     has been) or an exported SavedModel version directory."""
     from keras_models.runs.run_directory import CONFIG_FILE, load_trained_model
 
+    labels_pixels = f"{path}: a semantic model labels pixels; this compares detectors (boxflow evaluate scores its mIoU)"
     if os.path.exists(os.path.join(path, "saved_model.pb")):
+        if SEMANTIC_MASK_OUTPUT in saved_model_outputs(path):
+            raise BoxflowError(labels_pixels)
         detect, class_names, box_uncertainty = saved_model_detector(path)
         return DetectionSource(detect, class_names, box_uncertainty, {"model": path})
     if os.path.exists(os.path.join(path, CONFIG_FILE)):
         trained = load_trained_model(path)
+        if trained.model.TRAINS_ON_SEMANTIC:
+            raise BoxflowError(labels_pixels)
         return DetectionSource(model_detector(trained.model), trained.class_names,
                                getattr(trained.model, "box_uncertainty", NO_UNCERTAINTY),
                                {"run": path, "weights": trained.weights_path})

@@ -39,12 +39,6 @@ def model_detector(model: Detector, masks: bool = True) -> DetectExamples:
     return tf.function(detect, input_signature=[tf.TensorSpec([None], tf.string)])
 
 
-def saved_model_outputs(model_dir: str) -> set[str]:
-    """The output names of an exported model's `serve_examples` signature."""
-    _exported_class_names(model_dir)  # a folder that is no boxflow export says so first
-    return set(_load(model_dir).signatures[EXAMPLES_SIGNATURE].structured_outputs)
-
-
 def _exported_class_names(model_dir: str) -> tuple[str, ...]:
     """The class names an export ships in `assets.extra/label_map.pbtxt`."""
     label_map = os.path.join(model_dir, ASSETS_EXTRA, record_schema.LABEL_MAP_FILE)
@@ -66,9 +60,24 @@ def _load(model_dir: str):
     return loaded
 
 
-def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...], str]:
-    """An exported SavedModel's `serve_examples` signature, the class names it ships, and the
-    distribution of its box uncertainty (`"none"` for a deterministic model)."""
+@dataclasses.dataclass(frozen=True)
+class ExportedModel:
+    """An exported SavedModel's `serve_examples` signature (`detect`), the class names it ships, the
+    distribution of its box uncertainty (`"none"` for a deterministic model) and the signature's
+    output names (a semantic model's are `SEMANTIC_OUTPUT_NAMES`)."""
+
+    detect: DetectExamples
+    class_names: tuple[str, ...]
+    box_uncertainty: str
+    outputs: frozenset[str]
+
+    @property
+    def labels_pixels(self) -> bool:
+        return SEMANTIC_MASK_OUTPUT in self.outputs
+
+
+def saved_model_detector(model_dir: str) -> ExportedModel:
+    """The SavedModel version directory `model_dir`, loaded once."""
     class_names = _exported_class_names(model_dir)
     loaded = _load(model_dir)
     (input_name,) = loaded.signatures[EXAMPLES_SIGNATURE].structured_input_signature[1]
@@ -82,7 +91,8 @@ def saved_model_detector(model_dir: str) -> tuple[DetectExamples, tuple[str, ...
     if os.path.exists(uncertainty_file):
         with open(uncertainty_file) as f:
             box_uncertainty = f.read().strip()
-    return detect, class_names, box_uncertainty
+    outputs = frozenset(loaded.signatures[EXAMPLES_SIGNATURE].structured_outputs)
+    return ExportedModel(detect, class_names, box_uncertainty, outputs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,10 +112,10 @@ def detection_source(path: str) -> DetectionSource:
 
     labels_pixels = f"{path}: a semantic model labels pixels; this compares detectors (boxflow evaluate scores its mIoU)"
     if os.path.exists(os.path.join(path, "saved_model.pb")):
-        if SEMANTIC_MASK_OUTPUT in saved_model_outputs(path):
+        exported = saved_model_detector(path)
+        if exported.labels_pixels:
             raise BoxflowError(labels_pixels)
-        detect, class_names, box_uncertainty = saved_model_detector(path)
-        return DetectionSource(detect, class_names, box_uncertainty, {"model": path})
+        return DetectionSource(exported.detect, exported.class_names, exported.box_uncertainty, {"model": path})
     if os.path.exists(os.path.join(path, CONFIG_FILE)):
         trained = load_trained_model(path)
         if trained.model.TRAINS_ON_SEMANTIC:

@@ -11,7 +11,7 @@ from typing import Callable, Optional, Sequence
 
 from contracts.atomic_file import write_json_atomically
 from contracts.errors import BoxflowError
-from contracts.export_schema import ASSETS_EXTRA, BOX_CALIBRATION_FILE, SEMANTIC_MASK_OUTPUT
+from contracts.export_schema import ASSETS_EXTRA, BOX_CALIBRATION_FILE
 from keras_models.evaluation import coco_metrics
 from keras_models.evaluation.bootstrap import bootstrap_intervals
 from keras_models.evaluation.calibration import (MATCH_IOU, calibration_report, fit_temperatures, match_edges,
@@ -121,21 +121,18 @@ def _mask_metrics(images: Sequence[EvaluationImage], class_names: Sequence[str],
 def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr) -> dict:
     """Evaluates, writes the JSON report and the PR-curve PNG beside it, returns the report."""
     from keras_models.evaluation.detection_source import (check_dataset_classes, collect, model_detector,
-                                                           saved_model_detector, saved_model_outputs)
+                                                           saved_model_detector)
     from keras_models.runs.run_directory import load_trained_model
 
     started = time.monotonic()
     shard_files(settings.data_dir, settings.split)  # fails fast, before a model is loaded
     if settings.run_dir:
+        # Calibrating fits the temperatures afresh, on the model's own stddev.
         trained = load_trained_model(settings.run_dir, calibrated=not settings.calibrate)
+        source = {"run": settings.run_dir, "weights": trained.weights_path}
         if trained.model.TRAINS_ON_SEMANTIC:
-            return _run_semantic(settings, model_segmenter(trained.model), trained.class_names,
-                                 {"run": settings.run_dir, "weights": trained.weights_path}, started, progress)
-    elif SEMANTIC_MASK_OUTPUT in saved_model_outputs(settings.model_dir):
-        segment, class_names, _ = saved_model_detector(settings.model_dir)
-        return _run_semantic(settings, segment, class_names, {"model": settings.model_dir}, started, progress)
-    if settings.run_dir:
-        # Calibrating fits the temperatures afresh, on the model's own stddev (`calibrated` above).
+            return _run_semantic(settings, model_segmenter(trained.model), trained.class_names, source, started,
+                                 progress)
         detect, class_names = model_detector(trained.model), trained.class_names
         box_uncertainty = getattr(trained.model, "box_uncertainty", NO_UNCERTAINTY)
         for flag, asked in (("--calibrate", settings.calibrate), ("--variance-voting", settings.variance_voting)):
@@ -144,10 +141,12 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
                                    "train it with --box-uncertainty laplace or normal")
         if settings.variance_voting:
             trained.model.nms = dataclasses.replace(trained.model.nms, variance_voting=True)
-        source = {"run": settings.run_dir, "weights": trained.weights_path}
     else:
-        detect, class_names, box_uncertainty = saved_model_detector(settings.model_dir)
+        exported = saved_model_detector(settings.model_dir)
         source = {"model": settings.model_dir}
+        if exported.labels_pixels:
+            return _run_semantic(settings, exported.detect, exported.class_names, source, started, progress)
+        detect, class_names, box_uncertainty = exported.detect, exported.class_names, exported.box_uncertainty
     check_dataset_classes(settings.data_dir, class_names, settings.run_dir or settings.model_dir)
 
     progress(f"[evaluate] detecting on '{settings.split}' of {settings.data_dir}")

@@ -62,13 +62,14 @@ def semantic_metrics(matrices: Sequence[ConfusionMatrix], class_names: Sequence[
     """`{"images", "mIoU", "pixel_accuracy", "per_class_IoU": {name: IoU}, "intervals"}`: the scores
     of every image's pixels together; with `resamples`, each of `INTERVAL_METRICS`' `level`
     percentile interval over bootstrap resamples of the images."""
-    matrices = list(matrices)
-    scores = ConfusionMatrix.of_images(matrices, np.ones(len(matrices))).scores()
+    counts = np.stack([matrix.counts for matrix in matrices])
+    unknown = np.stack([matrix.unknown_predictions for matrix in matrices])
+    scores = ConfusionMatrix.summed(counts, unknown, np.ones(len(matrices), np.int64)).scores()
     names = (BACKGROUND, *class_names)
     metrics = {"images": len(matrices), "mIoU": scores["mIoU"], "pixel_accuracy": scores["pixel_accuracy"],
                "per_class_IoU": {names[label]: iou for label, iou in scores["per_class_IoU"].items()}}
     if resamples:
-        samples = [ConfusionMatrix.of_images(matrices, weights).scores()
+        samples = [ConfusionMatrix.summed(counts, unknown, weights).scores()
                    for weights in resample_counts(len(matrices), resamples, seed)]
         metrics["intervals"] = {name: _interval([sample[name] for sample in samples], level, resamples)
                                 for name in INTERVAL_METRICS}

@@ -23,12 +23,13 @@ class ConfusionMatrix:
         self.unknown_predictions = np.zeros(classes, np.int64)  # per true class: predicted outside the classes
 
     @classmethod
-    def of_images(cls, matrices: list["ConfusionMatrix"], weights: np.ndarray) -> "ConfusionMatrix":
-        """The sum of per-image `matrices`, each counted `weights[i]` times (a bootstrap resample)."""
-        total = cls(matrices[0].classes)
-        total.counts = np.tensordot(weights, np.stack([matrix.counts for matrix in matrices]), axes=1)
-        total.unknown_predictions = np.tensordot(weights, np.stack([matrix.unknown_predictions
-                                                                    for matrix in matrices]), axes=1)
+    def summed(cls, counts: np.ndarray, unknown_predictions: np.ndarray, weights: np.ndarray) -> "ConfusionMatrix":
+        """The sum of per-image matrices, `counts` `[N, C, C]` and `unknown_predictions` `[N, C]`
+        (each image's `counts` and `unknown_predictions` stacked), image i counted `weights[i]`
+        times (all ones: every image once; a bootstrap resample's draws)."""
+        total = cls(counts.shape[1])
+        total.counts = np.tensordot(weights, counts, axes=1)
+        total.unknown_predictions = np.tensordot(weights, unknown_predictions, axes=1)
         return total
 
     def add(self, truth: np.ndarray, predicted: np.ndarray) -> None:

@@ -1,7 +1,8 @@
 """`boxflow demo`: the whole product on data it makes itself.
 
-synth → prepare (Beam) → train (a tiny RetinaNet, or with `--model` a Faster R-CNN, or a Mask R-CNN
-on shapes drawn with their masks; time budget) → evaluate → export →
+synth → prepare (Beam) → train (a tiny RetinaNet, or with `--model` a Faster R-CNN, a Mask R-CNN
+on shapes drawn with their masks, or a Panoptic FPN on shapes over stuff regions; time budget) →
+evaluate → export →
 `boxflow serve` in the background → predict on a held-out image over REST → server stopped,
 then a summary table. Each stage prints progress; a failure names its stage and cause.
 A rerun starts the stages' outputs afresh in the same work folder.
@@ -92,20 +93,25 @@ def _synth(settings: DemoSettings, summary: dict, say) -> None:
 
     from keras_models.models.registry import MODEL_CLASSES
 
-    # A mask model's data: each shape's visible mask too.
-    config = dataclasses.replace(SynthConfig.for_image_size(settings.image_size),
-                                 masks=MODEL_CLASSES[settings.model].TRAINS_ON_MASKS)
+    # A mask model's data: each shape's visible mask too; a panoptic model's: over stuff regions.
+    model = MODEL_CLASSES[settings.model]
+    config = dataclasses.replace(SynthConfig.for_image_size(settings.image_size), masks=model.TRAINS_ON_MASKS,
+                                 stuff=model.TRAINS_ON_SEMANTIC)
     coco = write_synth_dataset(settings.path("synth"), settings.images, config, settings.seed)
-    say(f"  {len(coco['images'])} images, {len(coco['annotations'])} boxes{' and masks' if config.masks else ''} "
-        f"in {settings.path('synth')}")
+    labels = " and masks over stuff regions" if config.stuff else " and masks" if config.masks else ""
+    say(f"  {len(coco['images'])} images, {len(coco['annotations'])} boxes{labels} in {settings.path('synth')}")
 
 
 def _prepare(settings: DemoSettings, summary: dict, say) -> None:
     from beam_jobs.prepare_job import format_summary, run
     from beam_jobs.prepare_settings import PrepareSettings
     from boxflow.synth import ANNOTATIONS_FILE
+    from boxflow.synth_stuff import PANOPTIC_FILE
 
-    info = run(PrepareSettings(source_format="coco", input_path=settings.path("synth", ANNOTATIONS_FILE),
+    # Shapes over stuff come with their COCO panoptic labels, which hold every pixel's class.
+    source = (("coco_panoptic", PANOPTIC_FILE) if os.path.exists(settings.path("synth", PANOPTIC_FILE))
+              else ("coco", ANNOTATIONS_FILE))
+    info = run(PrepareSettings(source_format=source[0], input_path=settings.path("synth", source[1]),
                                out_dir=settings.path("data"), num_shards=4, val_fraction=0.15))
     say(format_summary(info))
     summary["images_prepared"] = info["accounting"]["images_written"]
@@ -138,6 +144,9 @@ def _evaluate(settings: DemoSettings, summary: dict, say) -> None:
     summary["mAP_interval"] = (report["AP_interval"]["low"], report["AP_interval"]["high"])
     if "coco" in report.get("segm", {}):
         summary["mask_mAP"] = report["segm"]["coco"]["AP"]
+    if "panoptic" in report:
+        summary["PQ"] = {group: report["panoptic"][group]["PQ"] for group in ("all", "things", "stuff")
+                         if report["panoptic"][group]}
 
 
 def _export(settings: DemoSettings, summary: dict, say) -> None:
@@ -181,7 +190,7 @@ def _serve(settings: DemoSettings, summary: dict, say) -> None:
 def _predict(settings: DemoSettings, summary: dict, say) -> None:
     from contracts import record_schema
     from contracts.label_map import parse_label_map
-    from serving.client import detections, draw_detections, one_label_per_object, predict_rest
+    from serving.client import detections, draw_detections, one_label_per_object, panoptic_masks, predict_rest
 
     try:
         image_path = _held_out_image(settings)
@@ -200,7 +209,7 @@ def _predict(settings: DemoSettings, summary: dict, say) -> None:
                 f"{tuple(round(v, 3) for v in detection.box)}")
         os.makedirs(settings.path("predictions"), exist_ok=True)
         picture = settings.path("predictions", "held_out.png")
-        draw_detections(image, found, names, picture)
+        draw_detections(image, found, names, picture, panoptic_masks(outputs))
         summary["picture"] = picture
         summary["latency_p50_ms"] = sorted(latencies)[len(latencies) // 2] * 1000
     finally:
@@ -253,6 +262,8 @@ def format_summary(summary: dict) -> str:
         ("mAP50", f"{summary['mAP50']:.3f}"),
         ("mAP (95% interval)", f"{summary['mAP']:.3f} ({low:.3f}–{high:.3f})"),
         *([("mask mAP", f"{summary['mask_mAP']:.3f}")] if "mask_mAP" in summary else []),
+        *([("PQ (things, stuff)", f"{summary['PQ']['all']:.3f} ({summary['PQ'].get('things', 0):.3f}, "
+                                  f"{summary['PQ'].get('stuff', 0):.3f})")] if "PQ" in summary else []),
         ("evaluation report", summary["report"]),
         ("export", summary["export"]),
         ("serving latency p50 (REST)", f"{summary['latency_p50_ms']:.1f} ms"),

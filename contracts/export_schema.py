@@ -42,6 +42,18 @@ SEMANTIC_MASK_OUTPUT = "semantic_mask"
 # REST answers (REST: {"b64": ...}).
 SEMANTIC_MASK_PNG_OUTPUT = "semantic_mask_png"
 SEMANTIC_OUTPUT_NAMES = (SEMANTIC_MASK_OUTPUT, SEMANTIC_MASK_PNG_OUTPUT)
+# From a panoptic model, besides the detection outputs (masks included), in the same frame as
+# `semantic_mask`: uint8 [B, H, W], each pixel's category (0 void, else its label-map id; 255
+# beyond the image), and uint16 [B, H, W], its instance (0 for stuff and void, else the row + 1 of
+# its detection in the detection outputs). The merge runs at the model's input resolution; each
+# image's part is resized to its own size by nearest neighbour.
+PANOPTIC_CATEGORY_OUTPUT = "panoptic_category_mask"
+PANOPTIC_INSTANCE_OUTPUT = "panoptic_instance_mask"
+# The same per image as PNGs of its own size (8-bit and 16-bit grey): tf.string [B].
+PANOPTIC_CATEGORY_PNG_OUTPUT = "panoptic_category_mask_png"
+PANOPTIC_INSTANCE_PNG_OUTPUT = "panoptic_instance_mask_png"
+PANOPTIC_OUTPUT_NAMES = (PANOPTIC_CATEGORY_OUTPUT, PANOPTIC_INSTANCE_OUTPUT, PANOPTIC_CATEGORY_PNG_OUTPUT,
+                         PANOPTIC_INSTANCE_PNG_OUTPUT)
 
 # Inside VERSION/: files TF Serving leaves alone, beside the label map (record_schema.LABEL_MAP_FILE).
 ASSETS_EXTRA = "assets.extra"

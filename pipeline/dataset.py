@@ -50,6 +50,11 @@ def read_dataset_info(data_dir: str) -> dict:
         raise BoxflowError(f"--data {data_dir}: cannot read {record_schema.DATASET_INFO_FILE}: {error}") from None
 
 
+def stuff_classes(info: dict) -> tuple[int, ...]:
+    """The label ids `dataset_info.json` names as stuff (a dataset without per-pixel labels has none)."""
+    return tuple(entry["id"] for entry in info["classes"] if entry.get("kind") == "stuff")
+
+
 def most_boxes_per_image(data_dir: str, info: dict, splits: tuple[str, ...] = ("train", "val")) -> int:
     """The most boxes in one image of `splits` (those present): `dataset_info.json`'s count, or, for
     a dataset prepared before prepare counted them, the longest box list in the split's records."""

@@ -31,7 +31,7 @@ LABEL_OPACITY = 60
 def draw_example(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, class_names: Sequence[str],
                  scores: Optional[np.ndarray] = None, min_side: int = 0,
                  box_stddev: Optional[np.ndarray] = None, masks: Optional[np.ndarray] = None,
-                 class_map: Optional[np.ndarray] = None) -> Image.Image:
+                 class_map: Optional[np.ndarray] = None, instance_map: Optional[np.ndarray] = None) -> Image.Image:
     """`image` `[H, W, 3]` 0..255, `boxes` `[N, 4]` pixels xyxy, `classes` `[N]` from 0 → a picture.
 
     With `scores` `[N]` (detections), each label carries its score and the best are drawn last, on
@@ -40,13 +40,16 @@ def draw_example(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, clas
     gets a translucent band from one standard deviation inside it to one outside. With `masks`
     `[N, H, W]` bool (pixels of `image`), each object's mask is filled in its class colour. With
     `class_map` `[H, W]` (label-map ids from 1, 0 background, `IGNORE_LABEL` void), every labelled
-    pixel is tinted, lighter, in its class colour first.
+    pixel is tinted, lighter, in its class colour first. With `instance_map` `[H, W]` (0 none, else
+    an instance number), each instance is filled in a colour of its own (a panoptic result's things).
     """
     picture = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
     if class_map is not None:
         picture = _with_class_map(picture, np.asarray(class_map))
     if masks is not None:
         picture = _with_masks(picture, np.asarray(masks, bool), classes)
+    if instance_map is not None:
+        picture = _with_instances(picture, np.asarray(instance_map))
     scale = max(1.0, min_side / min(picture.size))
     if scale > 1:
         picture = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.BILINEAR)
@@ -74,6 +77,17 @@ def _with_masks(picture: Image.Image, masks: np.ndarray, classes: np.ndarray) ->
     for mask, label in zip(masks, np.asarray(classes).tolist()):
         colour = CROWD_COLOUR if label == CROWD_CLASS else PALETTE[int(label) % len(PALETTE)]
         overlay[mask] = (*colour, MASK_OPACITY)
+    return Image.alpha_composite(picture.convert("RGBA"), Image.fromarray(overlay, "RGBA")).convert("RGB")
+
+
+def _with_instances(picture: Image.Image, instance_map: np.ndarray) -> Image.Image:
+    """`picture` with each instance of `instance_map` blended in its own colour: hues a golden angle
+    apart, so that neighbouring numbers differ most."""
+    overlay = np.zeros((picture.height, picture.width, 4), np.uint8)
+    for number in np.unique(instance_map[instance_map > 0]).tolist():
+        hue = (number * 0.618034) % 1.0
+        colour = Image.new("HSV", (1, 1), (round(hue * 255), 220, 255)).convert("RGB").getpixel((0, 0))
+        overlay[instance_map == number] = (*colour, MASK_OPACITY)
     return Image.alpha_composite(picture.convert("RGBA"), Image.fromarray(overlay, "RGBA")).convert("RGB")
 
 

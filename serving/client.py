@@ -19,7 +19,8 @@ import numpy as np
 from contracts import box_overlap
 from contracts.errors import BoxflowError
 from contracts.export_schema import (BOXES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT, ENCODED_IMAGES_SIGNATURE, IMAGES_INPUT,
-                                     MASKS_OUTPUT, SCORES_OUTPUT, SEMANTIC_MASK_PNG_OUTPUT, STDDEV_OUTPUT)
+                                     MASKS_OUTPUT, PANOPTIC_CATEGORY_PNG_OUTPUT, PANOPTIC_INSTANCE_PNG_OUTPUT,
+                                     SCORES_OUTPUT, SEMANTIC_MASK_PNG_OUTPUT, STDDEV_OUTPUT)
 
 # Pictures of detections are drawn at least this large (pixels, shorter side).
 PICTURE_MIN_SIDE = 512
@@ -92,13 +93,25 @@ def semantic_mask(outputs: dict[str, np.ndarray]) -> Optional[np.ndarray]:
     """One image's uint8 `[H, W]` classes per pixel (0 background, else label-map ids), decoded from
     its `semantic_mask_png` output (a REST answer's `{"b64": …}` or gRPC's bytes); None for a model
     that labels no pixels."""
+    return _decoded_png(outputs[SEMANTIC_MASK_PNG_OUTPUT]) if SEMANTIC_MASK_PNG_OUTPUT in outputs else None
+
+
+def panoptic_masks(outputs: dict[str, np.ndarray]) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """One image's panoptic maps, decoded from its PNG outputs: uint8 `[H, W]` categories (0 void,
+    else label-map ids) and uint16 `[H, W]` instances (0 stuff or void, else the detection's row + 1);
+    None for a model without them."""
+    if PANOPTIC_CATEGORY_PNG_OUTPUT not in outputs:
+        return None
+    return (_decoded_png(outputs[PANOPTIC_CATEGORY_PNG_OUTPUT]),
+            _decoded_png(outputs[PANOPTIC_INSTANCE_PNG_OUTPUT]).astype(np.uint16))
+
+
+def _decoded_png(value) -> np.ndarray:
+    """A one-channel PNG output (a REST answer's `{"b64": …}` or gRPC's bytes) as its array."""
     import io
 
     from PIL import Image
 
-    if SEMANTIC_MASK_PNG_OUTPUT not in outputs:
-        return None
-    value = outputs[SEMANTIC_MASK_PNG_OUTPUT]
     value = value.item() if isinstance(value, np.ndarray) else value
     png = base64.b64decode(value["b64"]) if isinstance(value, dict) else value
     with Image.open(io.BytesIO(png)) as opened:
@@ -136,9 +149,12 @@ def one_label_per_object(found: list[Detection], iou: float = 0.5) -> list[Detec
     return kept
 
 
-def draw_detections(image: bytes, found: list[Detection], names: dict[int, str], path: str) -> None:
+def draw_detections(image: bytes, found: list[Detection], names: dict[int, str], path: str,
+                    panoptic: Optional[tuple[np.ndarray, np.ndarray]] = None) -> None:
     """Writes `image` with `found` drawn (boxes, class names from `names` by label id, scores) as a PNG,
-    enlarged to at least `PICTURE_MIN_SIDE` pixels so that the labels can be read."""
+    enlarged to at least `PICTURE_MIN_SIDE` pixels so that the labels can be read. With a panoptic
+    model's maps (`panoptic_masks`), its stuff is tinted and each thing filled in its own colour,
+    in place of the detections' own masks."""
     from pipeline.drawing import draw_example
 
     pixels = _pixels(image)
@@ -151,11 +167,12 @@ def draw_detections(image: bytes, found: list[Detection], names: dict[int, str],
     stddev = (np.array([xyxy_pixels(d.stddev) for d in found]).reshape(-1, 4)
               if found and all(d.stddev is not None for d in found) else None)
     masks = (np.stack([image_mask(d.mask, box, height, width) for d, box in zip(found, boxes)])
-             if found and all(d.mask is not None for d in found) else None)
+             if found and all(d.mask is not None for d in found) and panoptic is None else None)
+    stuff, things = (None, None) if panoptic is None else (np.where(panoptic[1] == 0, panoptic[0], 0), panoptic[1])
     class_names = [names.get(label, f"class {label}") for label in range(1, max([d.label for d in found] + [0]) + 1)]
     draw_example(pixels, boxes, np.array([d.label - 1 for d in found], int), class_names,
                  np.array([d.score for d in found]), min_side=PICTURE_MIN_SIDE, box_stddev=stddev,
-                 masks=masks).save(path)
+                 masks=masks, class_map=stuff, instance_map=things).save(path)
 
 
 def image_mask(mask: np.ndarray, box: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -103,7 +103,7 @@ def _serving_functions(model: keras.Model, image_masks: bool) -> tuple[Callable,
     """The functions of the three signatures (encoded images, pixel images, examples): a semantic
     model's segmentation, a detector's detection."""
     traced = _TracedOnce.of(model)
-    if model.TRAINS_ON_SEMANTIC:
+    if not model.FINDS_OBJECTS:
         return (lambda images: segment_encoded_images(traced, images),
                 lambda images: segment_images(traced, images),
                 lambda examples: segment_examples(traced, examples))

@@ -339,6 +339,7 @@ SMALL_MODELS = {
 }
 SMALL_MODELS["mask_rcnn"] = {**SMALL_MODELS["faster_rcnn"], "mask_head_channels": 16}
 SMALL_MODELS["semantic_fpn"] = dict(fpn_channels=16)
+SMALL_MODELS["panoptic_fpn"] = SMALL_MODELS["mask_rcnn"]
 
 
 def small_model(name: str, num_classes: int = 3, image_size: int = 128, **overrides):
@@ -380,6 +381,9 @@ def trained_tiny_semantic_run(root: pathlib.Path) -> tuple[pathlib.Path, pathlib
     assert main(["train", "--model", "semantic_fpn", "--data", str(data), "--out", str(run), "--image-size", "128",
                  "--epochs", "6", "--batch-size", "8", "--eval-every", "6"]) == 0
     return data, run
+
+
+PANOPTIC_EPOCHS = 8
 
 
 def trained_tiny_uncertain_run(root: pathlib.Path, data: pathlib.Path, init_from: pathlib.Path,

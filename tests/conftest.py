@@ -84,6 +84,20 @@ def tiny_semantic_run(tmp_path_factory):
     return made_once(tmp_path_factory, "tiny_semantic", trained_tiny_semantic_run)
 
 
+@pytest.fixture(scope="session")
+def tiny_panoptic_run(tiny_semantic_run, tiny_mask_rcnn_run, tmp_path_factory):
+    """`(data, run)`: the semantic run's `synth --stuff` data and a Panoptic FPN at its defaults trained
+    on it from the shared Mask R-CNN (every weight but the class-dependent ones and the semantic
+    branch), for the panoptic tests of train, evaluate, export and serve."""
+    from tests.builders import PANOPTIC_EPOCHS, trained_tiny_faster_rcnn
+
+    def build(root: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+        data = tiny_semantic_run[0]
+        return data, trained_tiny_faster_rcnn(root, data, tiny_mask_rcnn_run[1], PANOPTIC_EPOCHS, model="panoptic_fpn")
+
+    return made_once(tmp_path_factory, "tiny_panoptic", build)
+
+
 SHARED_MODEL_NAME = "shapes"
 
 

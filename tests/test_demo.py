@@ -45,3 +45,12 @@ def test_the_demo_runs_every_stage_and_reruns(tmp_path, capsys):
     assert "masks (COCO segm, mask IoU):" in out and "mask mAP" in out
     assert json.loads((workdir / "run" / "config.json").read_text())["settings"]["model"] == "mask_rcnn"
     assert (workdir / "models" / "shapes" / "1").exists() and not (workdir / "models" / "shapes" / "2").exists()
+
+    # And a Panoptic FPN: shapes over stuff regions, prepared from their COCO panoptic labels, scored
+    # by PQ, its held-out picture drawn with the stuff tinted.
+    assert main(args[:3] + ["--images", "60", "--image-size", "128", "--train-minutes", "0.2",
+                            "--model", "panoptic_fpn"]) == 0
+    out = capsys.readouterr().out
+    assert "masks over stuff regions" in out and "tiny PanopticFPN at 128px" in out and "server stopped" in out
+    assert "panoptic quality over" in out and "PQ (things, stuff)" in out
+    assert json.loads((workdir / "data" / "dataset_info.json").read_text())["source"]["format"] == "coco_panoptic"

@@ -18,7 +18,7 @@ from PIL import Image
 from boxflow.cli import main
 from keras_models.runs.run_directory import load_trained_model
 from keras_models.inference.detection_functions import detect_encoded_images, detect_examples, detect_images
-from contracts.export_schema import MASKS_OUTPUT, OUTPUT_NAMES, STDDEV_OUTPUT
+from contracts.export_schema import MASKS_OUTPUT, OUTPUT_NAMES, PANOPTIC_OUTPUT_NAMES, STDDEV_OUTPUT
 
 
 # Each test runs for every trained run, unless it checks what does not depend on the model.
@@ -31,7 +31,7 @@ EACH_GRAPH = pytest.mark.parametrize("trained", ["retinanet", "mask_rcnn"], indi
 # A probabilistic head's export is RetinaNet's here; Faster R-CNN's second stage answers its stddev
 # through the same functions (test_faster_rcnn.py).
 RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run", "uncertain_retinanet": "tiny_uncertain_run",
-        "mask_rcnn": "tiny_mask_rcnn_run"}
+        "mask_rcnn": "tiny_mask_rcnn_run", "panoptic_fpn": "tiny_panoptic_run"}
 
 
 @pytest.fixture(scope="module", params=list(RUNS))
@@ -86,15 +86,19 @@ def test_signatures_equal_the_in_process_model(trained):
         ("serve_examples", {"examples": tf.constant([r["serialized"] for r in serialized_records(trained)])},
          detect_examples(model, tf.constant([r["serialized"] for r in serialized_records(trained)]))),
     ]
-    # The probabilistic head and the mask stage add their outputs; every other model exports exactly
-    # the four as before.
+    # The probabilistic head, the mask stage and the panoptic merge add their outputs; every other
+    # model exports exactly the four as before.
     names = (set(OUTPUT_NAMES) | ({STDDEV_OUTPUT} if getattr(model, "box_uncertainty", "none") != "none" else set())
-             | ({MASKS_OUTPUT} if model.TRAINS_ON_MASKS else set()))
+             | ({MASKS_OUTPUT} if model.TRAINS_ON_MASKS else set())
+             | (set(PANOPTIC_OUTPUT_NAMES) if trained["kind"] == "panoptic_fpn" else set()))
     for signature, inputs, expected in cases:
         outputs = loaded.signatures[signature](**inputs)
         assert set(outputs) == set(expected) == names
         for name in names:
-            np.testing.assert_allclose(outputs[name], expected[name], atol=1e-4, err_msg=f"{signature}/{name}")
+            if outputs[name].dtype.is_floating:
+                np.testing.assert_allclose(outputs[name], expected[name], atol=1e-4, err_msg=f"{signature}/{name}")
+            else:  # the panoptic maps and their PNGs
+                np.testing.assert_array_equal(outputs[name], expected[name], err_msg=f"{signature}/{name}")
     assert float(expected["num_detections"].numpy().sum()) > 0  # the val records': there were detections to compare
     if MASKS_OUTPUT in names:
         masks = expected[MASKS_OUTPUT].numpy()

@@ -29,7 +29,7 @@ def test_the_box_stage_hands_a_later_stage_its_rois_and_their_matched_boxes(data
     handed = {}
 
     class WithALaterStage(FasterRCNN):
-        def _after_box_stage(self, levels, box_stage, truth):
+        def _after_box_stage(self, levels, box_stage, truth, training):
             handed.update(box_stage=box_stage, truth=truth)
             return {"later_loss": tf.constant(0.0)}
 

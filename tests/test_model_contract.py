@@ -20,7 +20,7 @@ MODELS = sorted(MODEL_CLASSES)
 DETECTORS = sorted(DETECTOR_MODELS)
 # The session's trained run of each model (tests/conftest.py).
 TRAINED_RUNS = {"retinanet": "tiny_run", "faster_rcnn": "tiny_faster_rcnn_run", "mask_rcnn": "tiny_mask_rcnn_run",
-                "semantic_fpn": "tiny_semantic_run"}
+                "semantic_fpn": "tiny_semantic_run", "panoptic_fpn": "tiny_panoptic_run"}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def data_for(name: str, datasets: dict) -> tuple[str, dict, int]:
 
 def test_every_registered_model_is_under_contract():
     assert set(TRAINED_RUNS) == set(MODEL_CLASSES)
-    assert set(DETECTORS) == {name for name, model in MODEL_CLASSES.items() if not model.TRAINS_ON_SEMANTIC}
+    assert set(DETECTORS) == {name for name, model in MODEL_CLASSES.items() if model.FINDS_OBJECTS}
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -122,6 +122,8 @@ def test_predict_under_jit_compile_equals_the_graph(request, name):
             match = next((other for other in unmatched if same_detection(compiled, graph, image, row, other)), None)
             assert match is not None, f"image {image}: compiled detection {row} is not among the graph's"
             unmatched.remove(match)
+    if "panoptic_categories" in graph:  # the merge compiles too; a tie may swap two instances' order
+        assert (compiled["panoptic_categories"] == graph["panoptic_categories"]).mean() > 0.99
 
 
 @pytest.mark.slow
@@ -158,7 +160,8 @@ def test_the_export_has_the_schemas_signatures_inputs_and_outputs(request, expor
                       export_schema.PIXEL_IMAGES_SIGNATURE: {export_schema.IMAGES_INPUT},
                       export_schema.EXAMPLES_SIGNATURE: {export_schema.EXAMPLES_INPUT}}
     model = MODEL_CLASSES[name]
-    outputs = (set(export_schema.SEMANTIC_OUTPUT_NAMES) if model.TRAINS_ON_SEMANTIC else
-               set(export_schema.OUTPUT_NAMES) | ({export_schema.MASKS_OUTPUT} if model.TRAINS_ON_MASKS else set()))
+    outputs = (set(export_schema.OUTPUT_NAMES) | ({export_schema.MASKS_OUTPUT} if model.TRAINS_ON_MASKS else set())
+               | (set(export_schema.PANOPTIC_OUTPUT_NAMES) if model.TRAINS_ON_SEMANTIC else set())
+               if model.FINDS_OBJECTS else set(export_schema.SEMANTIC_OUTPUT_NAMES))
     for signature in export_schema.SIGNATURES:
         assert set(loaded.signatures[signature].structured_outputs) == outputs, signature

@@ -19,7 +19,8 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--image-size", type=int, default=DemoSettings.image_size,
                         help=f"image and model side (default {DemoSettings.image_size})")
     parser.add_argument("--model", choices=DETECTOR_MODELS, default=DemoSettings.model,
-                        help=f"detector to train (default {DemoSettings.model}; mask_rcnn makes shapes with masks)")
+                        help=f"detector to train (default {DemoSettings.model}; mask_rcnn makes shapes with masks, "
+                             "panoptic_fpn shapes over stuff regions)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--train-minutes", type=float, default=DemoSettings.train_minutes,
                         help=f"training time budget (default {DemoSettings.train_minutes:g})")

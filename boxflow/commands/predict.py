@@ -1,5 +1,5 @@
-"""`boxflow predict`: one image sent to `boxflow serve` or TensorFlow Serving, detections (or a
-semantic model's pixel classes) printed."""
+"""`boxflow predict`: one image sent to `boxflow serve` or TensorFlow Serving, detections (with a
+panoptic model's things and stuff, or a semantic model's pixel classes) printed."""
 
 from __future__ import annotations
 
@@ -23,12 +23,13 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--one-label-per-object", action="store_true",
                         help="of detections overlapping at IoU 0.5 or more, keep only the most confident, "
                              "whatever its class")
-    parser.add_argument("--out", help="PNG of the image with the detections (or the semantic mask) drawn")
+    parser.add_argument("--out", help="PNG of the image with the detections (and a panoptic model's stuff and "
+                                      "things, or the semantic mask) drawn")
 
 
 def run(args: argparse.Namespace, _: Sequence[str]) -> int:
-    from serving.client import (detections, draw_detections, one_label_per_object, predict_grpc, predict_rest,
-                                semantic_mask)
+    from serving.client import (detections, draw_detections, one_label_per_object, panoptic_masks, predict_grpc,
+                                predict_rest, semantic_mask)
 
     try:
         with open(args.image, "rb") as f:
@@ -56,10 +57,27 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
                  for index, (edge, value) in enumerate(zip(("ymin", "xmin", "ymax", "xmax"), detection.box))]
         print(f"{names.get(detection.label, f'class {detection.label}'):<16} {detection.score:.3f}  {' '.join(edges)}")
     print(f"{len(found)} detection(s) with score >= {args.min_score}")
+    panoptic = panoptic_masks(outputs)
+    if panoptic is not None:
+        _print_panoptic(*panoptic, names)
     if args.out:
-        draw_detections(image, found, names, args.out)
+        draw_detections(image, found, names, args.out, panoptic)
         print(f"wrote {args.out}")
     return 0
+
+
+def _print_panoptic(categories, instances, names: dict[int, str]) -> None:
+    """Prints the panoptic result: its things, and each stuff class's share of the pixels."""
+    import numpy as np
+
+    things = np.unique(instances[instances > 0])
+    stuff = categories[(instances == 0) & (categories > 0)]
+    labels, counts = np.unique(stuff, return_counts=True)
+    shares = ", ".join(f"{names.get(label, f'class {label}')} {count / categories.size:.1%}"
+                       for label, count in sorted(zip(labels.tolist(), counts.tolist()), key=lambda item: -item[1]))
+    void = float(np.mean(categories == 0))
+    print(f"panoptic {categories.shape[1]}x{categories.shape[0]}: {len(things)} thing(s); stuff {shares or 'none'}; "
+          f"void {void:.1%}")
 
 
 def _print_semantic_mask(mask, names: dict[int, str], image: bytes, out: str) -> int:

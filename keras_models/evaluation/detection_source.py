@@ -13,11 +13,13 @@ import tensorflow as tf
 from contracts import record_schema
 from contracts.errors import BoxflowError
 from contracts.export_schema import (ASSETS_EXTRA, BOXES_OUTPUT, BOX_UNCERTAINTY_FILE, CLASSES_OUTPUT, COUNT_OUTPUT,
-                                     EXAMPLES_SIGNATURE, MASKS_OUTPUT, SCORES_OUTPUT, SEMANTIC_MASK_OUTPUT,
-                                     STDDEV_OUTPUT)
+                                     EXAMPLES_SIGNATURE, MASKS_OUTPUT, PANOPTIC_CATEGORY_OUTPUT,
+                                     PANOPTIC_INSTANCE_OUTPUT, PANOPTIC_OUTPUT_NAMES, SCORES_OUTPUT,
+                                     SEMANTIC_MASK_OUTPUT, STDDEV_OUTPUT)
 from contracts.label_map import parse_label_map
 from keras_models.evaluation.evaluation_image import EvaluationImage
 from keras_models.evaluation.mask_encoding import detection_rles, truth_rles
+from keras_models.evaluation.panoptic_evaluation import image_panoptic_counts, truth_panoptic
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
 from pipeline.dataset import shard_files
 from pipeline.record_decoding import decode_ground_truth
@@ -29,12 +31,13 @@ DetectExamples = Callable[[tf.Tensor], dict[str, tf.Tensor]]
 
 def model_detector(model: Detector, masks: bool = True) -> DetectExamples:
     """The in-process model behind the same function the export's `serve_examples` runs; without
-    `masks`, its outputs lack `detection_masks`, so the graph skips a mask model's mask stage and
-    `collect` scores the boxes alone."""
+    `masks`, its outputs lack `detection_masks` and the panoptic maps, so the graph skips a mask
+    model's mask stage (and a panoptic model's merge) and `collect` scores the boxes alone."""
+    left_out = {MASKS_OUTPUT, *PANOPTIC_OUTPUT_NAMES}
 
     def detect(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         outputs = detect_examples(model, serialized)
-        return outputs if masks else {name: value for name, value in outputs.items() if name != MASKS_OUTPUT}
+        return outputs if masks else {name: value for name, value in outputs.items() if name not in left_out}
 
     return tf.function(detect, input_signature=[tf.TensorSpec([None], tf.string)])
 
@@ -118,7 +121,7 @@ def detection_source(path: str) -> DetectionSource:
         return DetectionSource(exported.detect, exported.class_names, exported.box_uncertainty, {"model": path})
     if os.path.exists(os.path.join(path, CONFIG_FILE)):
         trained = load_trained_model(path)
-        if trained.model.TRAINS_ON_SEMANTIC:
+        if not trained.model.FINDS_OBJECTS:
             raise BoxflowError(labels_pixels)
         return DetectionSource(model_detector(trained.model), trained.class_names,
                                getattr(trained.model, "box_uncertainty", NO_UNCERTAINTY),
@@ -171,6 +174,14 @@ def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list
         boxes = truth["boxes"][index].numpy().reshape(-1, 4)
         detection_boxes = xyxy_pixels(BOXES_OUTPUT)
         masked = MASKS_OUTPUT in detections
+        panoptic = None
+        semantic_png = truth["semantic_png"][index].numpy()
+        if PANOPTIC_CATEGORY_OUTPUT in detections and semantic_png:
+            panoptic = image_panoptic_counts(
+                truth_panoptic(semantic_png, truth["mask_pngs"][index].numpy().tolist(),
+                               truth["classes"][index].numpy(), truth["is_crowd"][index].numpy()),
+                detections[PANOPTIC_CATEGORY_OUTPUT][index, :height, :width].numpy(),
+                detections[PANOPTIC_INSTANCE_OUTPUT][index, :height, :width].numpy())
         paired.append(EvaluationImage(
             source_id=truth["source_id"][index].numpy().decode("utf-8", "replace"),
             height=height,
@@ -187,5 +198,6 @@ def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list
             masks=truth_rles(truth["mask_pngs"][index].numpy().tolist(), len(boxes), height, width) if masked else None,
             detection_masks=(detection_rles(detections[MASKS_OUTPUT][index, :count].numpy(), detection_boxes, height,
                                             width) if masked else None),
+            panoptic_counts=panoptic,
         ))
     return paired

@@ -17,12 +17,13 @@ from keras_models.evaluation.bootstrap import bootstrap_intervals
 from keras_models.evaluation.calibration import (MATCH_IOU, calibration_report, fit_temperatures, match_edges,
                                                  with_temperatures, write_reliability_plot)
 from keras_models.evaluation.evaluation_image import EvaluationImage
+from keras_models.evaluation.panoptic_evaluation import format_panoptic_metrics, panoptic_metrics
 from keras_models.evaluation.pr_curves import write_pr_curves
 from keras_models.evaluation.semantic_evaluation import (collect_confusions, format_semantic_metrics, model_segmenter,
                                                          semantic_metrics)
 from keras_models.evaluation.voc_ap import voc_average_precision
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
-from pipeline.dataset import shard_files
+from pipeline.dataset import read_dataset_info, shard_files, stuff_classes
 
 REPORT_VERSION = 1
 
@@ -75,8 +76,9 @@ def _to_stderr(message: str) -> None:
 
 
 def evaluate_images(images: Sequence[EvaluationImage], class_names: Sequence[str], resamples: int = 200,
-                    seed: int = 0):
-    """The metrics of a report, and the pycocotools evaluation they came from (for the curves)."""
+                    seed: int = 0, stuff_ids: Sequence[int] = ()):
+    """The metrics of a report, and the pycocotools evaluation they came from (for the curves).
+    `stuff_ids`: the label ids of the stuff classes, for a panoptic model's PQ."""
     evaluation = coco_metrics.evaluate_coco(images, len(class_names))
     per_class = coco_metrics.per_class(evaluation, class_names)
     voc = voc_average_precision(images, class_names)
@@ -95,6 +97,9 @@ def evaluate_images(images: Sequence[EvaluationImage], class_names: Sequence[str
         metrics["intervals"] = intervals
     if any(image.detection_masks is not None for image in images):
         metrics["segm"] = _mask_metrics(images, class_names, resamples, seed)
+    panoptic = [image.panoptic_counts for image in images if image.panoptic_counts is not None]
+    if panoptic:
+        metrics["panoptic"] = panoptic_metrics(panoptic, class_names, stuff_ids, resamples, seed)
     return metrics, evaluation
 
 
@@ -130,7 +135,7 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
         # Calibrating fits the temperatures afresh, on the model's own stddev.
         trained = load_trained_model(settings.run_dir, calibrated=not settings.calibrate)
         source = {"run": settings.run_dir, "weights": trained.weights_path}
-        if trained.model.TRAINS_ON_SEMANTIC:
+        if not trained.model.FINDS_OBJECTS:
             return _run_semantic(settings, model_segmenter(trained.model), trained.class_names, source, started,
                                  progress)
         detect, class_names = model_detector(trained.model), trained.class_names
@@ -161,7 +166,8 @@ def run(settings: EvaluateSettings, progress: Callable[[str], None] = _to_stderr
                                  progress=lambda done: progress(f"[evaluate] {done} images"))
         images = with_temperatures(images, _fit_temperatures(fit_images, fit_split, box_uncertainty, settings,
                                                              progress))
-    metrics, evaluation = evaluate_images(images, class_names, settings.resamples, settings.seed)
+    metrics, evaluation = evaluate_images(images, class_names, settings.resamples, settings.seed,
+                                          stuff_classes(read_dataset_info(settings.data_dir)))
 
     report_path = settings.report
     os.makedirs(os.path.dirname(os.path.abspath(report_path)), exist_ok=True)
@@ -255,6 +261,8 @@ def format_report(report: dict) -> str:
         lines.append(f"{name:<16} {_number(values['AP']):>6} {_number(values['AP50']):>6} "
                      f"{_number(values['VOC_AP50']):>9}")
     lines += _format_mask_metrics(report.get("segm"))
+    if "panoptic" in report:
+        lines += format_panoptic_metrics(report["panoptic"])
     calibration = report.get("calibration")
     if calibration and calibration["matched_detections"]:
         coverage = ", ".join(f"{float(level):.0%} → {observed:.1%}" for level, observed in calibration["coverage"].items())

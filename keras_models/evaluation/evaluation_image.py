@@ -17,7 +17,8 @@ class EvaluationImage:
     from a model with box uncertainty `detection_stddev` `[K, 4]`, each edge's standard deviation.
     Masks, as COCO RLEs (`keras_models/evaluation/mask_encoding.py`) of the original image: `masks`,
     one per box (None: the record has none), and from a mask model `detection_masks`, one per
-    detection.
+    detection. From a panoptic model, `panoptic_counts`: the image's per-class panoptic matches
+    (`panoptic_evaluation`; None when its record has no per-pixel labels).
     """
 
     source_id: str
@@ -33,4 +34,5 @@ class EvaluationImage:
     detection_stddev: Optional[np.ndarray] = None
     masks: Optional[list] = None
     detection_masks: Optional[list] = None
+    panoptic_counts: Optional[dict] = None
 

@@ -45,11 +45,11 @@ class ClassCounts:
     false_negatives: int = 0
     iou_sum: float = 0.0
 
-    def add(self, other: "ClassCounts") -> None:
-        self.true_positives += other.true_positives
-        self.false_positives += other.false_positives
-        self.false_negatives += other.false_negatives
-        self.iou_sum += other.iou_sum
+    def add(self, other: "ClassCounts", times: int = 1) -> None:
+        self.true_positives += times * other.true_positives
+        self.false_positives += times * other.false_positives
+        self.false_negatives += times * other.false_negatives
+        self.iou_sum += times * other.iou_sum
 
     @property
     def appears(self) -> bool:
@@ -118,6 +118,12 @@ def panoptic_quality(images: Iterable[PanopticImage], thing_classes: Iterable[in
     for image in images:
         for class_id, counts in image_counts(image).items():
             totals[class_id].add(counts)
+    return quality_of_counts(totals, thing_classes, stuff_classes)
+
+
+def quality_of_counts(totals: dict[int, ClassCounts], thing_classes: Iterable[int],
+                      stuff_classes: Iterable[int]) -> dict:
+    """`panoptic_quality`'s result from the per-class counts summed over the images."""
     things, stuff = set(thing_classes), set(stuff_classes)
     per_class = {class_id: totals[class_id].quality() for class_id in sorted(totals) if totals[class_id].appears}
     return {"all": _mean(per_class, things | stuff), "things": _mean(per_class, things),

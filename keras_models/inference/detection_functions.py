@@ -15,7 +15,10 @@ TF Object Detection API's output form (DESIGN.md §6):
 - `detection_masks`: float32 `[B, K, 28, 28]`, only from a mask model: each detection's mask
   probabilities over its `detection_boxes` box (resampled where that box was clipped to the image);
 - `detection_image_masks`: uint8 `[B, K, H, W]`, from a mask model with `image_masks`: each mask
-  pasted into its original image and thresholded at 0.5 (`contracts/export_schema.py`).
+  pasted into its original image and thresholded at 0.5 (`contracts/export_schema.py`);
+- from a panoptic model, the merged maps of the model input brought into each original image's
+  frame: `panoptic_category_mask` uint8 and `panoptic_instance_mask` uint16 `[B, H, W]` (255 and 0
+  beyond the image), and each as a PNG per image, tf.string `[B]`.
 
 `boxflow evaluate` calls the same functions on the in-process model, so what is
 evaluated from a run directory is exactly what the export serves.
@@ -28,9 +31,12 @@ from typing import Protocol
 import tensorflow as tf
 
 from contracts.export_schema import (BOXES_OUTPUT, CLASSES_OUTPUT, COUNT_OUTPUT, IMAGE_MASKS_OUTPUT, MASKS_OUTPUT,
-                                     SCORES_OUTPUT, STDDEV_OUTPUT)
-from keras_models.inference.letterboxed_batch import (LetterboxedBatch, encoded_of_examples, letterbox_encoded,
-                                                      letterbox_pixels)
+                                     PANOPTIC_CATEGORY_OUTPUT, PANOPTIC_CATEGORY_PNG_OUTPUT, PANOPTIC_INSTANCE_OUTPUT,
+                                     PANOPTIC_INSTANCE_PNG_OUTPUT, SCORES_OUTPUT, STDDEV_OUTPUT)
+from contracts.record_schema import IGNORE_LABEL
+from keras_models.inference.letterboxed_batch import (LetterboxedBatch, encoded_of_examples, in_stored_frames,
+                                                      letterbox_encoded, letterbox_pixels, pngs_of)
+from keras_models.models.panoptic_fpn import PANOPTIC_CATEGORIES, PANOPTIC_INSTANCES
 from keras_models.ops.mask_pasting import masks_of_sub_boxes, paste_masks
 
 
@@ -82,6 +88,12 @@ def _detections(model: Detector, batch: LetterboxedBatch, image_masks: bool = Fa
         outputs[MASKS_OUTPUT] = masks_of_sub_boxes(detections["masks"], unclipped, outputs[BOXES_OUTPUT])
         if image_masks:
             outputs[IMAGE_MASKS_OUTPUT] = _pasted(outputs[MASKS_OUTPUT], outputs[BOXES_OUTPUT], shapes)
+    if PANOPTIC_CATEGORIES in detections:
+        categories = in_stored_frames(tf.cast(detections[PANOPTIC_CATEGORIES], tf.uint8), batch, IGNORE_LABEL)
+        instances = in_stored_frames(tf.cast(detections[PANOPTIC_INSTANCES], tf.uint16), batch, 0)
+        outputs.update({PANOPTIC_CATEGORY_OUTPUT: categories, PANOPTIC_INSTANCE_OUTPUT: instances,
+                        PANOPTIC_CATEGORY_PNG_OUTPUT: pngs_of(categories, batch),
+                        PANOPTIC_INSTANCE_PNG_OUTPUT: pngs_of(instances, batch)})
     return outputs
 
 

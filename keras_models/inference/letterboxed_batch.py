@@ -55,3 +55,28 @@ def _letterbox_each(batch: tf.Tensor, to_image: Callable, size: int) -> Letterbo
         letterboxed, batch,
         fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.float32),
                              tf.TensorSpec([2], tf.float32))))
+
+
+def in_stored_frames(maps: tf.Tensor, batch: LetterboxedBatch, fill: int) -> tf.Tensor:
+    """Label maps `[B, S, S]` over the letterboxed batch → `[B, H, W]` of the same dtype in each
+    image's stored frame: its part of the square, resized to its stored size by nearest neighbour,
+    at the top left; `fill` beyond it (H, W: the batch's largest image)."""
+    shapes = tf.cast(batch.shapes, tf.int32)
+    height, width = tf.reduce_max(shapes[:, 0]), tf.reduce_max(shapes[:, 1])
+    side = maps.shape[1] or tf.shape(maps)[1]
+
+    def in_image(item):
+        labels, extent, shape = item
+        covered = tf.minimum(tf.cast(tf.math.ceil(extent), tf.int32), side)
+        resized = tf.image.resize(labels[:covered[0], :covered[1], tf.newaxis], shape, method="nearest")[..., 0]
+        return tf.pad(resized, [[0, height - shape[0]], [0, width - shape[1]]], constant_values=fill)
+
+    return tf.map_fn(in_image, (maps, batch.extents, shapes), fn_output_signature=tf.TensorSpec([None, None], maps.dtype))
+
+
+def pngs_of(maps: tf.Tensor, batch: LetterboxedBatch) -> tf.Tensor:
+    """tf.string `[B]`: each image's part of `maps` `[B, H, W]` (uint8 or uint16, in the stored
+    frames) as a one-channel PNG of the image's own size."""
+    shapes = tf.cast(batch.shapes, tf.int32)
+    return tf.map_fn(lambda item: tf.io.encode_png(item[0][:item[1][0], :item[1][1], tf.newaxis]), (maps, shapes),
+                     fn_output_signature=tf.TensorSpec([], tf.string))

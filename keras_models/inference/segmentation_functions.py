@@ -22,7 +22,7 @@ import tensorflow as tf
 from contracts.export_schema import SEMANTIC_MASK_OUTPUT, SEMANTIC_MASK_PNG_OUTPUT
 from contracts.record_schema import IGNORE_LABEL
 from keras_models.inference.letterboxed_batch import (LetterboxedBatch, encoded_of_examples, letterbox_encoded,
-                                                      letterbox_pixels)
+                                                      letterbox_pixels, pngs_of)
 from keras_models.models.semantic_fpn import SEMANTIC_LOGITS
 
 
@@ -68,6 +68,4 @@ def _segmentation(model: Segmenter, batch: LetterboxedBatch) -> dict[str, tf.Ten
 
     masks = tf.map_fn(in_image, (logits, batch.extents, shapes),
                       fn_output_signature=tf.TensorSpec([None, None], tf.uint8))
-    pngs = tf.map_fn(lambda item: tf.io.encode_png(item[0][:item[1][0], :item[1][1], tf.newaxis]), (masks, shapes),
-                     fn_output_signature=tf.TensorSpec([], tf.string))
-    return {SEMANTIC_MASK_OUTPUT: masks, SEMANTIC_MASK_PNG_OUTPUT: pngs}
+    return {SEMANTIC_MASK_OUTPUT: masks, SEMANTIC_MASK_PNG_OUTPUT: pngs_of(masks, batch)}

@@ -27,6 +27,9 @@ class DensePredictionSteps(keras.Model):
     # with_semantic=...)`): instance masks, semantic labels.
     TRAINS_ON_MASKS = False
     TRAINS_ON_SEMANTIC = False
+    # Whether it finds objects (boxes, classes, scores: a `Detector`); a model that does not labels
+    # pixels only.
+    FINDS_OBJECTS = False
 
     def __init__(self, config: ModelConfig, **kwargs):
         super().__init__(**kwargs)

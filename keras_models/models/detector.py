@@ -15,6 +15,7 @@ class Detector(DensePredictionSteps):
     probabilistic head)."""
 
     CONFIG: type[DetectorConfig] = DetectorConfig
+    FINDS_OBJECTS = True
 
     def __init__(self, config: DetectorConfig, **kwargs):
         super().__init__(config, **kwargs)

@@ -47,8 +47,9 @@ class DetectorConfig(ModelConfig):
         return dataclasses.replace(self.ANCHOR_LAYOUT, size_multiplier=self.anchor_size_multiplier,
                                    aspect_ratios=self.anchor_aspect_ratios)
 
-    def for_run(self, num_classes: int, norm: str, anchors: AnchorConfig, seed: int) -> "DetectorConfig":
-        return dataclasses.replace(super().for_run(num_classes, norm, anchors, seed),
+    def for_run(self, num_classes: int, norm: str, anchors: AnchorConfig, seed: int,
+                stuff_classes: tuple[int, ...] = ()) -> "DetectorConfig":
+        return dataclasses.replace(super().for_run(num_classes, norm, anchors, seed, stuff_classes),
                                    anchor_size_multiplier=anchors.size_multiplier,
                                    anchor_aspect_ratios=anchors.aspect_ratios)
 

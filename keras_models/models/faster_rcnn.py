@@ -183,7 +183,7 @@ class FasterRCNN(Detector):
         levels = self._levels(images, training)
         rpn = self._rpn_stage(levels, truth, training)
         box_stage = self._box_stage(levels, rpn, truth)
-        losses = {**rpn.losses, **box_stage.losses, **self._after_box_stage(levels, box_stage, truth)}
+        losses = {**rpn.losses, **box_stage.losses, **self._after_box_stage(levels, box_stage, truth, training)}
         losses["loss"] = tf.add_n(list(losses.values()))
         return losses
 
@@ -216,7 +216,7 @@ class FasterRCNN(Detector):
                             self.box_uncertainty)
         return BoxStage(losses, sampled.rois, class_targets, sampled.matched_boxes)
 
-    def _after_box_stage(self, levels, box_stage: BoxStage, truth: Truth) -> dict:
+    def _after_box_stage(self, levels, box_stage: BoxStage, truth: Truth, training: bool) -> dict:
         """The losses of the stages that follow the box stage, from its ROIs and their matched
         boxes: none in Faster R-CNN; Mask R-CNN's mask stage goes here."""
         return {}

@@ -57,8 +57,10 @@ class FasterRCNNConfig(DetectorConfig):
         return dataclasses.replace(layout, size_multiplier=self.anchor_size_multiplier,
                                    aspect_ratios=self.anchor_aspect_ratios)
 
-    def for_run(self, num_classes: int, norm: str, anchors: AnchorConfig, seed: int) -> "FasterRCNNConfig":
-        return dataclasses.replace(super().for_run(num_classes, norm, anchors, seed), sampling_seed=seed)
+    def for_run(self, num_classes: int, norm: str, anchors: AnchorConfig, seed: int,
+                stuff_classes: tuple[int, ...] = ()) -> "FasterRCNNConfig":
+        return dataclasses.replace(super().for_run(num_classes, norm, anchors, seed, stuff_classes),
+                                   sampling_seed=seed)
 
     def sized_to(self, boxes_per_image: float) -> tuple["FasterRCNNConfig", Optional[FasterRCNNSizes]]:
         """The config with its unset sizes fitted to the image size and `boxes_per_image`, and the

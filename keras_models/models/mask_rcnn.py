@@ -56,7 +56,7 @@ class MaskRCNN(FasterRCNN):
                            batch_dims=2)
         return tf.cast(picked[:, :, 0], tf.float32)
 
-    def _after_box_stage(self, levels, box_stage: BoxStage, truth: Truth) -> dict:
+    def _after_box_stage(self, levels, box_stage: BoxStage, truth: Truth, training: bool) -> dict:
         if INSTANCE_MAP not in truth.targets:
             raise ValueError("Mask R-CNN trains on instance masks: the batches have no targets['instance_map'] "
                              "(make_dataset(with_masks=True) on a dataset prepared with masks)")
@@ -69,7 +69,7 @@ class MaskRCNN(FasterRCNN):
         # without one) teaches nothing about the object's shape and is left out.
         learns = ((matched != NO_BOX) & (classes >= 0) & (classes < self.num_classes)
                   & (tf.reduce_max(targets, axis=[2, 3]) > 0))
-        logits = self._call_mask_outputs(levels, rois, classes, training=True)
+        logits = self._call_mask_outputs(levels, rois, classes, training=training)
         per_roi = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(targets, logits), axis=[2, 3])
         weight = tf.cast(learns, tf.float32)
         count = global_count(tf.reduce_sum(weight))
@@ -78,7 +78,10 @@ class MaskRCNN(FasterRCNN):
     def detect(self, images) -> dict:
         """Faster R-CNN's detections and `"masks" [B, K, 28, 28]`: each one's mask probabilities
         over its box (zeros for padding rows)."""
-        levels = self._levels(images, False)
+        return self._masked_detections(self._levels(images, False))
+
+    def _masked_detections(self, levels) -> dict:
+        """`detect`'s detections from the feature `levels`."""
         detections = self._box_detections(self._call_outputs(levels))
         logits = self._call_mask_outputs(levels, detections["boxes"], detections["classes"])
         shown = tf.range(tf.shape(logits)[1])[tf.newaxis, :] < detections["num_detections"][:, tf.newaxis]

@@ -56,9 +56,11 @@ class ModelConfig:
         """The model's anchors; None for a model without any."""
         return None
 
-    def for_run(self, num_classes: int, norm: str, anchors: Optional[AnchorConfig], seed: int) -> "ModelConfig":
+    def for_run(self, num_classes: int, norm: str, anchors: Optional[AnchorConfig], seed: int,
+                stuff_classes: tuple[int, ...] = ()) -> "ModelConfig":
         """The config a run builds: the dataset's classes and the chosen normalization; a detector
-        also takes `anchors` (its own, or fitted to the data), and a model that samples `seed`."""
+        also takes `anchors` (its own, or fitted to the data), a model that samples `seed`, and a
+        panoptic model the label ids of the dataset's stuff classes."""
         return dataclasses.replace(self, num_classes=num_classes, norm=norm)
 
     def sized_to(self, boxes_per_image: float) -> tuple["ModelConfig", Optional[ModelSizes]]:

@@ -22,9 +22,10 @@ def trains_on_semantic(settings: TrainSettings) -> bool:
     return MODEL_CLASSES[settings.model].TRAINS_ON_SEMANTIC
 
 
-def build_model(settings: TrainSettings, num_classes: int, norm: str,
-                anchors: Optional[AnchorConfig]) -> DensePredictionSteps:
+def build_model(settings: TrainSettings, num_classes: int, norm: str, anchors: Optional[AnchorConfig],
+                stuff_classes: tuple[int, ...] = ()) -> DensePredictionSteps:
     """The run's model; a detector with `anchors`' size and aspect ratios (the config's own, or
-    fitted to the data). Sizes left unset (`TrainSettings.sized_to` fits them for a run) take the
-    class's own."""
-    return MODEL_CLASSES[settings.model](settings.model_config.for_run(num_classes, norm, anchors, settings.seed))
+    fitted to the data), a panoptic model with the label ids of the dataset's `stuff_classes`.
+    Sizes left unset (`TrainSettings.sized_to` fits them for a run) take the class's own."""
+    config = settings.model_config.for_run(num_classes, norm, anchors, settings.seed, stuff_classes)
+    return MODEL_CLASSES[settings.model](config)

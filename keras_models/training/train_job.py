@@ -35,7 +35,7 @@ from keras_models.training.strategy import choose_strategy, compiles_steps, work
 from keras_models.training.time_budget import TimeBudget
 from keras_models.training.train_callbacks import EpochLog, HistoryFile, StopOnNaN
 from keras_models.training.train_settings import TrainSettings
-from pipeline.dataset import make_dataset, most_boxes_per_image, read_dataset_info, shard_files
+from pipeline.dataset import make_dataset, most_boxes_per_image, read_dataset_info, shard_files, stuff_classes
 from pipeline.input_shards import full_batch_steps, records_per_pipeline
 
 # With --time-budget the budget ends the run; this only bounds Keras' epoch loop.
@@ -99,7 +99,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     schedule = WarmupCosine(learning_rate.peak, steps_per_epoch * epochs,
                             int(settings.warmup_epochs * steps_per_epoch), final_fraction=0.01)
     with strategy.scope():
-        model = _model(settings, len(info["classes"]), norm, anchors)
+        model = _model(settings, len(info["classes"]), stuff_classes(info), norm, anchors)
         optimizer = make_optimizer(settings.optimizer, schedule, settings.weight_decay, settings.momentum,
                                    settings.clip_norm, model.trainable_variables)
         model.compile(optimizer=optimizer, jit_compile=compiles_steps(strategy, settings.xla))
@@ -126,7 +126,7 @@ def _train(settings: TrainSettings, progress: Callable[[str], None], started: fl
     callbacks = [stop_on_nan, *([budget] if budget else [])]
     if validation is not None and settings.eval_every and is_chief:
         class_names = [entry["name"] for entry in sorted(info["classes"], key=lambda entry: entry["id"])]
-        if model.TRAINS_ON_SEMANTIC:
+        if not model.FINDS_OBJECTS:
             callbacks.append(SemanticEvaluation(settings.data_dir, "val", class_names, settings.eval_every,
                                                 settings.batch_size))
         else:
@@ -209,10 +209,10 @@ def _anchor_layout(settings: TrainSettings, info: dict,
     return anchors
 
 
-def _model(settings: TrainSettings, num_classes: int, norm: str,
+def _model(settings: TrainSettings, num_classes: int, stuff: tuple[int, ...], norm: str,
            anchors: Optional[AnchorConfig]) -> DensePredictionSteps:
     """The run's model, its backbone loaded from `--weights` when given (inside the strategy's scope)."""
-    model = build_model(settings, num_classes, norm, anchors)
+    model = build_model(settings, num_classes, norm, anchors, stuff)
     if settings.weights:
         load_backbone_weights(model.backbone, settings.model_config.backbone, settings.image_size, settings.weights)
     return model

@@ -24,9 +24,9 @@ from keras_models.training.strategy import STRATEGIES
 from pipeline.augment.config import AugmentationConfig
 from pipeline.ragged_padding import padded_box_count
 
-# The models' config fields a run fills in itself: the dataset's classes, the run's normalization
-# (`TrainSettings.norm`, None: by the strategy) and its seed.
-FILLED_BY_THE_RUN = ("num_classes", "norm", "sampling_seed")
+# The models' config fields a run fills in itself: the dataset's classes and which are stuff, the
+# run's normalization (`TrainSettings.norm`, None: by the strategy) and its seed.
+FILLED_BY_THE_RUN = ("num_classes", "stuff_classes", "norm", "sampling_seed")
 # The fields a settings file or the factory's keywords may name besides the run's own.
 MODEL_FIELDS = tuple(dict.fromkeys(name for config in MODEL_CONFIGS.values() for name in config.field_names()
                                    if name not in FILLED_BY_THE_RUN))

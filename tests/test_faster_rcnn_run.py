@@ -41,7 +41,7 @@ def test_settings_of_the_other_detector_exit_2_naming_them(tiny_run, tmp_path, c
     config.write_text("rois_per_image: 64\n")
     assert main(["train", "--data", str(tiny_run[0]), "--out", str(tmp_path / "run"), "--config", str(config)]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.endswith("rois_per_image set, but only --model faster_rcnn or mask_rcnn reads it; this run trains "
+    assert error.endswith("rois_per_image set, but only --model faster_rcnn or mask_rcnn or panoptic_fpn reads it; this run trains "
                           "retinanet")
     assert len(error.splitlines()) == 1 and not (tmp_path / "run").exists()
 

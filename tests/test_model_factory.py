@@ -76,13 +76,13 @@ def test_a_run_of_a_model_this_version_does_not_build_is_refused():
 
 
 @pytest.mark.parametrize("values, message", [
-    (dict(box_head="4conv1fc"), "box_head set, but only --model faster_rcnn or mask_rcnn reads it; this run trains retinanet"),
+    (dict(box_head="4conv1fc"), "box_head set, but only --model faster_rcnn or mask_rcnn or panoptic_fpn reads it; this run trains retinanet"),
     (dict(rois_per_image=64, training_proposals=500),
-     "training_proposals, rois_per_image set, but only --model faster_rcnn or mask_rcnn reads them"),
+     "training_proposals, rois_per_image set, but only --model faster_rcnn or mask_rcnn or panoptic_fpn reads them"),
     (dict(model="faster_rcnn", head_depth=3), "head_depth set, but only --model retinanet reads it"),
-    (dict(pyramid=False), "pyramid set, but only --model faster_rcnn or mask_rcnn reads it; this run trains retinanet"),
+    (dict(pyramid=False), "pyramid set, but only --model faster_rcnn or mask_rcnn or panoptic_fpn reads it; this run trains retinanet"),
     (dict(model="faster_rcnn", mask_head_channels=64),
-     "mask_head_channels set, but only --model mask_rcnn reads it; this run trains faster_rcnn"),
+     "mask_head_channels set, but only --model mask_rcnn or panoptic_fpn reads it; this run trains faster_rcnn"),
     (dict(variance_voting=True), "variance_voting weighs boxes by their predicted variance: it needs "
                                  "box_uncertainty laplace or normal"),
     (dict(model="faster_rcnn", head_norm="group"), "head_norm set, but only --model retinanet reads it"),
@@ -90,7 +90,10 @@ def test_a_run_of_a_model_this_version_does_not_build_is_refused():
     (dict(model="faster_rcnn", foreground_fraction=0.0), "foreground_fraction must be in (0, 1], got 0.0"),
     (dict(model="faster_rcnn", rois_per_image=0), "rois_per_image must be at least 1, got 0"),
     (dict(anchor_size_multiplier=-1.0), "anchor_size_multiplier must be positive, got -1.0"),
-    (dict(model="panoptic_fpn"), "model must be one of retinanet, faster_rcnn, mask_rcnn, semantic_fpn, got 'panoptic_fpn'"),
+    (dict(model="yolo_v8"), "model must be one of retinanet, faster_rcnn, mask_rcnn, semantic_fpn, panoptic_fpn, "
+                           "got 'yolo_v8'"),
+    (dict(model="mask_rcnn", semantic_loss_weight=1.0), "semantic_loss_weight set, but only --model panoptic_fpn"),
+    (dict(model="panoptic_fpn", stuff_min_area=2.0), "stuff_min_area must lie in [0, 1], got 2.0"),
     (dict(model="semantic_fpn", score_threshold=0.3), "score_threshold set, but only --model"),
 ])
 def test_settings_another_model_reads_are_refused(values, message):

@@ -83,3 +83,14 @@ def test_random_detections_merge_as_the_reference_does(rng, jit_compile):
         assert np.array_equal(categories[image], expected[0]), image
         assert np.array_equal(instances[image], expected[1]), image
     assert instances[:2].max() > 0 and not instances[2].any()
+
+
+def test_the_merge_holds_no_op_a_tpu_cannot_shape(rng):
+    from tests.test_tpu_path import denied, op_types
+
+    function = tf.function(lambda *args: merge_panoptic(*args, MergeConfig()))
+    arguments = [tf.zeros([2, 5, CELLS, CELLS]), tf.zeros([2, 5, 4]), tf.zeros([2, 5]), tf.zeros([2, 5], tf.int32),
+                 tf.zeros([2], tf.int32), tf.zeros([2, SIDE, SIDE], tf.int32)]
+    types = op_types(function, *arguments)
+    assert "While" in types or "StatelessWhile" in types, types  # one instance per step, shapes fixed
+    assert not denied(types), denied(types)

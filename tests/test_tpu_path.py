@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_models.models.registry import MODEL_CLASSES
 from keras_models.training.strategy import compiles_steps
 from pipeline.dataset import make_dataset
 from tests.builders import SMALL_MODELS, prepared_stuff, prepared_synth, small_model
@@ -74,12 +75,13 @@ def test_the_steps_a_tpu_runs_compile_with_xla_and_hold_no_op_it_cannot_shape(na
 @pytest.mark.parametrize("name", sorted(SMALL_MODELS))
 def test_blank_images_that_fill_up_a_batch_change_no_loss(name, data, tmp_path):
     """8 images in batches of 3: the last batch holds 2 and a blank one; its losses are the 2's."""
-    semantic = SMALL_MODELS[name] is SMALL_MODELS["semantic_fpn"]
+    model_class = MODEL_CLASSES[name]
+    semantic = model_class.TRAINS_ON_SEMANTIC
     if semantic:  # per-pixel labels: `synth --stuff`, its 3 shapes and 3 stuff regions
         data = prepared_stuff(tmp_path, 8, 128, seed=9, val_fraction=0.0)
     model = small_model(name, 6 if semantic else 3)
     model.compile(optimizer=keras.optimizers.SGD(0.01))
-    maps = dict(with_masks=not semantic, with_semantic=semantic)
+    maps = dict(with_masks=model_class.TRAINS_ON_MASKS or not semantic, with_semantic=semantic)
     # deterministic: the same images in the same order, so that both last batches hold the same two
     ragged = list(make_dataset(str(data), "train", 128, 3, training=False, deterministic=True, **maps))[-1]
     full = list(make_dataset(str(data), "train", 128, 3, training=False, deterministic=True, full_batches=True,

@@ -244,7 +244,7 @@ def test_a_model_train_does_not_build_is_refused(data_dir, tmp_path, capsys):
     config = tmp_path / "train.yaml"
     config.write_text("model: yolo\n")
     assert main(train_args(data_dir, tmp_path / "run", 1) + ["--config", str(config)]) == 2
-    assert "--model must be one of retinanet, faster_rcnn, mask_rcnn, semantic_fpn, got 'yolo'" in capsys.readouterr().err
+    assert "--model must be one of retinanet, faster_rcnn, mask_rcnn, semantic_fpn, panoptic_fpn, got 'yolo'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(train_args(data_dir, tmp_path / "run", 1) + ["--model", "yolo"])
     assert "invalid choice: 'yolo'" in capsys.readouterr().err

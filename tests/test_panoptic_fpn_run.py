@@ -174,3 +174,19 @@ def test_predict_prints_the_things_and_stuff_and_draws_them(served, tmp_path, ca
     drawn = np.asarray(Image.open(tmp_path / "drawn.png").convert("RGB"))
     plain = np.asarray(Image.open(io.BytesIO(image)).convert("RGB").resize(drawn.shape[1::-1], Image.BILINEAR))
     assert np.abs(drawn.astype(int) - plain).mean() > 5  # tinted
+
+
+def test_compare_pairs_pq_for_things_and_stuff(tiny_panoptic_run, exported, tmp_path, capsys):
+    """A run against its own export: PQ, PQ things and PQ stuff join the verdict's family, each B − A = 0
+    in every paired resample."""
+    data, run = tiny_panoptic_run
+    report_path = tmp_path / "comparison.json"
+    assert main(["compare", str(run), str(exported(run) / "shapes" / "1"), "--data", str(data),
+                 "--out", str(report_path), "--resamples", "200"]) == 0
+    report = json.loads(report_path.read_text())
+    for name in ("PQ", "PQ things", "PQ stuff"):
+        paired = report["bootstrap"][name]
+        assert paired["A"] == paired["B"] > 0 and paired["low"] == paired["high"] == 0.0, name
+        assert name in report["holm"]["tests"]
+    assert "PQ stuff: no difference shown" in report["verdict"]
+    assert "ΔPQ things" in capsys.readouterr().out

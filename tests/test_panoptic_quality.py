@@ -142,3 +142,25 @@ def test_random_scenes_agree_with_the_reference():
     for class_id in (THING, STUFF):
         assert result["per_class"][class_id]["PQ"] == pytest.approx(reference[class_id])
     assert 0 < result["things"]["PQ"] < 1
+
+
+def test_bootstrap_resamples_score_as_the_whole_sample_does(rng):
+    """Scored with every image drawn once, the resampled PQ equals `panoptic_quality`'s; the
+    intervals hold the whole sample's values; images drawn twice count twice."""
+    from keras_models.evaluation.panoptic_evaluation import panoptic_metrics, resampled_pq
+    from keras_models.evaluation.panoptic_quality import ClassCounts, quality_of_counts, summed_counts
+
+    per_image = [{label: ClassCounts(*rng.integers(0, 3, size=3).tolist(), float(rng.uniform(0, 2)))
+                  for label in rng.choice([1, 2, 3, 4], size=rng.integers(1, 4), replace=False).tolist()}
+                 for _ in range(40)]
+    whole = quality_of_counts(summed_counts(per_image), [1, 2, 3], [4])
+    drawn = resampled_pq(per_image, np.ones((1, 40), np.int64), 4, [4])
+    assert drawn["PQ"][0] == pytest.approx(whole["all"]["PQ"]) and drawn["PQ stuff"][0] == pytest.approx(
+        whole["stuff"]["PQ"]) and drawn["PQ things"][0] == pytest.approx(whole["things"]["PQ"])
+    twice = resampled_pq(per_image, np.array([[2] + [0] * 39]), 4, [4])
+    assert twice["PQ"][0] == pytest.approx(quality_of_counts(summed_counts([per_image[0]] * 2), [1, 2, 3], [4])["all"]["PQ"])
+    metrics = panoptic_metrics(per_image, ["a", "b", "c", "d"], [4], resamples=100)
+    for group in ("all", "things", "stuff"):
+        for quality in ("PQ", "SQ", "RQ"):
+            interval = metrics["intervals"][group][quality]
+            assert interval["low"] <= metrics[group][quality] <= interval["high"], (group, quality)

@@ -12,8 +12,9 @@ from contracts.atomic_file import write_json_atomically
 from contracts.errors import BoxflowError
 from contracts.user_paths import check_output_file, make_folder
 from keras_models.evaluation.model_comparison import COMPARED_METRICS, MASK_METRICS
+from keras_models.evaluation.panoptic_evaluation import PQ_GROUPS
 from keras_models.evaluation.paired_t_test import SMALL_SAMPLE
-from pipeline.dataset import read_dataset_info, shard_files
+from pipeline.dataset import read_dataset_info, shard_files, stuff_classes
 
 REPORT_VERSION = 2
 # Fewer resamples cannot show a difference: a bootstrap p-value is at least 2 / (n + 1), and Holm
@@ -88,7 +89,7 @@ def run(settings: CompareSettings, progress: Callable[[str], None] = _to_stderr)
     thresholds, operating_point = _operating_point(settings, sources, detections, num_classes, progress)
     progress(f"[compare] {settings.resamples} paired bootstrap resamples over {len(detections['A'])} images")
     comparison = compare(detections["A"], detections["B"], num_classes, thresholds, settings.resamples,
-                         seed=settings.seed)
+                         seed=settings.seed, stuff_ids=stuff_classes(read_dataset_info(settings.data_dir)))
 
     plot_path = os.path.splitext(report_path)[0] + ".differences.png"
     write_difference_plot(comparison, plot_path)
@@ -132,7 +133,7 @@ def _operating_point(settings: CompareSettings, sources: dict, detections: dict,
 def format_comparison(report: dict) -> str:
     """The comparison as a person reads it in a terminal: metrics, differences, test, verdict."""
     lines = [f"{report['images']} images of '{report['split']}' in {report['data']}"]
-    names = [name for name in (*COMPARED_METRICS, *MASK_METRICS) if name in report["bootstrap"]]
+    names = [name for name in (*COMPARED_METRICS, *MASK_METRICS, *PQ_GROUPS.values()) if name in report["bootstrap"]]
     for letter in ("A", "B"):
         metrics = "  ".join(f"{name} {report['bootstrap'][name][letter]:.3f}" for name in names
                             if report["bootstrap"][name])

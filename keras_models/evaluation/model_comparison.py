@@ -7,7 +7,8 @@ images (some are hard for every model) from the comparison, which is what makes 
 detectable on a few hundred images. The verdict judges each metric (mAP, AP50, AP75 by their
 bootstrap p-values, per-image F1 by the signed-rank test) with Holm's correction across the four,
 or across seven when both models predict masks: their masks' AP, AP50 and AP75 (COCO segm) join
-the family, from the same resamples.
+the family, from the same resamples; and two panoptic models' PQ over all classes, the things and
+the stuff join it too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pycocotools.cocoeval import COCOeval
 from keras_models.evaluation import coco_metrics
 from keras_models.evaluation.bootstrap import percentile_interval, resample_counts
 from keras_models.evaluation.evaluation_image import EvaluationImage
+from keras_models.evaluation.panoptic_evaluation import PQ_GROUPS, resampled_pq
 from keras_models.evaluation.pooled_matches import PooledMatches
 from keras_models.evaluation.paired_t_test import PairedTTest, paired_t_test
 from keras_models.evaluation.signed_rank_test import SignedRankTest, holm_adjusted, signed_rank_test
@@ -71,11 +73,29 @@ def paired_bootstrap(first: COCOeval, second: COCOeval, resamples: int, level: f
     both evaluations each time (they must hold the same images in the same order; `seed` draws the
     same resamples for every pair of evaluations); None for a metric undefined on all images."""
     pooled = PooledMatches(first), PooledMatches(second)
-    on_all = [each.metrics(np.ones((1, each.images), np.int64)) for each in pooled]
-    counts = resample_counts(pooled[0].images, resamples, seed)
-    drawn = [each.metrics(counts) for each in pooled]
+    return _paired_differences([each.metrics for each in pooled], pooled[0].images, COMPARED_METRICS, resamples,
+                               level, seed)
+
+
+def paired_panoptic_bootstrap(first: Sequence[dict], second: Sequence[dict], class_count: int,
+                              stuff_ids: Sequence[int], resamples: int, level: float = 0.95, seed: int = 0
+                              ) -> dict[str, Optional[PairedDifference]]:
+    """PQ's differences (all classes, things, stuff) over the same resamples of the images as
+    `paired_bootstrap` draws with `seed`, from each model's per-image panoptic counts."""
+    scorers = [lambda weights, counts=counts: resampled_pq(counts, weights, class_count, stuff_ids)
+               for counts in (first, second)]
+    return _paired_differences(scorers, len(first), tuple(PQ_GROUPS.values()), resamples, level, seed)
+
+
+def _paired_differences(scorers: Sequence, images: int, names: Sequence[str], resamples: int, level: float,
+                        seed: int) -> dict[str, Optional[PairedDifference]]:
+    """Each of `names`' differences, second − first: `scorers` (first's, second's) turn `[R, N]`
+    draw counts into `{name: [R] values}` (NaN where undefined)."""
+    on_all = [score(np.ones((1, images), np.int64)) for score in scorers]
+    counts = resample_counts(images, resamples, seed)
+    drawn = [score(counts) for score in scorers]
     differences: dict[str, Optional[PairedDifference]] = {}
-    for name in COMPARED_METRICS:
+    for name in names:
         both = ~np.isnan(drawn[0][name]) & ~np.isnan(drawn[1][name])
         samples = (drawn[1][name] - drawn[0][name])[both]
         whole = float(on_all[0][name][0]), float(on_all[1][name][0])
@@ -104,11 +124,13 @@ class Comparison:
     signed_rank: SignedRankTest
     # Keyed by `MASK_METRICS`' names, when both models predict masks (and the images have them).
     mask_bootstrap: Optional[dict[str, Optional[PairedDifference]]] = None
+    # Keyed by `PQ_GROUPS`' names, when both models are panoptic (and the images have per-pixel labels).
+    panoptic_bootstrap: Optional[dict[str, Optional[PairedDifference]]] = None
 
     @property
     def paired_metrics(self) -> dict[str, Optional[PairedDifference]]:
-        """Every bootstrapped metric: the boxes', then the masks'."""
-        return {**self.bootstrap, **(self.mask_bootstrap or {})}
+        """Every bootstrapped metric: the boxes', the masks', then PQ's."""
+        return {**self.bootstrap, **(self.mask_bootstrap or {}), **(self.panoptic_bootstrap or {})}
 
     @property
     def holm_p_values(self) -> dict[str, float]:
@@ -148,9 +170,11 @@ def best_f1_thresholds(first: Sequence[EvaluationImage], second: Sequence[Evalua
 
 
 def compare(first: Sequence[EvaluationImage], second: Sequence[EvaluationImage], num_classes: int,
-            thresholds: tuple[float, float], resamples: int = 1000, level: float = 0.95, seed: int = 0) -> Comparison:
+            thresholds: tuple[float, float], resamples: int = 1000, level: float = 0.95, seed: int = 0,
+            stuff_ids: Sequence[int] = ()) -> Comparison:
     """Compares two models' detections on the same images (same order, same ground truth), each
-    model's per-image F1 taken at its score threshold in `thresholds` (A's, B's)."""
+    model's per-image F1 taken at its score threshold in `thresholds` (A's, B's); two panoptic
+    models' PQ too (`stuff_ids`: the label ids of the stuff classes)."""
     source_ids = tuple(image.source_id for image in first)
     if source_ids != tuple(image.source_id for image in second):
         raise ValueError("the two models were evaluated on different images")
@@ -164,9 +188,14 @@ def compare(first: Sequence[EvaluationImage], second: Sequence[EvaluationImage],
         masks = [coco_metrics.evaluate_coco(images, num_classes, iou_type="segm") for images in (first, second)]
         mask_bootstrap = {name: paired_bootstrap(*masks, resamples, level, seed)[metric]
                           for name, metric in MASK_METRICS.items()}
+    panoptic_bootstrap = None
+    if all(image.panoptic_counts is not None for image in (*first, *second)):
+        panoptic_bootstrap = paired_panoptic_bootstrap([image.panoptic_counts for image in first],
+                                                       [image.panoptic_counts for image in second], num_classes,
+                                                       stuff_ids, resamples, level, seed)
     return Comparison(source_ids, paired_bootstrap(*evaluations, resamples, level, seed), resamples, thresholds,
                       f1_first, f1_second, paired_t_test(f1_first, f1_second), signed_rank_test(f1_first, f1_second),
-                      mask_bootstrap)
+                      mask_bootstrap, panoptic_bootstrap)
 
 
 def comparison_report(comparison: Comparison) -> dict:

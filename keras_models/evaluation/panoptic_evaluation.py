@@ -17,9 +17,12 @@ import tensorflow as tf
 
 from contracts.record_schema import IGNORE_LABEL
 from keras_models.evaluation.bootstrap import percentile_interval, resample_counts
-from keras_models.evaluation.panoptic_quality import ClassCounts, PanopticImage, image_counts, quality_of_counts
+from keras_models.evaluation.panoptic_quality import (ClassCounts, PanopticImage, image_counts, quality_of_counts,
+                                                      summed_counts)
 
 GROUPS = ("all", "things", "stuff")
+# How `compare` names each group's PQ.
+PQ_GROUPS = {"all": "PQ", "things": "PQ things", "stuff": "PQ stuff"}
 QUALITIES = ("PQ", "SQ", "RQ")
 
 
@@ -55,31 +58,65 @@ def panoptic_metrics(per_image: Sequence[dict[int, ClassCounts]], class_names: S
                      stuff_ids: Sequence[int], resamples: int = 200, seed: int = 0, level: float = 0.95) -> dict:
     """`{"images", "all" | "things" | "stuff": {"PQ", "SQ", "RQ", "classes"} or None, "per_class":
     {name: {...}}, "intervals": {group: {quality: interval}}}` over the images' counts."""
-    thing_ids = [label for label in range(1, len(class_names) + 1) if label not in set(stuff_ids)]
-    totals = quality_of_counts(_summed(per_image, np.ones(len(per_image), np.int64)), thing_ids, stuff_ids)
+    groups = _group_ids(len(class_names), stuff_ids)
+    totals = quality_of_counts(summed_counts(per_image), groups["things"], groups["stuff"])
     metrics = {"images": len(per_image), **{group: totals[group] for group in GROUPS},
                "per_class": {class_names[label - 1]: quality for label, quality in totals["per_class"].items()}}
     if resamples:
-        samples = [quality_of_counts(_summed(per_image, weights), thing_ids, stuff_ids)
-                   for weights in resample_counts(len(per_image), resamples, seed)]
-        metrics["intervals"] = {group: {quality: _interval([sample[group] and sample[group][quality]
-                                                            for sample in samples], level, resamples)
-                                        for quality in QUALITIES}
-                                for group in GROUPS if totals[group] is not None}
+        counts = _counts_array(per_image, len(class_names))
+        resampled = np.einsum("rn,nck->rck", resample_counts(len(per_image), resamples, seed), counts)
+        metrics["intervals"] = {
+            group: {quality: _interval(values, level, resamples)
+                    for quality, values in _group_qualities(resampled, groups[group]).items()}
+            for group in GROUPS if totals[group] is not None}
     return metrics
 
 
-def _summed(per_image: Sequence[dict[int, ClassCounts]], weights: np.ndarray) -> dict[int, ClassCounts]:
-    """The images' counts added up, image i `weights[i]` times (a bootstrap resample)."""
-    totals: dict[int, ClassCounts] = {}
-    for counts, weight in zip(per_image, weights):
-        for class_id, one in counts.items():
-            totals.setdefault(class_id, ClassCounts()).add(one, int(weight))
-    return totals
+def resampled_pq(per_image: Sequence[dict[int, ClassCounts]], weights: np.ndarray, class_count: int,
+                 stuff_ids: Sequence[int]) -> dict[str, np.ndarray]:
+    """`{"PQ", "PQ things", "PQ stuff"}`: each float `[R]` over the resamples `weights` `[R, N]` (how
+    many times each image is drawn; NaN where a group has no class that appears)."""
+    resampled = np.einsum("rn,nck->rck", weights, _counts_array(per_image, class_count))
+    groups = _group_ids(class_count, stuff_ids)
+    return {name: _group_qualities(resampled, groups[group])["PQ"] for group, name in PQ_GROUPS.items()}
 
 
-def _interval(values: list[Optional[float]], level: float, resamples: int) -> Optional[dict]:
-    if any(value is None for value in values):
+def _group_ids(class_count: int, stuff_ids: Sequence[int]) -> dict[str, list[int]]:
+    stuff = sorted(set(stuff_ids))
+    things = [label for label in range(1, class_count + 1) if label not in stuff]
+    return {"all": things + stuff, "things": things, "stuff": stuff}
+
+
+def _counts_array(per_image: Sequence[dict[int, ClassCounts]], class_count: int) -> np.ndarray:
+    """float64 `[N, C + 1, 4]`: each image's true positives, false positives, false negatives and IoU
+    sum per label id (0 unused)."""
+    counts = np.zeros((len(per_image), class_count + 1, 4))
+    for index, image in enumerate(per_image):
+        for label, one in image.items():
+            counts[index, label] = (one.true_positives, one.false_positives, one.false_negatives, one.iou_sum)
+    return counts
+
+
+def _group_qualities(resampled: np.ndarray, ids: Sequence[int]) -> dict[str, np.ndarray]:
+    """`{"PQ", "SQ", "RQ"}` `[R]`: the means over the classes of `ids` that appear in each resample
+    (`resampled` `[R, C + 1, 4]` summed counts), NaN where none does; `ClassCounts.quality`'s rules."""
+    chosen = resampled[:, list(ids)]
+    true_positives, false_positives, false_negatives, iou_sum = np.moveaxis(chosen, -1, 0)
+    appears = true_positives + false_positives + false_negatives > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sq = np.where(true_positives > 0, iou_sum / true_positives, 0.0)
+        denominator = true_positives + 0.5 * false_positives + 0.5 * false_negatives
+        rq = np.where(denominator > 0, true_positives / denominator, 0.0)
+        shown = appears.sum(axis=1)
+
+        def mean(values: np.ndarray) -> np.ndarray:
+            return np.where(shown > 0, (values * appears).sum(axis=1) / shown, np.nan)
+
+        return {"PQ": mean(sq * rq), "SQ": mean(sq), "RQ": mean(rq)}
+
+
+def _interval(values: np.ndarray, level: float, resamples: int) -> Optional[dict]:
+    if np.isnan(values).any():
         return None
     low, high = percentile_interval(values, level)
     return {"low": low, "high": high, "level": level, "resamples": resamples, "method": "bootstrap over images"}

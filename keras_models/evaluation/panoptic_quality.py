@@ -45,11 +45,11 @@ class ClassCounts:
     false_negatives: int = 0
     iou_sum: float = 0.0
 
-    def add(self, other: "ClassCounts", times: int = 1) -> None:
-        self.true_positives += times * other.true_positives
-        self.false_positives += times * other.false_positives
-        self.false_negatives += times * other.false_negatives
-        self.iou_sum += times * other.iou_sum
+    def add(self, other: "ClassCounts") -> None:
+        self.true_positives += other.true_positives
+        self.false_positives += other.false_positives
+        self.false_negatives += other.false_negatives
+        self.iou_sum += other.iou_sum
 
     @property
     def appears(self) -> bool:
@@ -114,11 +114,16 @@ def panoptic_quality(images: Iterable[PanopticImage], thing_classes: Iterable[in
                      stuff_classes: Iterable[int]) -> dict:
     """`{"all" | "things" | "stuff": {"PQ", "SQ", "RQ", "classes"}, "per_class": {id: {...}}}` over
     `images`; each group's numbers are means over its classes that appear."""
+    return quality_of_counts(summed_counts(image_counts(image) for image in images), thing_classes, stuff_classes)
+
+
+def summed_counts(per_image: Iterable[dict[int, ClassCounts]]) -> dict[int, ClassCounts]:
+    """Per class, the counts of every image added up."""
     totals: dict[int, ClassCounts] = defaultdict(ClassCounts)
-    for image in images:
-        for class_id, counts in image_counts(image).items():
-            totals[class_id].add(counts)
-    return quality_of_counts(totals, thing_classes, stuff_classes)
+    for counts in per_image:
+        for class_id, one in counts.items():
+            totals[class_id].add(one)
+    return dict(totals)
 
 
 def quality_of_counts(totals: dict[int, ClassCounts], thing_classes: Iterable[int],

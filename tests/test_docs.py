@@ -255,11 +255,14 @@ def guide_project(tmp_path_factory):
 def test_every_single_machine_command_of_the_guide_runs(guide_project):
     project, server = guide_project
     assert server is not None and server.serving.startswith("serving ")
-    for name in ("bccd", "coco128", "coco128_masks", "coco128_yolo", "raccoon", "shapes"):
+    for name in ("bccd", "coco128", "coco128_masks", "coco128_yolo", "raccoon", "shapes", "stuff_semantic",
+                 "stuff_panoptic"):
         assert (project / "models" / name / "1" / "saved_model.pb").is_file(), name
         assert name in server.serving
     assert (project / "bccd_boxes.png").is_file() and (project / "boxes.png").is_file()
     assert (project / "coco128_masks.png").is_file()  # a masked prediction, drawn
+    # the served per-pixel answers, drawn
+    assert (project / "stuff_semantic.png").is_file() and (project / "stuff_panoptic.png").is_file()
     comparison = json.loads((project / "comparison-test.json").read_text())
     assert comparison["A"]["run"] == "runs/bccd" and comparison["B"]["run"] == "runs/bccd_faster_rcnn"
     assert (project / "comparison-test.differences.png").is_file()

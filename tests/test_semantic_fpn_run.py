@@ -99,11 +99,21 @@ def test_a_dataset_without_per_pixel_labels_and_detector_settings_are_refused(ti
         assert message in capsys.readouterr().err
 
 
-def test_compare_refuses_a_semantic_model_in_one_line(tiny_semantic_run, exported, capsys):
+def test_compare_pairs_miou_and_pixel_accuracy(tiny_semantic_run, tiny_panoptic_run, exported, tmp_path, capsys):
+    """A run against its own export: both scores equal, B − A = 0 in every paired resample, no difference
+    shown; a semantic model against a detector is refused in one line."""
     data, run = tiny_semantic_run
-    for model in (run, exported(run) / "shapes" / "1"):
-        assert main(["compare", "--data", str(data), str(model), str(model)]) == 2
-        assert "a semantic model labels pixels; this compares detectors" in capsys.readouterr().err
+    report_path = tmp_path / "comparison.json"
+    assert main(["compare", "--data", str(data), str(run), str(exported(run) / "shapes" / "1"),
+                 "--out", str(report_path), "--resamples", "200"]) == 0
+    report = json.loads(report_path.read_text())
+    for name in ("mIoU", "pixel_accuracy"):
+        paired = report["bootstrap"][name]
+        assert paired["A"] == paired["B"] > 0 and paired["low"] == paired["high"] == 0.0, name
+        assert f"{name}: no difference shown" in report["verdict"]
+    assert report["images"] == len(read_records(data, "val")) and "ΔmIoU +0.000" in capsys.readouterr().out
+    assert main(["compare", "--data", str(data), str(run), str(tiny_panoptic_run[1])]) == 2
+    assert "labels pixels and B" in capsys.readouterr().err
 
 
 def test_masks_come_back_in_each_images_own_frame(tiny_semantic_run):

@@ -38,5 +38,6 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
                                threshold_split=args.threshold_split)
     report = run_job(settings)
     print(format_comparison(report))
-    print(f"report {settings.report}; per-image differences {report['plot']}")
+    plot = f"; per-image differences {report['plot']}" if "plot" in report else ""
+    print(f"report {settings.report}{plot}")
     return 0

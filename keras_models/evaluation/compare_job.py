@@ -77,6 +77,8 @@ def run(settings: CompareSettings, progress: Callable[[str], None] = _to_stderr)
         source = detection_source(path)
         check_dataset_classes(settings.data_dir, source.class_names, path)
         sources[letter] = source
+    if sources["A"].labels_pixels or sources["B"].labels_pixels:
+        return _compare_semantic(settings, sources, report_path, started, progress)
     detections = {}
     for letter, source in sources.items():
         progress(f"[compare] {letter}: detecting on '{settings.split}' of {settings.data_dir}")
@@ -98,6 +100,36 @@ def run(settings: CompareSettings, progress: Callable[[str], None] = _to_stderr)
                  for letter, source in sources.items()},
               **comparison_report(comparison), "plot": plot_path, "seconds": round(time.monotonic() - started, 1)}
     report["per_image_f1"]["operating_point"] = operating_point
+    write_json_atomically(report_path, report)
+    return report
+
+
+def _compare_semantic(settings: CompareSettings, sources: dict, report_path: str, started: float,
+                      progress: Callable[[str], None]) -> dict:
+    """Two semantic models' mIoU and pixel accuracy, paired image by image."""
+    from keras_models.evaluation.semantic_comparison import compare_semantic
+    from keras_models.evaluation.semantic_evaluation import collect_confusions
+
+    kinds = {letter: "labels pixels" if source.labels_pixels else "finds objects" for letter, source in sources.items()}
+    if len(set(kinds.values())) > 1:
+        raise BoxflowError(f"A ({settings.first}) {kinds['A']} and B ({settings.second}) {kinds['B']}: compare two "
+                           "detectors, or two semantic models")
+    if settings.score_threshold is not None or settings.threshold_split is not None:
+        raise BoxflowError("--score-threshold and --threshold-split choose detections; semantic models have none")
+    matrices = {}
+    for letter, source in sources.items():
+        progress(f"[compare] {letter}: segmenting '{settings.split}' of {settings.data_dir}")
+        matrices[letter] = collect_confusions(settings.data_dir, settings.split, source.detect,
+                                              len(source.class_names) + 1, settings.batch_size,
+                                              progress=lambda done: progress(f"[compare] {letter}: {done} images"))
+    progress(f"[compare] {settings.resamples} paired bootstrap resamples over {len(matrices['A'])} images")
+    try:
+        comparison = compare_semantic(matrices["A"], matrices["B"], settings.resamples, seed=settings.seed)
+    except ValueError as error:
+        raise BoxflowError(f"{settings.data_dir}: split '{settings.split}': {error}") from None
+    report = {"report_version": REPORT_VERSION, "data": settings.data_dir, "split": settings.split,
+              **{letter: source.description for letter, source in sources.items()}, **comparison,
+              "seconds": round(time.monotonic() - started, 1)}
     write_json_atomically(report_path, report)
     return report
 
@@ -132,6 +164,10 @@ def _operating_point(settings: CompareSettings, sources: dict, detections: dict,
 
 def format_comparison(report: dict) -> str:
     """The comparison as a person reads it in a terminal: metrics, differences, test, verdict."""
+    if "per_image_f1" not in report:  # two semantic models
+        from keras_models.evaluation.semantic_comparison import format_semantic_comparison
+
+        return format_semantic_comparison(report)
     lines = [f"{report['images']} images of '{report['split']}' in {report['data']}"]
     names = [name for name in (*COMPARED_METRICS, *MASK_METRICS, *PQ_GROUPS.values()) if name in report["bootstrap"]]
     for letter in ("A", "B"):

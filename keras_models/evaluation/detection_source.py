@@ -100,32 +100,35 @@ def saved_model_detector(model_dir: str) -> ExportedModel:
 
 @dataclasses.dataclass(frozen=True)
 class DetectionSource:
-    """A model ready to detect: `description` names it in reports (`{"run", "weights"}` or `{"model"}`)."""
+    """A model ready to run over records: `detect` answers the export's outputs, a detector's or,
+    when it `labels_pixels` only, a semantic model's; `description` names it in reports (`{"run",
+    "weights"}` or `{"model"}`)."""
 
     detect: DetectExamples
     class_names: tuple[str, ...]
     box_uncertainty: str
     description: dict
+    labels_pixels: bool = False
 
 
 def detection_source(path: str) -> DetectionSource:
     """The model at `path`: a run directory of `boxflow train` (its latest weights, calibrated when it
     has been) or an exported SavedModel version directory."""
+    from keras_models.evaluation.semantic_evaluation import model_segmenter
     from keras_models.runs.run_directory import CONFIG_FILE, load_trained_model
 
-    labels_pixels = f"{path}: a semantic model labels pixels; this compares detectors (boxflow evaluate scores its mIoU)"
     if os.path.exists(os.path.join(path, "saved_model.pb")):
         exported = saved_model_detector(path)
-        if exported.labels_pixels:
-            raise BoxflowError(labels_pixels)
-        return DetectionSource(exported.detect, exported.class_names, exported.box_uncertainty, {"model": path})
+        return DetectionSource(exported.detect, exported.class_names, exported.box_uncertainty, {"model": path},
+                               exported.labels_pixels)
     if os.path.exists(os.path.join(path, CONFIG_FILE)):
         trained = load_trained_model(path)
+        description = {"run": path, "weights": trained.weights_path}
         if not trained.model.FINDS_OBJECTS:
-            raise BoxflowError(labels_pixels)
+            return DetectionSource(model_segmenter(trained.model), trained.class_names, NO_UNCERTAINTY, description,
+                                   labels_pixels=True)
         return DetectionSource(model_detector(trained.model), trained.class_names,
-                               getattr(trained.model, "box_uncertainty", NO_UNCERTAINTY),
-                               {"run": path, "weights": trained.weights_path})
+                               getattr(trained.model, "box_uncertainty", NO_UNCERTAINTY), description)
     raise BoxflowError(f"{path}: neither a run directory of boxflow train (no {CONFIG_FILE}) nor an exported "
                        "SavedModel version directory (no saved_model.pb)")
 

@@ -73,7 +73,7 @@ def paired_bootstrap(first: COCOeval, second: COCOeval, resamples: int, level: f
     both evaluations each time (they must hold the same images in the same order; `seed` draws the
     same resamples for every pair of evaluations); None for a metric undefined on all images."""
     pooled = PooledMatches(first), PooledMatches(second)
-    return _paired_differences([each.metrics for each in pooled], pooled[0].images, COMPARED_METRICS, resamples,
+    return paired_differences([each.metrics for each in pooled], pooled[0].images, COMPARED_METRICS, resamples,
                                level, seed)
 
 
@@ -84,10 +84,10 @@ def paired_panoptic_bootstrap(first: Sequence[dict], second: Sequence[dict], cla
     `paired_bootstrap` draws with `seed`, from each model's per-image panoptic counts."""
     scorers = [lambda weights, counts=counts: resampled_pq(counts, weights, class_count, stuff_ids)
                for counts in (first, second)]
-    return _paired_differences(scorers, len(first), tuple(PQ_GROUPS.values()), resamples, level, seed)
+    return paired_differences(scorers, len(first), tuple(PQ_GROUPS.values()), resamples, level, seed)
 
 
-def _paired_differences(scorers: Sequence, images: int, names: Sequence[str], resamples: int, level: float,
+def paired_differences(scorers: Sequence, images: int, names: Sequence[str], resamples: int, level: float,
                         seed: int) -> dict[str, Optional[PairedDifference]]:
     """Each of `names`' differences, second − first: `scorers` (first's, second's) turn `[R, N]`
     draw counts into `{name: [R] values}` (NaN where undefined)."""
@@ -148,14 +148,14 @@ class Comparison:
                 continue
             detail = (f"Δ {paired.difference:+.3f}, {paired.level:.0%} interval {paired.low:+.3f} to "
                       f"{paired.high:+.3f}, Holm p {adjusted[name]:.2g}")
-            parts.append(f"{name}: {_judged(paired.difference, adjusted[name])} ({detail})")
+            parts.append(f"{name}: {judged(paired.difference, adjusted[name])} ({detail})")
         f1 = (f"{self.f1_second.mean():.3f} vs {self.f1_first.mean():.3f}, Wilcoxon Holm p {adjusted[F1]:.2g}, "
               f"t-test p {self.t_test.p_value:.2g}")
-        parts.append(f"{F1}: {_judged(self.signed_rank.statistic, adjusted[F1])} ({f1})")
+        parts.append(f"{F1}: {judged(self.signed_rank.statistic, adjusted[F1])} ({f1})")
         return f"B against A, Holm-corrected over {len(adjusted)} tests at {ALPHA:.0%}: " + "; ".join(parts)
 
 
-def _judged(direction: float, adjusted_p: float) -> str:
+def judged(direction: float, adjusted_p: float) -> str:
     if adjusted_p >= ALPHA or direction == 0:
         return "no difference shown"
     return "B higher" if direction > 0 else "B lower"

@@ -18,12 +18,10 @@ mIoU >= 0.8 in 15 minutes each.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import tempfile
 
-from cli_runs import boxflow, boxflow_lines, evaluation
+from cli_runs import boxflow_lines, budget_arguments, evaluation, synth_prepared
 from detector_quality import RATE, interval_text
 from mask_quality import mask_text
 
@@ -51,17 +49,9 @@ def scores_text(report: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=15.0, help="training budget of each run")
-    parser.add_argument("--images", type=int, default=1500, help="synth images generated, 300 of them held out")
-    parser.add_argument("--workdir", help="folder to work in (default: a temporary folder)")
-    args = parser.parse_args()
-    workdir = args.workdir or tempfile.mkdtemp(prefix="boxflow-panoptic-quality-")
-    os.makedirs(workdir, exist_ok=True)
-    raw, data = os.path.join(workdir, "raw"), os.path.join(workdir, "data")
-    boxflow("synth", "--out", raw, "--images", str(args.images), "--image-size", "256", "--seed", "7", "--stuff")
-    boxflow("prepare", "--format", "coco_panoptic", "--input", os.path.join(raw, "panoptic.json"), "--out", data,
-            "--val-fraction", str(HELD_OUT / args.images))
+    args = budget_arguments(__doc__.splitlines()[0], "boxflow-panoptic-quality-")
+    workdir = args.workdir
+    data = synth_prepared(workdir, args.images, HELD_OUT, "stuff")
     reports = {}
     for model in MODELS:
         run = os.path.join(workdir, "runs", model)

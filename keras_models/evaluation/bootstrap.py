@@ -53,3 +53,12 @@ def percentile_interval(values: Sequence[float], level: float) -> tuple[float, f
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def interval_report(values: Sequence[Optional[float]], level: float, resamples: int) -> Optional[dict]:
+    """A report's interval of one score over its bootstrap resamples' `values`; None when a resample
+    leaves it undefined (None or NaN)."""
+    if any(value is None or np.isnan(value) for value in values):
+        return None
+    low, high = percentile_interval(values, level)
+    return {"low": low, "high": high, "level": level, "resamples": resamples, "method": "bootstrap over images"}

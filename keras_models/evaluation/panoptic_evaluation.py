@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from contracts.record_schema import IGNORE_LABEL
-from keras_models.evaluation.bootstrap import percentile_interval, resample_counts
+from keras_models.evaluation.bootstrap import interval_report, resample_counts
 from keras_models.evaluation.panoptic_quality import (ClassCounts, PanopticImage, image_counts, quality_of_counts,
                                                       summed_counts)
 
@@ -66,7 +66,7 @@ def panoptic_metrics(per_image: Sequence[dict[int, ClassCounts]], class_names: S
         counts = _counts_array(per_image, len(class_names))
         resampled = np.einsum("rn,nck->rck", resample_counts(len(per_image), resamples, seed), counts)
         metrics["intervals"] = {
-            group: {quality: _interval(values, level, resamples)
+            group: {quality: interval_report(values, level, resamples)
                     for quality, values in _group_qualities(resampled, groups[group]).items()}
             for group in GROUPS if totals[group] is not None}
     return metrics
@@ -113,13 +113,6 @@ def _group_qualities(resampled: np.ndarray, ids: Sequence[int]) -> dict[str, np.
             return np.where(shown > 0, (values * appears).sum(axis=1) / shown, np.nan)
 
         return {"PQ": mean(sq * rq), "SQ": mean(sq), "RQ": mean(rq)}
-
-
-def _interval(values: np.ndarray, level: float, resamples: int) -> Optional[dict]:
-    if np.isnan(values).any():
-        return None
-    low, high = percentile_interval(values, level)
-    return {"low": low, "high": high, "level": level, "resamples": resamples, "method": "bootstrap over images"}
 
 
 def format_panoptic_metrics(metrics: dict) -> list[str]:

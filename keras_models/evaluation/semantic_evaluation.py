@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from contracts.errors import BoxflowError
 from contracts.export_schema import SEMANTIC_MASK_OUTPUT
-from keras_models.evaluation.bootstrap import percentile_interval, resample_counts
+from keras_models.evaluation.bootstrap import interval_report, resample_counts
 from keras_models.evaluation.semantic_metrics import ConfusionMatrix
 from keras_models.inference.segmentation_functions import Segmenter, segment_examples
 from pipeline.dataset import shard_files
@@ -71,16 +71,9 @@ def semantic_metrics(matrices: Sequence[ConfusionMatrix], class_names: Sequence[
     if resamples:
         samples = [ConfusionMatrix.summed(counts, unknown, weights).scores()
                    for weights in resample_counts(len(matrices), resamples, seed)]
-        metrics["intervals"] = {name: _interval([sample[name] for sample in samples], level, resamples)
+        metrics["intervals"] = {name: interval_report([sample[name] for sample in samples], level, resamples)
                                 for name in INTERVAL_METRICS}
     return metrics
-
-
-def _interval(values: list[Optional[float]], level: float, resamples: int) -> Optional[dict]:
-    if any(value is None for value in values):
-        return None
-    low, high = percentile_interval(values, level)
-    return {"low": low, "high": high, "level": level, "resamples": resamples, "method": "bootstrap over images"}
 
 
 def format_semantic_metrics(metrics: dict) -> list[str]:

@@ -23,6 +23,11 @@ class PanopticFPNConfig(MaskRCNNConfig):
     instances scoring at least `panoptic_score_threshold`, drops one more than
     `panoptic_overlap_threshold` hidden, and stuff regions under `stuff_min_area` of the input's
     pixels (Detectron2's 0.5, 0.5 and 4096 pixels of an 800 x 1333 input, `ops/panoptic_merge`).
+
+    λ measured (`synth --stuff`, 90 training images at 128 px, 8 epochs from a Mask R-CNN, PQ on 30
+    held out): 0.25 → PQ 0.657 (things 0.43, stuff 0.89); 0.5 → 0.677 (0.44, 0.91); 1 → 0.670 (0.43,
+    0.91); 2 → 0.655 (0.38, 0.93; box AP 0.33 against 0.35). All within each other's intervals
+    (±0.05); a heavier semantic loss trades the things for the stuff. 0.5 stays.
     """
 
     stuff_classes: tuple[int, ...] = ()

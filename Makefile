@@ -17,7 +17,7 @@ demo: $(STAMP)
 # Two workers, each test file on one (its module fixtures made once); the shared trained runs are
 # made once for both (tests/helpers/made_once.py).
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -ra --durations=15 -n 2 --dist loadfile
+	$(VENV)/bin/python -m pytest -q -ra --durations=40 -n 2 --dist loadfile
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -ra -m 'not slow' -n 2 --dist loadfile

@@ -35,22 +35,18 @@ def test_the_demo_runs_every_stage_and_reruns(tmp_path, capsys):
         assert row in out
     assert "server stopped" in out
 
-    # A rerun in the same folder starts afresh and works, this time with the time budget and Mask
-    # R-CNN (Faster R-CNN and its mask stage; `--model` reaches train as for any model) through every
-    # stage, on shapes drawn with their masks.
-    assert main(args[:3] + ["--images", "60", "--image-size", "128", "--train-minutes", "0.2",
-                            "--model", "mask_rcnn"]) == 0
-    out = capsys.readouterr().out
-    assert "boxes and masks" in out and "tiny MaskRCNN at 128px" in out and "server stopped" in out
-    assert "masks (COCO segm, mask IoU):" in out and "mask mAP" in out
-    assert json.loads((workdir / "run" / "config.json").read_text())["settings"]["model"] == "mask_rcnn"
-    assert (workdir / "models" / "shapes" / "1").exists() and not (workdir / "models" / "shapes" / "2").exists()
-
-    # And a Panoptic FPN: shapes over stuff regions, prepared from their COCO panoptic labels, scored
-    # by PQ, its held-out picture drawn with the stuff tinted.
+    # A rerun in the same folder starts afresh and works, this time with the time budget and Panoptic
+    # FPN (Mask R-CNN's every stage and the semantic branch; `--model` reaches train as for any
+    # model) through every stage, on shapes drawn with their masks over stuff regions, prepared from
+    # their COCO panoptic labels, scored by PQ too, its held-out picture drawn with the stuff tinted.
     assert main(args[:3] + ["--images", "60", "--image-size", "128", "--train-minutes", "0.2",
                             "--model", "panoptic_fpn"]) == 0
     out = capsys.readouterr().out
     assert "masks over stuff regions" in out and "tiny PanopticFPN at 128px" in out and "server stopped" in out
+    assert "masks (COCO segm, mask IoU):" in out and "mask mAP" in out
     assert "panoptic quality over" in out and "PQ (things, stuff)" in out
+    config = json.loads((workdir / "run" / "config.json").read_text())
+    assert config["settings"]["model"] == "panoptic_fpn" and config["model"]["stuff_classes"] == [4, 5, 6]
     assert json.loads((workdir / "data" / "dataset_info.json").read_text())["source"]["format"] == "coco_panoptic"
+    assert (workdir / "models" / "shapes" / "1").exists() and not (workdir / "models" / "shapes" / "2").exists()
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -177,14 +177,6 @@ def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list
         boxes = truth["boxes"][index].numpy().reshape(-1, 4)
         detection_boxes = xyxy_pixels(BOXES_OUTPUT)
         masked = MASKS_OUTPUT in detections
-        panoptic = None
-        semantic_png = truth["semantic_png"][index].numpy()
-        if PANOPTIC_CATEGORY_OUTPUT in detections and semantic_png:
-            panoptic = image_panoptic_counts(
-                truth_panoptic(semantic_png, truth["mask_pngs"][index].numpy().tolist(),
-                               truth["classes"][index].numpy(), truth["is_crowd"][index].numpy()),
-                detections[PANOPTIC_CATEGORY_OUTPUT][index, :height, :width].numpy(),
-                detections[PANOPTIC_INSTANCE_OUTPUT][index, :height, :width].numpy())
         paired.append(EvaluationImage(
             source_id=truth["source_id"][index].numpy().decode("utf-8", "replace"),
             height=height,
@@ -201,6 +193,20 @@ def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list
             masks=truth_rles(truth["mask_pngs"][index].numpy().tolist(), len(boxes), height, width) if masked else None,
             detection_masks=(detection_rles(detections[MASKS_OUTPUT][index, :count].numpy(), detection_boxes, height,
                                             width) if masked else None),
-            panoptic_counts=panoptic,
+            panoptic_counts=_panoptic_counts(truth, detections, index),
         ))
     return paired
+
+
+def _panoptic_counts(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor], index: int) -> Optional[dict]:
+    """Image `index`'s per-class panoptic matches, from a panoptic model on a record with per-pixel
+    labels; None otherwise."""
+    semantic_png = truth["semantic_png"][index].numpy()
+    if PANOPTIC_CATEGORY_OUTPUT not in detections or not semantic_png:
+        return None
+    height, width = int(truth["height"][index]), int(truth["width"][index])
+    return image_panoptic_counts(
+        truth_panoptic(semantic_png, truth["mask_pngs"][index].numpy().tolist(), truth["classes"][index].numpy(),
+                       truth["is_crowd"][index].numpy()),
+        detections[PANOPTIC_CATEGORY_OUTPUT][index, :height, :width].numpy(),
+        detections[PANOPTIC_INSTANCE_OUTPUT][index, :height, :width].numpy())

@@ -128,7 +128,8 @@ def format_panoptic_metrics(metrics: dict) -> list[str]:
             lines.append(f"  {group:<7} {'n/a':>6}")
             continue
         interval = metrics.get("intervals", {}).get(group, {}).get("PQ")
-        spread = f"  PQ {interval['level']:.0%} interval [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
+        spread = (f"  PQ {interval['level']:.0%} interval [{interval['low']:.3f}, {interval['high']:.3f}]"
+                  if interval else "")
         lines.append(f"  {group:<7} {number(values['PQ']):>6} {number(values['SQ']):>6} {number(values['RQ']):>6} "
                      f"{values['classes']:>7}{spread}")
     lines += [f"  {name:<16} PQ {number(values['PQ'])} SQ {number(values['SQ'])} RQ {number(values['RQ'])}"

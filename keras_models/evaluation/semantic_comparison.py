@@ -59,7 +59,8 @@ def _verdict(differences: dict[str, Optional[PairedDifference]], adjusted: dict[
             parts.append(f"{name}: undefined (no labelled pixel)")
             continue
         parts.append(f"{name}: {judged(paired.difference, adjusted[name])} (Δ {paired.difference:+.3f}, "
-                     f"{paired.level:.0%} interval {paired.low:+.3f} to {paired.high:+.3f}, Holm p {adjusted[name]:.2g})")
+                     f"{paired.level:.0%} interval {paired.low:+.3f} to {paired.high:+.3f}, "
+                     f"Holm p {adjusted[name]:.2g})")
     return f"B against A, Holm-corrected over {len(adjusted)} tests at {ALPHA:.0%}: " + "; ".join(parts)
 
 

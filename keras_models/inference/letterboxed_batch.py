@@ -71,7 +71,8 @@ def in_stored_frames(maps: tf.Tensor, batch: LetterboxedBatch, fill: int) -> tf.
         resized = tf.image.resize(labels[:covered[0], :covered[1], tf.newaxis], shape, method="nearest")[..., 0]
         return tf.pad(resized, [[0, height - shape[0]], [0, width - shape[1]]], constant_values=fill)
 
-    return tf.map_fn(in_image, (maps, batch.extents, shapes), fn_output_signature=tf.TensorSpec([None, None], maps.dtype))
+    return tf.map_fn(in_image, (maps, batch.extents, shapes),
+                     fn_output_signature=tf.TensorSpec([None, None], maps.dtype))
 
 
 def pngs_of(maps: tf.Tensor, batch: LetterboxedBatch) -> tf.Tensor:

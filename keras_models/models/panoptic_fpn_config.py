@@ -48,7 +48,8 @@ class PanopticFPNConfig(MaskRCNNConfig):
             raise SettingError("semantic_loss_weight", f"must not be negative, got {self.semantic_loss_weight}")
         highest = self.num_classes if self.num_classes is not None else IGNORE_LABEL - 1
         if any(not 1 <= label <= highest for label in self.stuff_classes):
-            raise SettingError("stuff_classes", f"must be label ids from 1 to {highest}, got {list(self.stuff_classes)}")
+            raise SettingError("stuff_classes", f"must be label ids from 1 to {highest}, "
+                                                f"got {list(self.stuff_classes)}")
         for name in ("panoptic_score_threshold", "panoptic_overlap_threshold", "stuff_min_area"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise SettingError(name, f"must lie in [0, 1], got {getattr(self, name)}")

@@ -176,9 +176,13 @@ def test_evaluating_the_export_equals_evaluating_the_run(trained, tmp_path):
     assert from_model["model"] == str(trained["version"]) and from_model["detections"] == from_run["detections"]
     for name, value in from_run["coco"].items():
         assert from_model["coco"][name] == pytest.approx(value, abs=1e-6)
-    assert ("segm" in from_run) == ("segm" in from_model) == (trained["kind"] == "mask_rcnn")
+    assert ("segm" in from_run) == ("segm" in from_model) == (trained["kind"] in ("mask_rcnn", "panoptic_fpn"))
     if "segm" in from_run:
         assert from_model["segm"]["coco"] == pytest.approx(from_run["segm"]["coco"], abs=1e-6)
+    assert ("panoptic" in from_run) == ("panoptic" in from_model) == (trained["kind"] == "panoptic_fpn")
+    if "panoptic" in from_run:
+        for group in ("all", "things", "stuff"):
+            assert from_model["panoptic"][group] == pytest.approx(from_run["panoptic"][group], abs=1e-9), group
     # The export names its box distribution, so its calibration is the run's.
     assert ("calibration" in from_run) == ("calibration" in from_model) == trained["kind"].startswith("uncertain")
     if "calibration" in from_run:

@@ -59,8 +59,7 @@ def main() -> None:
                               "--time-budget", str(args.minutes), "--data", data, "--out", run)
         speed = statistics.median(float(match.group(1)) for line in lines for match in [RATE.search(line)] if match)
         reports[model] = evaluation(run, data, "val", os.path.join(workdir, f"{model}.json"))
-        print(f"# {model}: {scores_text(reports[model])}; {len(lines)} lines, median {speed:.1f} training images/s",
-              flush=True)
+        print(f"# {model}: {scores_text(reports[model])}; median {speed:.1f} training images/s", flush=True)
     panoptic = reports["panoptic_fpn"]["panoptic"]
     segm = {model: reports[model]["segm"]["coco"]["AP"] for model in ("panoptic_fpn", "mask_rcnn")}
     print(f"segm mAP panoptic_fpn/mask_rcnn {segm['panoptic_fpn'] / max(segm['mask_rcnn'], 1e-9):.2f}x; "

@@ -115,6 +115,37 @@ def test_augmented_copies_move_the_labels_with_the_masks(stuff_dataset, tmp_path
     assert masked > 10
 
 
+def test_shards_with_per_pixel_labels_prepared_again_keep_every_label(stuff_dataset, tmp_path):
+    root, info = stuff_dataset
+    again = prepare("tfrecord", root / "data" / "*.tfrecord", tmp_path / "again")
+    assert_accounting_closes(again, 16)
+    assert again["classes"] == info["classes"]  # the ids, names and kinds of dataset_info.json
+    assert again["rejected"]["segments"] == 0 and again["statistics"]["pixels_per_label"] == (
+        info["statistics"]["pixels_per_label"])
+    originals = {record["source_id"]: record for record in read_records(root / "data")}
+    for record in read_records(tmp_path / "again"):
+        original = originals.pop(record["source_id"])
+        np.testing.assert_array_equal(record["semantic"], original["semantic"])
+        np.testing.assert_array_equal(record["labels"], original["labels"])
+        np.testing.assert_allclose(record["boxes"], original["boxes"], atol=1e-6)
+        for mask, original_mask in zip(record["masks"], original["masks"], strict=True):
+            np.testing.assert_array_equal(mask, original_mask)
+    assert not originals
+
+
+def test_shards_with_per_pixel_labels_but_no_dataset_info_are_rejected_with_the_reason(stuff_dataset, tmp_path):
+    root, _ = stuff_dataset
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shard = max((root / "data").glob("train-*.tfrecord"), key=lambda path: path.stat().st_size)
+    (alone / shard.name).write_bytes(shard.read_bytes())
+    info = prepare("tfrecord", alone / "*.tfrecord", tmp_path / "out")
+    rejections = read_rejections(tmp_path / "out")
+    assert info["accounting"]["images_rejected"] == len(rejections) == info["accounting"]["images_read"] > 0
+    assert {r["reason"] for r in rejections} == {"annotation_malformed"}
+    assert "no dataset_info.json with class kinds beside the records names them" in rejections[0]["detail"]
+
+
 def write_panoptic_case(root: pathlib.Path) -> None:
     """Seven 16x16 images, one problem each after the first: sky (id 7) over ground (id 9) with a
     circle (id 300) in the middle, then the same scene with the problem named in its file name."""

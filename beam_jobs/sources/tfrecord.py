@@ -1,18 +1,21 @@
 """Existing TF Object Detection API TFRecords → `SourceImage`s, to re-validate and re-shard.
 
 Class names come from `image/object/class/text`; records carrying only numeric
-labels need a label map to name them.
+labels need a label map to name them. Per-pixel labels (`image/segmentation/class/encoded`) hold
+label ids the records do not name, nor say which are stuff: `prepare` reads both from the
+`dataset_info.json` it wrote beside the shards, and refuses such records without one.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from typing import Optional
 
 from beam_jobs import file_io
 from beam_jobs.source_records import (AnnotationError, Level, Reason, Rejection, SourceImage, SourceMask,
-                                      SourceObject)
+                                      SourceObject, SourceSegment, SourceSemantic)
 from beam_jobs.sources.source_plan import SourcePlan
 from contracts import record_schema as keys
 from contracts.example_proto import Example
@@ -20,18 +23,40 @@ from contracts.errors import BoxflowError
 
 
 def plan_tfrecord(pattern: str, label_map_names: Optional[tuple[str, ...]]) -> SourcePlan:
-    if not file_io.list_files(pattern):
+    files = file_io.list_files(pattern)
+    if not files:
         raise BoxflowError(f"{pattern}: no TFRecord files match")
+    recorded = _recorded_segments(file_io.join(file_io.dirname(files[0]), keys.DATASET_INFO_FILE))
     return SourcePlan(
         format_name="tfrecord",
         input_path=pattern,
-        parse=functools.partial(parse_tf_example, label_map_names=label_map_names),
+        parse=functools.partial(parse_tf_example, label_map_names=label_map_names, recorded_segments=recorded),
         tfrecord_pattern=pattern,
+        # The recorded classes keep their ids; stuff classes, named by no box, would otherwise be lost.
+        class_names=None if recorded is None else tuple(segment.class_name for segment in recorded),
+        stuff_classes=None if recorded is None else tuple(s.class_name for s in recorded if not s.is_thing),
     )
 
 
-def parse_tf_example(item: tuple[str, bytes], label_map_names: Optional[tuple[str, ...]] = None) -> SourceImage:
-    """Pure: `(file name, serialized tf.train.Example)` → `SourceImage` with normalized boxes."""
+def _recorded_segments(info_path: str) -> Optional[tuple[SourceSegment, ...]]:
+    """The label ids of per-pixel labels as `prepare`'s `dataset_info.json` at `info_path` names them
+    (id, name, thing or stuff), or None when there is no such file or it records no kinds."""
+    if not file_io.exists(info_path):
+        return None
+    try:
+        classes = json.loads(file_io.read_bytes(info_path))["classes"]
+        if not all("kind" in entry for entry in classes):
+            return None
+        return tuple(SourceSegment(int(entry["id"]), str(entry["name"]), is_thing=entry["kind"] == "thing")
+                     for entry in classes)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BoxflowError(f"{info_path}: cannot read its classes: {error}") from None
+
+
+def parse_tf_example(item: tuple[str, bytes], label_map_names: Optional[tuple[str, ...]] = None,
+                     recorded_segments: Optional[tuple[SourceSegment, ...]] = None) -> SourceImage:
+    """Pure: `(file name, serialized tf.train.Example)` → `SourceImage` with normalized boxes, and
+    its per-pixel labels named by `recorded_segments` (the shards' `dataset_info.json` classes)."""
     file_name, serialized = item
     try:
         example = Example.FromString(serialized)
@@ -47,10 +72,16 @@ def parse_tf_example(item: tuple[str, bytes], label_map_names: Optional[tuple[st
     if encoded is None:
         raise AnnotationError(where, f"record has no '{keys.ENCODED}'")
 
+    semantic = None
     if keys.SEMANTIC_ENCODED in features:
-        # Their stuff classes are not named in the record, and dropping the labels would lose them.
-        raise AnnotationError(where, f"record has per-pixel labels ('{keys.SEMANTIC_ENCODED}'), which prepare cannot "
-                                     "re-read from TFRecords yet; prepare the dataset from its source")
+        if recorded_segments is None:
+            # Neither the stuff classes' names nor which classes are stuff are in the record.
+            raise AnnotationError(where, f"record has per-pixel labels ('{keys.SEMANTIC_ENCODED}') but no "
+                                         f"{keys.DATASET_INFO_FILE} with class kinds beside the records names them; "
+                                         "prepare the dataset from its source")
+        semantic = SourceSemantic(png=_bytes(features, keys.SEMANTIC_ENCODED), segments=recorded_segments,
+                                  where=f"{where}#{keys.SEMANTIC_ENCODED}", palette=True,
+                                  void_ids=(keys.IGNORE_LABEL,), background_ids=(0,))
     columns = {key: list(features[key].float_list.value) for key in keys.BOX_KEYS}
     count = len(columns[keys.XMIN])
     texts = [t.decode("utf-8", "replace") for t in features[keys.CLASS_TEXT].bytes_list.value]
@@ -90,6 +121,7 @@ def parse_tf_example(item: tuple[str, bytes], label_map_names: Optional[tuple[st
         height=_int(features, keys.HEIGHT),
         boxes_normalized=True,
         parse_rejections=tuple(problems),
+        semantic=semantic,
     )
 
 

@@ -14,13 +14,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/boxflow demo --workdir demo_run
 
-# Two workers, each test file on one (its module fixtures made once); the shared trained runs are
-# made once for both (tests/helpers/made_once.py).
+# Two workers, each test file on one (its module fixtures made once), handed out in the order
+# tests/conftest.py gives (LONGEST_FIRST); the shared trained runs are made once for both
+# (tests/helpers/made_once.py).
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -ra --durations=40 -n 2 --dist loadfile
+	$(VENV)/bin/python -m pytest -q -ra --durations=40 -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -ra -m 'not slow' -n 2 --dist loadfile
+	$(VENV)/bin/python -m pytest -q -ra -m 'not slow' -n 2 --dist loadfile --no-loadscope-reorder
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/prepare_bench.py

@@ -42,6 +42,29 @@ def test_the_loss_leaves_void_out_and_averages_over_labelled_pixels():
     assert float(semantic_loss(tf.constant(logits), tf.fill([2, 8, 8], IGNORE_LABEL))) == 0.0
 
 
+def test_the_hard_pixel_loss_averages_the_largest_pixel_losses_and_compiles():
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(2, 4, 4, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, size=(2, 8, 8)).astype(np.int32)
+    labels[1, :6] = IGNORE_LABEL
+    upsampled = tf.image.resize(logits, (8, 8), method="bilinear").numpy()
+    log_softmax = upsampled - np.log(np.exp(upsampled).sum(axis=-1, keepdims=True))
+    labelled = labels != IGNORE_LABEL
+    losses = -np.take_along_axis(log_softmax, np.where(labelled, labels, 0)[..., None], axis=-1)[..., 0]
+    losses = np.where(labelled, losses, 0.0).ravel()
+    kept = int(np.ceil(0.3 * losses.size))  # 39 of 128 pixels; void ones, at 0, are never among them
+    expected = np.sort(losses)[-kept:].mean()
+    hard = semantic_loss(tf.constant(logits), tf.constant(labels), hard_pixel_fraction=0.3)
+    assert float(hard) == pytest.approx(expected, rel=1e-5) and expected > losses[labelled.ravel()].mean()
+    compiled = tf.function(lambda l, c: semantic_loss(l, c, hard_pixel_fraction=0.3), jit_compile=True)
+    assert float(compiled(tf.constant(logits), tf.constant(labels))) == pytest.approx(expected, rel=1e-5)
+    # Mostly void: the kept pixels include void ones, which the average leaves out.
+    labels[:, 1:] = IGNORE_LABEL
+    sparse = np.where(labels != IGNORE_LABEL, losses.reshape(2, 8, 8), 0.0)
+    assert float(semantic_loss(tf.constant(logits), tf.constant(labels), hard_pixel_fraction=0.3)) == (
+        pytest.approx(sparse[labels != IGNORE_LABEL].mean(), rel=1e-5))
+
+
 def test_head_and_loss_learn_a_labelled_batch():
     keras.utils.set_random_seed(3)
     labels = np.zeros((2, 64, 64), np.int32)

@@ -58,7 +58,8 @@ class SemanticFPN(DensePredictionSteps):
         if CLASS_MAP not in targets:
             raise ValueError("a semantic model trains on per-pixel labels: the batches have no "
                              "targets['class_map'] (make_dataset(with_semantic=True))")
-        return {"loss": semantic_loss(self(images, training=training), targets[CLASS_MAP], count=global_count)}
+        return {"loss": semantic_loss(self(images, training=training), targets[CLASS_MAP], count=global_count,
+                                      hard_pixel_fraction=self.config.hard_pixel_fraction)}
 
     def predict_outputs(self, images) -> dict:
         """`{"semantic_logits": float32 [B, S/4, S/4, num_classes + 1]}`."""

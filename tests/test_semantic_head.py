@@ -17,6 +17,15 @@ def levels_for(images: int, side: int, channels: int, seed: int = 0) -> list[tf.
             for level in range(2, 6)]
 
 
+def reference_pixel_losses(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """NumPy: each pixel's cross-entropy `[B, H, W]`, the logits upsampled bilinearly to the labels'
+    size (void pixels are scored as class 0; callers leave them out)."""
+    upsampled = tf.image.resize(logits, labels.shape[1:], method="bilinear").numpy()
+    log_softmax = upsampled - np.log(np.exp(upsampled).sum(axis=-1, keepdims=True))
+    known = np.where(labels == IGNORE_LABEL, 0, labels)
+    return -np.take_along_axis(log_softmax, known[..., None], axis=-1)[..., 0]
+
+
 def test_every_level_reaches_stride_four_in_float32():
     head = SemanticFPNHead(num_classes=5, channels=16, norm="group")
     logits = head(levels_for(2, 64, 8))
@@ -30,11 +39,8 @@ def test_the_loss_leaves_void_out_and_averages_over_labelled_pixels():
     logits = rng.normal(size=(2, 4, 4, 3)).astype(np.float32)
     labels = rng.integers(0, 3, size=(2, 8, 8)).astype(np.int32)
     labels[0, :3] = IGNORE_LABEL
-    upsampled = tf.image.resize(logits, (8, 8), method="bilinear").numpy()
-    log_softmax = upsampled - np.log(np.exp(upsampled).sum(axis=-1, keepdims=True))
     labelled = labels != IGNORE_LABEL
-    picked = np.take_along_axis(log_softmax, np.where(labelled, labels, 0)[..., None], axis=-1)[..., 0]
-    expected = -picked[labelled].mean()
+    expected = reference_pixel_losses(logits, labels)[labelled].mean()
     assert float(semantic_loss(tf.constant(logits), tf.constant(labels))) == pytest.approx(expected, rel=1e-5)
     # A replica dividing by the global count: half of a batch twice as large.
     halved = semantic_loss(tf.constant(logits), tf.constant(labels), count=lambda total: 2 * total)
@@ -47,11 +53,8 @@ def test_the_hard_pixel_loss_averages_the_largest_pixel_losses_and_compiles():
     logits = rng.normal(size=(2, 4, 4, 3)).astype(np.float32)
     labels = rng.integers(0, 3, size=(2, 8, 8)).astype(np.int32)
     labels[1, :6] = IGNORE_LABEL
-    upsampled = tf.image.resize(logits, (8, 8), method="bilinear").numpy()
-    log_softmax = upsampled - np.log(np.exp(upsampled).sum(axis=-1, keepdims=True))
     labelled = labels != IGNORE_LABEL
-    losses = -np.take_along_axis(log_softmax, np.where(labelled, labels, 0)[..., None], axis=-1)[..., 0]
-    losses = np.where(labelled, losses, 0.0).ravel()
+    losses = np.where(labelled, reference_pixel_losses(logits, labels), 0.0).ravel()
     kept = int(np.ceil(0.3 * losses.size))  # 39 of 128 pixels; void ones, at 0, are never among them
     expected = np.sort(losses)[-kept:].mean()
     hard = semantic_loss(tf.constant(logits), tf.constant(labels), hard_pixel_fraction=0.3)

@@ -13,6 +13,7 @@ from beam_jobs.label_pngs import read_png_ids, write_png_ids
 from boxflow.cli import main
 from boxflow.synth import SHAPES, SynthConfig, render_scene, write_synth_dataset
 from boxflow.synth_stuff import PANOPTIC_DIR, PANOPTIC_FILE, STUFF
+from contracts.errors import BoxflowError
 from contracts.record_schema import IGNORE_LABEL
 from tests.builders import (assert_accounting_closes, image_bytes, prepare, read_records, read_rejections, voc_xml,
                             write_coco_panoptic)
@@ -144,6 +145,10 @@ def test_shards_with_per_pixel_labels_but_no_dataset_info_are_rejected_with_the_
     assert info["accounting"]["images_rejected"] == len(rejections) == info["accounting"]["images_read"] > 0
     assert {r["reason"] for r in rejections} == {"annotation_malformed"}
     assert "no dataset_info.json with class kinds beside the records names them" in rejections[0]["detail"]
+    # A dataset_info.json that cannot be read stops the run before it starts, naming the file.
+    (alone / "dataset_info.json").write_text('{"classes": [{"id": "one", "name": "sky", "kind": "stuff"}]}')
+    with pytest.raises(BoxflowError, match=r"alone/dataset_info.json: cannot read its classes"):
+        prepare("tfrecord", alone / "*.tfrecord", tmp_path / "again")
 
 
 def write_panoptic_case(root: pathlib.Path) -> None:

@@ -45,7 +45,7 @@ def _recorded_segments(info_path: str) -> Optional[tuple[SourceSegment, ...]]:
         return None
     try:
         classes = json.loads(file_io.read_bytes(info_path))["classes"]
-        if not all("kind" in entry for entry in classes):
+        if not classes or not all("kind" in entry for entry in classes):
             return None
         return tuple(SourceSegment(int(entry["id"]), str(entry["name"]), is_thing=entry["kind"] == "thing")
                      for entry in classes)

@@ -54,18 +54,19 @@ def test_the_hard_pixel_loss_averages_the_largest_pixel_losses_and_compiles():
     labels = rng.integers(0, 3, size=(2, 8, 8)).astype(np.int32)
     labels[1, :6] = IGNORE_LABEL
     labelled = labels != IGNORE_LABEL
-    losses = np.where(labelled, reference_pixel_losses(logits, labels), 0.0).ravel()
-    kept = int(np.ceil(0.3 * losses.size))  # 39 of 128 pixels; void ones, at 0, are never among them
-    expected = np.sort(losses)[-kept:].mean()
+    losses = np.where(labelled, reference_pixel_losses(logits, labels), 0.0).reshape(2, 64)
+    # Each image's 20 largest of its 64 (ceil 19.2); the second has only 16 labelled pixels, so 4 of
+    # its 20 are void, at 0, which the average leaves out.
+    expected = np.concatenate([np.sort(losses[0])[-20:], np.sort(losses[1])[-16:]]).mean()
     hard = semantic_loss(tf.constant(logits), tf.constant(labels), hard_pixel_fraction=0.3)
-    assert float(hard) == pytest.approx(expected, rel=1e-5) and expected > losses[labelled.ravel()].mean()
+    assert float(hard) == pytest.approx(expected, rel=1e-5) and expected > losses[labelled.reshape(2, 64)].mean()
     compiled = tf.function(lambda l, c: semantic_loss(l, c, hard_pixel_fraction=0.3), jit_compile=True)
     assert float(compiled(tf.constant(logits), tf.constant(labels))) == pytest.approx(expected, rel=1e-5)
-    # Mostly void: the kept pixels include void ones, which the average leaves out.
-    labels[:, 1:] = IGNORE_LABEL
-    sparse = np.where(labels != IGNORE_LABEL, losses.reshape(2, 8, 8), 0.0)
-    assert float(semantic_loss(tf.constant(logits), tf.constant(labels), hard_pixel_fraction=0.3)) == (
-        pytest.approx(sparse[labels != IGNORE_LABEL].mean(), rel=1e-5))
+    # A blank image (all void) filling up the batch changes nothing.
+    padded = semantic_loss(tf.constant(np.concatenate([logits, logits[:1]])),
+                           tf.constant(np.concatenate([labels, np.full((1, 8, 8), IGNORE_LABEL, np.int32)])),
+                           hard_pixel_fraction=0.3)
+    assert float(padded) == pytest.approx(expected, rel=1e-5)
 
 
 def test_head_and_loss_learn_a_labelled_batch():

@@ -34,11 +34,18 @@ def test_every_level_reaches_stride_four_in_float32():
     assert len([w for w in head.trainable_weights if "conv" in w.path and "kernel" in w.path]) == 7
 
 
-def test_the_loss_leaves_void_out_and_averages_over_labelled_pixels():
-    rng = np.random.default_rng(1)
+def loss_case(seed: int, void_image: int, void_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random logits `[2, 4, 4, 3]` and labels `[2, 8, 8]`, the first `void_rows` rows of image
+    `void_image` void."""
+    rng = np.random.default_rng(seed)
     logits = rng.normal(size=(2, 4, 4, 3)).astype(np.float32)
     labels = rng.integers(0, 3, size=(2, 8, 8)).astype(np.int32)
-    labels[0, :3] = IGNORE_LABEL
+    labels[void_image, :void_rows] = IGNORE_LABEL
+    return logits, labels
+
+
+def test_the_loss_leaves_void_out_and_averages_over_labelled_pixels():
+    logits, labels = loss_case(seed=1, void_image=0, void_rows=3)
     labelled = labels != IGNORE_LABEL
     expected = reference_pixel_losses(logits, labels)[labelled].mean()
     assert float(semantic_loss(tf.constant(logits), tf.constant(labels))) == pytest.approx(expected, rel=1e-5)
@@ -49,10 +56,7 @@ def test_the_loss_leaves_void_out_and_averages_over_labelled_pixels():
 
 
 def test_the_hard_pixel_loss_averages_the_largest_pixel_losses_and_compiles():
-    rng = np.random.default_rng(2)
-    logits = rng.normal(size=(2, 4, 4, 3)).astype(np.float32)
-    labels = rng.integers(0, 3, size=(2, 8, 8)).astype(np.int32)
-    labels[1, :6] = IGNORE_LABEL
+    logits, labels = loss_case(seed=2, void_image=1, void_rows=6)
     labelled = labels != IGNORE_LABEL
     losses = np.where(labelled, reference_pixel_losses(logits, labels), 0.0).reshape(2, 64)
     # Each image's 20 largest of its 64 (ceil 19.2); the second has only 16 labelled pixels, so 4 of

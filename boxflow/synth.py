@@ -6,7 +6,8 @@ by at most a configurable IoU. Each box is the exact pixel extent of its shape's
 mask, so the ground truth is known to the pixel. With `masks`, each object also gets its
 visible mask (what later shapes leave of it) as a COCO RLE, and its box is that mask's extent;
 a shape hidden entirely by later ones is not annotated. With `stuff` (which needs `masks`) the
-background is stuff regions (`synth_stuff`) and COCO panoptic labels of every pixel are written too.
+background is stuff regions (`synth_stuff`) and every pixel's labels are written too: COCO panoptic,
+and label PNGs with their label map.
 The output is a COCO JSON file (plus a COCO panoptic JSON and its PNGs) and JPEG images, written to
 a staging folder and moved into place once complete.
 """
@@ -24,10 +25,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from beam_jobs.label_pngs import write_png_ids
-from boxflow.synth_stuff import PANOPTIC_DIR, PANOPTIC_FILE, STUFF, panoptic_segments, segment_ids, stuff_background
+from boxflow.synth_stuff import (LABEL_MAP_FILE, LABELS_DIR, PANOPTIC_DIR, PANOPTIC_FILE, STUFF, category_map,
+                                 panoptic_segments, segment_ids, stuff_background)
 from contracts import owned_folder
 from contracts.box_overlap import iou
 from contracts.errors import BoxflowError
+from contracts.label_map import format_label_map
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 ANNOTATIONS_FILE = "annotations.json"
@@ -212,11 +215,14 @@ def _rle(mask: np.ndarray) -> dict:
 
 
 def _render_all(staging: str, num_images: int, config: SynthConfig, seed: int) -> tuple[dict, Optional[dict]]:
-    """Writes the images (and panoptic PNGs); returns the COCO instances dict and, with stuff, the
-    COCO panoptic one."""
+    """Writes the images (and panoptic and label PNGs, and the label map); returns the COCO instances
+    dict and, with stuff, the COCO panoptic one."""
     os.makedirs(os.path.join(staging, IMAGES_DIR))
     if config.stuff:
         os.makedirs(os.path.join(staging, PANOPTIC_DIR))
+        os.makedirs(os.path.join(staging, LABELS_DIR))
+        with open(os.path.join(staging, LABEL_MAP_FILE), "w") as f:
+            f.write(format_label_map((*SHAPES, *STUFF)))
     images, annotations, panoptic_annotations = [], [], []
     for index in range(num_images):
         scene = render_scene(np.random.default_rng([seed, index]), config)
@@ -262,4 +268,5 @@ def _panoptic_annotation(staging: str, scene: SynthScene, image_id: int, file_na
     png_name = file_name.replace(".jpg", ".png")
     with open(os.path.join(staging, PANOPTIC_DIR, png_name), "wb") as f:
         f.write(write_png_ids(id_map))
+    Image.fromarray(category_map(id_map, segments)).save(os.path.join(staging, LABELS_DIR, png_name))
     return {"image_id": image_id, "file_name": png_name, "segments_info": segments}

@@ -1,5 +1,6 @@
 """`boxflow synth --stuff`: scenes of stuff regions (sky, ground, water) under the shapes, and their
-COCO panoptic labels.
+labels twice: COCO panoptic (segments, things and stuff) and semantic-only label PNGs (a class per
+pixel, named by a label map), the two forms users bring.
 
 A scene's background is two or three horizontal regions with wavy borders, sky always on top, each
 region drawn with its kind's texture: sky a vertical gradient, ground blotches, water horizontal
@@ -16,6 +17,8 @@ STUFF: tuple[str, ...] = ("sky", "ground", "water")
 LAYOUTS: tuple[tuple[int, ...], ...] = ((0, 1), (0, 2), (0, 2, 1), (0, 1, 2))
 PANOPTIC_FILE = "panoptic.json"
 PANOPTIC_DIR = "panoptic"  # the PNGs, in the folder named like the JSON (COCO's layout)
+LABELS_DIR = "labels"  # one grayscale PNG per image: each pixel's category id (`prepare --format label_pngs`)
+LABEL_MAP_FILE = "label_map.pbtxt"  # names the label PNGs' ids: the shapes, then STUFF
 
 
 def stuff_background(rng: np.random.Generator, size: int, noise_stddev: float) -> tuple[np.ndarray, np.ndarray]:
@@ -98,3 +101,11 @@ def panoptic_segments(stuff: np.ndarray, things: list[tuple[np.ndarray, int, boo
                          "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
                                   int(ys.max() - ys.min() + 1)]})
     return id_map, segments
+
+
+def category_map(id_map: np.ndarray, segments: list[dict]) -> np.ndarray:
+    """uint8 `[S, S]`: each pixel's category id, from its segment id (0 where no segment is)."""
+    categories = np.zeros(id_map.shape, np.uint8)
+    for segment in segments:
+        categories[id_map == segment["id"]] = segment["category_id"]
+    return categories

@@ -261,8 +261,11 @@ def test_every_single_machine_command_of_the_guide_runs(guide_project):
         assert name in server.serving
     assert (project / "bccd_boxes.png").is_file() and (project / "boxes.png").is_file()
     assert (project / "coco128_masks.png").is_file()  # a masked prediction, drawn
-    # the served per-pixel answers, drawn
+    # the served per-pixel answers, drawn: the semantic model's from a semantic-only dataset
     assert (project / "stuff_semantic.png").is_file() and (project / "stuff_panoptic.png").is_file()
+    semantic_info = json.loads((project / "data" / "stuff_semantic" / "dataset_info.json").read_text())
+    assert semantic_info["source"]["format"] == "label_pngs"
+    assert {entry["kind"] for entry in semantic_info["classes"]} == {"stuff"}
     comparison = json.loads((project / "comparison-test.json").read_text())
     assert comparison["A"]["run"] == "runs/bccd" and comparison["B"]["run"] == "runs/bccd_faster_rcnn"
     assert (project / "comparison-test.differences.png").is_file()

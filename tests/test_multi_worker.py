@@ -20,10 +20,13 @@ def data(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["retinanet", "mask_rcnn"])
-def test_two_workers_train_to_identical_weights(data, tmp_path, model):
-    # Mask R-CNN (Faster R-CNN's stages and its mask stage) at its defaults: each worker sizes it from
-    # the same dataset_info.json, and the mask loss's count is summed across the workers.
+def test_two_workers_train_to_identical_weights(data, tmp_path):
+    model = "mask_rcnn"
+    # Mask R-CNN at its defaults runs every stage there is (backbone, pyramid, RPN, box and mask
+    # stages): each worker sizes it from the same dataset_info.json, and each loss's count is summed
+    # across the workers. RetinaNet's losses are held to one device's under MirroredStrategy
+    # (tests/test_strategy.py), whose cross-replica sums this strategy shares; training it here too
+    # cost 96 s of both cores.
     run = tmp_path / "run"
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     processes = []

@@ -12,7 +12,7 @@ from PIL import Image
 from beam_jobs.label_pngs import read_png_ids, write_png_ids
 from boxflow.cli import main
 from boxflow.synth import SHAPES, SynthConfig, render_scene, write_synth_dataset
-from boxflow.synth_stuff import PANOPTIC_DIR, PANOPTIC_FILE, STUFF
+from boxflow.synth_stuff import LABEL_MAP_FILE, LABELS_DIR, PANOPTIC_DIR, PANOPTIC_FILE, STUFF
 from contracts.errors import BoxflowError
 from contracts.record_schema import IGNORE_LABEL
 from tests.builders import (assert_accounting_closes, image_bytes, prepare, read_records, read_rejections, voc_xml,
@@ -90,6 +90,21 @@ def test_panoptic_labels_reach_the_shards_pixel_for_pixel(stuff_dataset):
     shares = info["statistics"]["pixels_per_label"]
     assert set(shares) <= {*SHAPES, *STUFF} and abs(sum(v["share"] for v in shares.values()) - 1) < 1e-9
     assert sum(v["pixels"] for v in shares.values()) == 16 * 64 * 64
+
+
+def test_the_label_pngs_synth_writes_are_the_panoptic_labels_semantic_map(stuff_dataset, tmp_path):
+    """The semantic-only form of the same scenes: prepared as label PNGs, every record's class map
+    equals the COCO panoptic one's pixel for pixel, with the same class ids, all of them stuff."""
+    root, panoptic_info = stuff_dataset
+    info = prepare("label_pngs", root / "raw" / LABELS_DIR, tmp_path / "data",
+                   label_map=str(root / "raw" / LABEL_MAP_FILE))
+    assert_accounting_closes(info, 16)
+    assert info["classes"] == [{**entry, "kind": "stuff"} for entry in panoptic_info["classes"]]
+    panoptic = {record["filename"]: record for record in read_records(root / "data")}
+    for record in read_records(tmp_path / "data"):
+        assert len(record["boxes"]) == 0
+        np.testing.assert_array_equal(record["semantic"], panoptic.pop(record["filename"])["semantic"])
+    assert not panoptic
 
 
 def test_the_command_line_writes_and_prepares_stuff(tmp_path, capsys):

@@ -102,15 +102,17 @@ def test_steps_that_slow_down_after_the_plan_stop_the_run_ahead_of_it_inside_the
 def test_a_budgeted_run_ends_inside_the_budget_with_its_checkpoint(tmp_path, capsys):
     data = prepared_synth(tmp_path, 48, 128, (16, 48), seed=5, num_shards=2, val_fraction=0.25)
     run = tmp_path / "run"
-    budget_minutes = 0.5
+    # A minute: under CI's load the traced first step and the first epoch's end (validation, the
+    # mAP callback, checkpoints) alone took 29 s, so half a minute could not be kept at all.
+    budget_minutes = 1.0
     assert main(["train", "--data", str(data), "--out", str(run), "--image-size", "128", "--batch-size", "4",
                  "--time-budget", str(budget_minutes), "--learning-rate", "0.001", "--warmup-epochs", "0.5"]) == 0
     out, err = capsys.readouterr()
     seconds = float(out.split(" in ")[1].split("s;")[0])
-    assert seconds <= budget_minutes * 60
+    assert seconds <= budget_minutes * 60, err
     assert "time budget:" in err
-    # How many epochs fit depends on this machine's speed (under CI's load, the traced first one
-    # alone took most of the 30 s); the plan's arithmetic is tested above on a simulated clock.
+    # How many epochs fit depends on this machine's speed; the plan's arithmetic is tested above on
+    # a simulated clock.
     assert len(json.loads((run / "history.json").read_text())) >= 1
     assert (run / "model.weights.h5").exists() and (run / "checkpoints").is_dir()
 

@@ -17,7 +17,8 @@ def add_to(commands: argparse._SubParsersAction) -> None:
                         help="also write each shape's visible mask (COCO RLE); boxes are then the visible extent")
     parser.add_argument("--stuff", action="store_true",
                         help="draw the shapes over stuff regions (sky, ground, water) and also write COCO panoptic "
-                             "labels of every pixel (panoptic.json and panoptic/*.png); implies --masks")
+                             "labels of every pixel (panoptic.json and panoptic/*.png) and label PNGs (labels/*.png, "
+                             "label_map.pbtxt); implies --masks")
 
 
 def run(args: argparse.Namespace, _: Sequence[str]) -> int:
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace, _: Sequence[str]) -> int:
                                  masks=args.masks or args.stuff, stuff=args.stuff)
     coco = write_synth_dataset(args.out, args.images, config, args.seed)
     what = "boxes and masks" if config.masks else "boxes"
-    panoptic = " over stuff regions, with COCO panoptic labels (panoptic.json)" if config.stuff else ""
+    panoptic = (" over stuff regions, with COCO panoptic labels (panoptic.json) and label PNGs (labels/, named by "
+                "label_map.pbtxt)") if config.stuff else ""
     print(f"wrote {len(coco['images'])} images with {len(coco['annotations'])} {what}{panoptic} to {args.out}")
     return 0

@@ -19,12 +19,12 @@ class SemanticFPNConfig(ModelConfig):
     branch on the pyramid, group norm) or "aspp" (DeepLab v3+ on the backbone's C5 and C2, the
     run's normalization, no pyramid), and its convolutions' channels (None: `fpn_channels`).
     The model predicts `num_classes + 1` classes per pixel: background (0) and the label map's.
-    `hard_pixel_fraction`: the share of each image's pixels, the hardest, that the loss averages
-    (1: every labelled pixel; `ops/semantic_loss`). Measured (benchmarks/panoptic_quality.py: 1,500
-    `synth --stuff` images at 256 px, 15 minutes from scratch, tiny backbone): 0.2 reached mIoU 0.756
-    (0.741-0.774; the shapes 0.45-0.67) in 8 epochs, where every pixel's loss reached 0.692
-    (0.679-0.708; the shapes 0.31-0.51) in 9: small objects no longer drown in the sky. The hardest
-    20% of the whole batch's pixels reached 0.821 in 9, but depends on blank filler images."""
+    `hard_pixel_fraction`: the share of the batch's labelled pixels, the hardest, that the loss
+    averages (1: every labelled pixel; `ops/semantic_loss`). Measured (benchmarks/panoptic_quality.py:
+    1,500 `synth --stuff` images at 256 px, 15 minutes from scratch, tiny backbone): 0.2 reached mIoU
+    0.790 (0.776-0.807; the shapes 0.54-0.67) in 8 epochs, where every pixel's loss reached 0.692
+    (0.679-0.708; the shapes 0.31-0.51) in 9: small objects no longer drown in the sky. Each image's
+    own hardest 20% reached 0.756 (0.741-0.774) in 8."""
 
     semantic_head: str = FPN_HEAD
     semantic_channels: Optional[int] = None

@@ -22,9 +22,10 @@ class SemanticFPNConfig(ModelConfig):
     `hard_pixel_fraction`: the share of the batch's labelled pixels, the hardest, that the loss
     averages (1: every labelled pixel; `ops/semantic_loss`). Measured (benchmarks/panoptic_quality.py:
     1,500 `synth --stuff` images at 256 px, 15 minutes from scratch, tiny backbone): 0.2 reached mIoU
-    0.790 (0.776-0.807; the shapes 0.54-0.67) in 8 epochs, where every pixel's loss reached 0.692
-    (0.679-0.708; the shapes 0.31-0.51) in 9: small objects no longer drown in the sky. Each image's
-    own hardest 20% reached 0.756 (0.741-0.774) in 8."""
+    0.790 (0.776-0.807; the shapes 0.54-0.67) and 0.751 (0.735-0.771) in two runs of 8 epochs, where
+    every pixel's loss reached 0.692 (0.679-0.708; the shapes 0.31-0.51) in 9: small objects no
+    longer drown in the sky. Each image's own hardest 20% reached 0.756 (0.741-0.774) in 8, within
+    the spread of those two runs."""
 
     semantic_head: str = FPN_HEAD
     semantic_channels: Optional[int] = None

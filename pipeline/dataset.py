@@ -17,6 +17,7 @@ from pipeline.augment.compose import augment
 from pipeline.augment.config import AugmentationConfig
 from pipeline.augment.mosaic import mosaic_dataset
 from pipeline.input_shards import pipeline_share
+from pipeline.as_written import as_written
 from pipeline.augment.pixel_maps import CLASS_MAP, FILL, INSTANCE_MAP, maps_of
 from pipeline.letterbox import letterbox, letterbox_map
 from pipeline.ragged_padding import ragged_to_padded
@@ -62,11 +63,11 @@ def most_boxes_per_image(data_dir: str, info: dict, splits: tuple[str, ...] = ("
     for split in (name for name in splits if name in info["splits"]):
         count = info["splits"][split].get("max_boxes_per_image")
         if count is None:
-            labels = tf.data.TFRecordDataset(shard_files(data_dir, split)).map(
+            labels = tf.data.TFRecordDataset(shard_files(data_dir, split)).map(as_written(
                 lambda serialized: tf.io.parse_single_example(
-                    serialized, {record_schema.CLASS_LABEL: tf.io.VarLenFeature(tf.int64)})[record_schema.CLASS_LABEL])
-            count = int(labels.reduce(tf.constant(0, tf.int64),
-                                      lambda most, label: tf.maximum(most, tf.size(label.values, tf.int64))))
+                    serialized, {record_schema.CLASS_LABEL: tf.io.VarLenFeature(tf.int64)})[record_schema.CLASS_LABEL]))
+            count = int(labels.reduce(tf.constant(0, tf.int64), as_written(
+                lambda most, label: tf.maximum(most, tf.size(label.values, tf.int64)))))
         counts.append(count)
     return max(counts, default=0)
 
@@ -126,26 +127,27 @@ def make_dataset(
         # One stateless seed per example, different each epoch, fixed by `seed`. The
         # augmentation's first op letterboxes with its scale jitter, in one resize.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        examples = tf.data.Dataset.zip(records, seeds).map(
+        examples = tf.data.Dataset.zip(records, seeds).map(as_written(
             lambda serialized, example_seed: _square(
                 augment(_decode(serialized, image_size, maps), example_seed, augmentation,
                         (image_size, image_size)),
-                image_size),
+                image_size)),
             num_parallel_calls=AUTOTUNE, deterministic=deterministic)
         if augmentation.mosaic_probability > 0:
             examples = mosaic_dataset(examples, augmentation, seed, deterministic).map(
-                lambda example: _square(example, image_size))
+                as_written(lambda example: _square(example, image_size)))
     else:
-        examples = records.map(lambda serialized: _letterboxed(serialized, image_size, maps),
+        examples = records.map(as_written(lambda serialized: _letterboxed(serialized, image_size, maps)),
                                num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     batches = examples.ragged_batch(batch_size, drop_remainder=training)
-    batches = batches.map(_to_inputs_and_targets, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    batches = batches.map(as_written(_to_inputs_and_targets), num_parallel_calls=AUTOTUNE,
+                          deterministic=deterministic)
     if full_batches and not training:
-        batches = batches.map(lambda images, targets: _filled(images, targets, batch_size, image_size))
+        batches = batches.map(as_written(lambda images, targets: _filled(images, targets, batch_size, image_size)))
         if batch_count is not None:
             batches = batches.concatenate(_blank_batches(batches.element_spec)).take(batch_count)
     if padded_max_boxes is not None:
-        batches = batches.map(lambda images, targets: (images, _padded(targets, padded_max_boxes)),
+        batches = batches.map(as_written(lambda images, targets: (images, _padded(targets, padded_max_boxes))),
                               num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     options = tf.data.Options()
     options.deterministic = deterministic

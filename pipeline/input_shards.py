@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from pipeline.as_written import as_written
+
 
 class PipelineShare(NamedTuple):
     """The files one input pipeline reads, and whether it then keeps only every P-th record."""
@@ -59,4 +61,4 @@ def full_batch_steps(counts: list[int], images_per_step: int) -> int:
 
 
 def _records_in(path: str) -> int:
-    return int(tf.data.TFRecordDataset(path).reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+    return int(tf.data.TFRecordDataset(path).reduce(tf.constant(0, tf.int64), as_written(lambda count, _: count + 1)))

@@ -17,6 +17,7 @@ A version is written in a staging folder and renamed into place, so a watcher (T
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from keras_models.runs.run_directory import load_trained_model
 from serving import model_base
 from keras_models.inference.detection_functions import detect_encoded_images, detect_examples, detect_images
 from keras_models.inference.segmentation_functions import segment_encoded_images, segment_examples, segment_images
+from pipeline.as_written import as_written
 from serving.warmup import write_warmup_requests
 
 
@@ -95,8 +97,9 @@ class _TracedOnce:
     def of(cls, model: keras.Model) -> "_TracedOnce":
         side = model.image_size
         signature = [tf.TensorSpec([None, side, side, 3], tf.float32)]
-        detect = tf.function(model.detect, input_signature=signature) if hasattr(model, "detect") else None
-        return cls(side, detect, tf.function(model.predict_outputs, input_signature=signature))
+        traced = functools.partial(tf.function, input_signature=signature, autograph=False)
+        detect = traced(model.detect) if hasattr(model, "detect") else None
+        return cls(side, detect, traced(model.predict_outputs))
 
 
 def _serving_functions(model: keras.Model, image_masks: bool) -> tuple[Callable, Callable, Callable]:
@@ -104,12 +107,12 @@ def _serving_functions(model: keras.Model, image_masks: bool) -> tuple[Callable,
     model's segmentation, a detector's detection."""
     traced = _TracedOnce.of(model)
     if not model.FINDS_OBJECTS:
-        return (lambda images: segment_encoded_images(traced, images),
-                lambda images: segment_images(traced, images),
-                lambda examples: segment_examples(traced, examples))
-    return (lambda images: detect_encoded_images(traced, images, image_masks),
-            lambda images: detect_images(traced, images, image_masks),
-            lambda examples: detect_examples(traced, examples, image_masks))
+        return (as_written(lambda images: segment_encoded_images(traced, images)),
+                as_written(lambda images: segment_images(traced, images)),
+                as_written(lambda examples: segment_examples(traced, examples)))
+    return (as_written(lambda images: detect_encoded_images(traced, images, image_masks)),
+            as_written(lambda images: detect_images(traced, images, image_masks)),
+            as_written(lambda examples: detect_examples(traced, examples, image_masks)))
 
 
 def _write_saved_model(model: keras.Model, path: str, image_masks: bool = False) -> None:

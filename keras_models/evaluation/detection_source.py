@@ -39,7 +39,7 @@ def model_detector(model: Detector, masks: bool = True) -> DetectExamples:
         outputs = detect_examples(model, serialized)
         return outputs if masks else {name: value for name, value in outputs.items() if name not in left_out}
 
-    return tf.function(detect, input_signature=[tf.TensorSpec([None], tf.string)])
+    return tf.function(detect, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 
 
 def _exported_class_names(model_dir: str) -> tuple[str, ...]:

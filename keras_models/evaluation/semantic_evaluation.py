@@ -27,7 +27,7 @@ SegmentExamples = Callable[[tf.Tensor], dict[str, tf.Tensor]]
 def model_segmenter(model: Segmenter) -> SegmentExamples:
     """The in-process model behind the same function the export's `serve_examples` runs."""
     return tf.function(lambda serialized: segment_examples(model, serialized),
-                       input_signature=[tf.TensorSpec([None], tf.string)])
+                       input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 
 
 def collect_confusions(data_dir: str, split: str, segment: SegmentExamples, classes: int, batch_size: int = 16,

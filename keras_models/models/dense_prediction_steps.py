@@ -12,6 +12,7 @@ from contracts.errors import SettingError
 from keras_models.models.model_config import ModelConfig
 from keras_models.ops.matching import IGNORED
 from pipeline.dataset import IMAGE_VALID
+from pipeline.as_written import as_written
 from pipeline.ragged_padding import ragged_to_padded
 
 
@@ -88,6 +89,7 @@ class DensePredictionSteps(keras.Model):
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
+    @as_written
     def train_step(self, data):
         images, targets = data
         with tf.GradientTape() as tape:
@@ -103,10 +105,12 @@ class DensePredictionSteps(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return self._report(losses, images, targets)
 
+    @as_written
     def test_step(self, data):
         images, targets = data
         return self._report(self._losses_for(images, targets, training=False), images, targets)
 
+    @as_written
     def predict_step(self, data):
         images = data[0] if isinstance(data, tuple) else data
         return self.predict_outputs(images)

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from pipeline.as_written import as_written
 from pipeline.augment.boxes import clip_and_drop, with_probability
 from pipeline.augment.pixel_maps import CLASS_MAP
 
@@ -77,6 +78,6 @@ def mosaic_dataset(examples: tf.data.Dataset, config, seed: int, deterministic: 
 
         return tf.cond(with_probability(apply_seed, config.mosaic_probability), combined, unchanged)
 
-    mixed = tf.data.Dataset.zip(groups, seeds).map(maybe_mosaic, num_parallel_calls=tf.data.AUTOTUNE,
+    mixed = tf.data.Dataset.zip(groups, seeds).map(as_written(maybe_mosaic), num_parallel_calls=tf.data.AUTOTUNE,
                                                    deterministic=deterministic)
     return mixed.unbatch()

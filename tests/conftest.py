@@ -8,9 +8,11 @@ import pathlib
 import numpy as np
 import pytest
 
+from boxflow.cli import prefer_onednn_kernels
 from tests.helpers.made_once import made_once
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+prefer_onednn_kernels()  # before any test module loads TensorFlow: the kernels the command line runs
 logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -1,6 +1,7 @@
 """The `boxflow` command line: exit status 2 and one clear stderr line for bad arguments or input."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -130,3 +131,18 @@ def test_prepare_runner_augment_seed_and_drop_emptied_images_flags(tmp_path, cap
     capsys.readouterr()
     prepared("d", "--drop-emptied-images", "--max-reject-fraction", "1")
     assert f"{6 - len(boxed)} written + {len(boxed)} rejected" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("choice, onednn", [(None, True), ("0", False)])
+def test_commands_run_onednn_kernels_unless_the_user_chose(choice, onednn, tmp_path):
+    """TensorFlow announces its oneDNN kernels at start-up (shown with TF_CPP_MIN_LOG_LEVEL=0): a
+    command asks for them before TensorFlow loads, and a user's TF_ENABLE_ONEDNN_OPTS=0 stands."""
+    environment = {name: value for name, value in os.environ.items() if name != "TF_ENABLE_ONEDNN_OPTS"}
+    environment["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    if choice is not None:
+        environment["TF_ENABLE_ONEDNN_OPTS"] = choice
+    result = subprocess.run([sys.executable, "-m", "boxflow", "evaluate", "--run", str(tmp_path / "no_run"),
+                             "--data", str(tmp_path / "no_data")], capture_output=True, text=True, timeout=300,
+                            env=environment)
+    assert result.returncode == 2 and "no_data: no dataset_info.json" in result.stderr
+    assert ("oneDNN custom operations are on" in result.stderr) == onednn, result.stderr[-2000:]

@@ -24,7 +24,8 @@ from keras_models.models.panoptic_fpn import PanopticFPN
 from keras_models.runs.run_directory import load_trained_model
 from serving.client import panoptic_masks
 from tests.builders import read_records
-from tests.helpers.serving import b64, grpc_predict, rest, serving_run
+from tests.helpers.serving import (EVALUATION_BATCH, answers_as_evaluate_batches, b64, grpc_predict, rest,
+                                   serving_run)
 from tests.test_panoptic_quality import reference_pq
 
 THINGS, STUFF = (1, 2, 3), (4, 5, 6)  # circle, square, triangle; sky, ground, water
@@ -36,7 +37,6 @@ THINGS, STUFF = (1, 2, 3), (4, 5, 6)  # circle, square, triangle; sky, ground, w
 PQ_FLOOR = 0.5
 THINGS_PQ_FLOOR = 0.15
 STUFF_PQ_FLOOR = 0.7
-EVALUATION_BATCH = 16
 
 
 def val_images(data, count: int) -> list[bytes]:
@@ -68,15 +68,8 @@ def test_evaluate_counts_pq_as_panopticapi_does(tiny_panoptic_run, exported, tmp
     model_dir = exported(run) / "shapes" / "1"
     signature = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     records = read_records(data, "val")
-    answers = []
-    for start in range(0, len(records), EVALUATION_BATCH):
-        # Batched as evaluate batches: a batch of another size rounds the convolutions otherwise,
-        # enough to move a pixel at a tie between two classes.
-        batch = [record["encoded"] for record in records[start:start + EVALUATION_BATCH]]
-        answer = signature(images=tf.constant(batch))
-        answers.extend({name: answer[name][index].numpy().astype(int)
-                        for name in (PANOPTIC_CATEGORY_OUTPUT, PANOPTIC_INSTANCE_OUTPUT)}
-                       for index in range(answer[PANOPTIC_CATEGORY_OUTPUT].shape[0]))
+    answers = answers_as_evaluate_batches(signature, [record["encoded"] for record in records],
+                                          (PANOPTIC_CATEGORY_OUTPUT, PANOPTIC_INSTANCE_OUTPUT))
     images = []
     for record, answer in zip(records, answers):
         categories = answer[PANOPTIC_CATEGORY_OUTPUT]

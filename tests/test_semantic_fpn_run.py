@@ -25,7 +25,8 @@ from pipeline.dataset import make_dataset
 from serving.client import predict_rest, semantic_mask
 from serving.request_limits import RequestLimits
 from tests.builders import read_records, small_model
-from tests.helpers.serving import b64, grpc_predict, rest, serving_run
+from tests.helpers.serving import (EVALUATION_BATCH, answers_as_evaluate_batches, b64, grpc_predict, rest,
+                                   serving_run)
 
 # Measured: 6 epochs from scratch at the default recipe (the loss over the hardest 20% of the batch's
 # labelled pixels) reach val mIoU 0.344 (the full suite's run of 2026-12-07); each image's hardest
@@ -66,10 +67,12 @@ def test_evaluate_counts_the_pixels_as_an_independent_reference_does(tiny_semant
     model_dir = exported(run) / "shapes" / "1"
     records = read_records(data, "val")
     signature = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    answers = answers_as_evaluate_batches(signature, [record["encoded"] for record in records],
+                                          (SEMANTIC_MASK_OUTPUT,))
     intersections, unions, correct, labelled = np.zeros(7), np.zeros(7), 0, 0
-    for record in records:
+    for record, answer in zip(records, answers):
         truth = record["semantic"][..., 0]
-        predicted = signature(images=tf.constant([record["encoded"]]))[SEMANTIC_MASK_OUTPUT].numpy()[0]
+        predicted = answer[SEMANTIC_MASK_OUTPUT]
         known = truth != IGNORE_LABEL
         correct += int((truth == predicted)[known].sum())
         labelled += int(known.sum())
@@ -81,7 +84,7 @@ def test_evaluate_counts_the_pixels_as_an_independent_reference_does(tiny_semant
     for flag, source in (("--run", run), ("--model", model_dir)):
         path = tmp_path / f"{flag[2:]}.json"
         assert main(["evaluate", flag, str(source), "--data", str(data), "--out", str(path),
-                     "--resamples", "0"]) == 0
+                     "--resamples", "0", "--batch-size", str(EVALUATION_BATCH)]) == 0
         reports[flag] = json.loads(path.read_text())["semantic"]
     for report in reports.values():
         assert report["images"] == len(records)

@@ -18,7 +18,7 @@ from contracts.export_schema import (ASSETS_EXTRA, BOXES_OUTPUT, BOX_UNCERTAINTY
                                      SEMANTIC_MASK_OUTPUT, STDDEV_OUTPUT)
 from contracts.label_map import parse_label_map
 from keras_models.evaluation.evaluation_image import EvaluationImage
-from keras_models.evaluation.mask_encoding import detection_rles, truth_rles
+from keras_models.evaluation.mask_encoding import detection_rles, encode, truth_masks
 from keras_models.evaluation.panoptic_evaluation import image_panoptic_counts, truth_panoptic
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
 from pipeline.dataset import shard_files
@@ -177,6 +177,8 @@ def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list
         boxes = truth["boxes"][index].numpy().reshape(-1, 4)
         detection_boxes = xyxy_pixels(BOXES_OUTPUT)
         masked = MASKS_OUTPUT in detections
+        # Masks are decoded only to score a mask model, once for its segm AP and its PQ.
+        masks = truth_masks(truth["mask_pngs"][index].numpy().tolist(), len(boxes), height, width) if masked else None
         paired.append(EvaluationImage(
             source_id=truth["source_id"][index].numpy().decode("utf-8", "replace"),
             height=height,
@@ -189,24 +191,23 @@ def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list
             detection_scores=detections[SCORES_OUTPUT][index, :count].numpy(),
             detection_classes=detections[CLASSES_OUTPUT][index, :count].numpy().astype(np.int64) - 1,
             detection_stddev=xyxy_pixels(STDDEV_OUTPUT) if STDDEV_OUTPUT in detections else None,
-            # Masks are decoded only to score a mask model.
-            masks=truth_rles(truth["mask_pngs"][index].numpy().tolist(), len(boxes), height, width) if masked else None,
+            masks=None if masks is None else [encode(mask) for mask in masks],
             detection_masks=(detection_rles(detections[MASKS_OUTPUT][index, :count].numpy(), detection_boxes, height,
                                             width) if masked else None),
-            panoptic_counts=_panoptic_counts(truth, detections, index),
+            panoptic_counts=_panoptic_counts(truth, detections, index, masks or []),
         ))
     return paired
 
 
-def _panoptic_counts(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor], index: int) -> Optional[dict]:
+def _panoptic_counts(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor], index: int,
+                     masks: Sequence[np.ndarray]) -> Optional[dict]:
     """Image `index`'s per-class panoptic matches, from a panoptic model on a record with per-pixel
-    labels; None otherwise."""
+    labels (`masks` its objects' decoded masks); None otherwise."""
     semantic_png = truth["semantic_png"][index].numpy()
     if PANOPTIC_CATEGORY_OUTPUT not in detections or not semantic_png:
         return None
     height, width = int(truth["height"][index]), int(truth["width"][index])
     return image_panoptic_counts(
-        truth_panoptic(semantic_png, truth["mask_pngs"][index].numpy().tolist(), truth["classes"][index].numpy(),
-                       truth["is_crowd"][index].numpy()),
+        truth_panoptic(semantic_png, masks, truth["classes"][index].numpy(), truth["is_crowd"][index].numpy()),
         detections[PANOPTIC_CATEGORY_OUTPUT][index, :height, :width].numpy(),
         detections[PANOPTIC_INSTANCE_OUTPUT][index, :height, :width].numpy())

@@ -20,9 +20,9 @@ def encode(mask: np.ndarray) -> dict:
     return mask_utils.encode(np.asfortranarray(mask, dtype=np.uint8))
 
 
-def truth_rles(pngs: Sequence[bytes], boxes: int, height: int, width: int) -> Optional[list[dict]]:
-    """A record's object masks (one full-image 0/1 PNG per box) as RLEs at `height` x `width`; None
-    when the record does not carry one per box (an image prepared without masks)."""
+def truth_masks(pngs: Sequence[bytes], boxes: int, height: int, width: int) -> Optional[list[np.ndarray]]:
+    """A record's object masks (one full-image 0/1 PNG per box) as bool `[height, width]` arrays;
+    None when the record does not carry one per box (an image prepared without masks)."""
     if len(pngs) != boxes or not boxes:
         return None if boxes else []
     masks = []
@@ -30,7 +30,7 @@ def truth_rles(pngs: Sequence[bytes], boxes: int, height: int, width: int) -> Op
         mask = tf.io.decode_png(png, channels=1)
         if mask.shape[:2] != (height, width):
             mask = tf.image.resize(mask, (height, width), method="nearest")
-        masks.append(encode(mask.numpy()[..., 0] > 0))
+        masks.append(mask.numpy()[..., 0] > 0)
     return masks
 
 

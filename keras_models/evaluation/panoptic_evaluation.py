@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from contracts.record_schema import IGNORE_LABEL
 from keras_models.evaluation.bootstrap import interval_report, resample_counts
-from keras_models.evaluation.panoptic_quality import (ClassCounts, PanopticImage, image_counts, quality_of_counts,
-                                                      summed_counts)
+from keras_models.evaluation.panoptic_quality import (ClassCounts, PanopticImage, image_counts, qualities_of,
+                                                      quality_of_counts, summed_counts)
 
 GROUPS = ("all", "things", "stuff")
 # How `compare` names each group's PQ.
@@ -26,15 +26,15 @@ PQ_GROUPS = {"all": "PQ", "things": "PQ things", "stuff": "PQ stuff"}
 QUALITIES = ("PQ", "SQ", "RQ")
 
 
-def truth_panoptic(semantic_png: bytes, mask_pngs: Sequence[bytes], classes: np.ndarray,
+def truth_panoptic(semantic_png: bytes, masks: Sequence[np.ndarray], classes: np.ndarray,
                    is_crowd: np.ndarray) -> tuple[np.ndarray, np.ndarray, frozenset]:
     """A record's panoptic ground truth: int `[H, W]` class ids (`IGNORE_LABEL` void) and instance
-    numbers, and its crowd `(class id, instance)` pairs. `classes` count from 0, as decoded."""
+    numbers, and its crowd `(class id, instance)` pairs. `masks` are the objects' bool `[H, W]`;
+    `classes` count from 0, as decoded."""
     labels = tf.io.decode_png(semantic_png, channels=1).numpy()[..., 0].astype(np.int64)
     labels[labels == 0] = IGNORE_LABEL
     instances = np.zeros(labels.shape, np.int64)
-    for index, png in enumerate(mask_pngs):
-        mask = tf.io.decode_png(png, channels=1).numpy()[..., 0] > 0
+    for index, mask in enumerate(masks):
         instances[mask & (labels == classes[index] + 1)] = index + 1
     crowd = frozenset((int(classes[index]) + 1, index + 1) for index in np.flatnonzero(is_crowd))
     return labels, instances, crowd
@@ -99,20 +99,13 @@ def _counts_array(per_image: Sequence[dict[int, ClassCounts]], class_count: int)
 
 def _group_qualities(resampled: np.ndarray, ids: Sequence[int]) -> dict[str, np.ndarray]:
     """`{"PQ", "SQ", "RQ"}` `[R]`: the means over the classes of `ids` that appear in each resample
-    (`resampled` `[R, C + 1, 4]` summed counts), NaN where none does; `ClassCounts.quality`'s rules."""
-    chosen = resampled[:, list(ids)]
-    true_positives, false_positives, false_negatives, iou_sum = np.moveaxis(chosen, -1, 0)
-    appears = true_positives + false_positives + false_negatives > 0
+    (`resampled` `[R, C + 1, 4]` summed counts), NaN where none does."""
+    counts = np.moveaxis(resampled[:, list(ids)], -1, 0)
+    appears = counts[:3].sum(axis=0) > 0
+    shown = appears.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sq = np.where(true_positives > 0, iou_sum / true_positives, 0.0)
-        denominator = true_positives + 0.5 * false_positives + 0.5 * false_negatives
-        rq = np.where(denominator > 0, true_positives / denominator, 0.0)
-        shown = appears.sum(axis=1)
-
-        def mean(values: np.ndarray) -> np.ndarray:
-            return np.where(shown > 0, (values * appears).sum(axis=1) / shown, np.nan)
-
-        return {"PQ": mean(sq * rq), "SQ": mean(sq), "RQ": mean(rq)}
+        return {name: np.where(shown > 0, (values * appears).sum(axis=1) / shown, np.nan)
+                for name, values in qualities_of(*counts).items()}
 
 
 def format_panoptic_metrics(metrics: dict) -> list[str]:

@@ -57,10 +57,18 @@ class ClassCounts:
 
     def quality(self) -> dict:
         """`{"PQ", "SQ", "RQ"}` of this class (0 where it has no match)."""
-        denominator = self.true_positives + 0.5 * self.false_positives + 0.5 * self.false_negatives
-        sq = self.iou_sum / self.true_positives if self.true_positives else 0.0
-        rq = self.true_positives / denominator if denominator else 0.0
-        return {"PQ": sq * rq, "SQ": sq, "RQ": rq}
+        qualities = qualities_of(self.true_positives, self.false_positives, self.false_negatives, self.iou_sum)
+        return {name: float(value) for name, value in qualities.items()}
+
+
+def qualities_of(true_positives: np.ndarray, false_positives: np.ndarray, false_negatives: np.ndarray,
+                 iou_sum: np.ndarray) -> dict[str, np.ndarray]:
+    """`{"PQ", "SQ", "RQ"}`, elementwise over counts of any one shape (0 where there is no match)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sq = np.where(np.greater(true_positives, 0), np.divide(iou_sum, true_positives), 0.0)
+        denominator = np.add(true_positives, 0.5 * np.add(false_positives, false_negatives))
+        rq = np.where(np.greater(denominator, 0), np.divide(true_positives, denominator), 0.0)
+    return {"PQ": sq * rq, "SQ": sq, "RQ": rq}
 
 
 def image_counts(image: PanopticImage) -> dict[int, ClassCounts]:

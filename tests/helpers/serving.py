@@ -1,6 +1,6 @@
 """What the serving tests share: REST calls as a plain client makes them, the bad requests every
-server must refuse with TF Serving's answer, and `boxflow serve` run in its own process so that
-its memory can be read from outside."""
+server must refuse with TF Serving's answer, `boxflow serve` run in its own process so that its
+memory can be read from outside, and an export's answers asked as `boxflow evaluate` asks."""
 
 from __future__ import annotations
 
@@ -180,3 +180,19 @@ def held_out_images_and_answer(served: dict, count: int = 8) -> tuple[list[bytes
     reference = detect_encoded_images(served["model"], tf.constant(images))
     assert int(tf.reduce_sum(reference["num_detections"])) > 0
     return images, reference
+
+
+# `boxflow evaluate`'s default batch: a reference built from the export's answers asks in the same
+# batches, since a batch of another size rounds the convolutions otherwise, enough to move a pixel
+# at a tie between two classes.
+EVALUATION_BATCH = 16
+
+
+def answers_as_evaluate_batches(signature, encoded: list[bytes], outputs: tuple[str, ...]) -> list[dict]:
+    """Per image, `{output: int array}` of `signature`'s answer, asked in evaluate's batches."""
+    answers = []
+    for start in range(0, len(encoded), EVALUATION_BATCH):
+        answer = signature(images=tf.constant(encoded[start:start + EVALUATION_BATCH]))
+        answers.extend({name: answer[name][index].numpy().astype(int) for name in outputs}
+                       for index in range(answer[outputs[0]].shape[0]))
+    return answers

@@ -1,5 +1,6 @@
-"""Instance masks as COCO run-length encodings, the form pycocotools' segm evaluation reads:
-the records' ground-truth PNGs, and detections' box-relative masks pasted into the image."""
+"""Instance masks for scoring: the records' ground-truth PNGs decoded (for segm AP and PQ alike),
+and COCO run-length encodings, the form pycocotools' segm evaluation reads, of those and of
+detections' box-relative masks pasted into the image."""
 
 from __future__ import annotations
 

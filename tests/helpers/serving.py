@@ -182,9 +182,8 @@ def held_out_images_and_answer(served: dict, count: int = 8) -> tuple[list[bytes
     return images, reference
 
 
-# `boxflow evaluate`'s default batch: a reference built from the export's answers asks in the same
-# batches, since a batch of another size rounds the convolutions otherwise, enough to move a pixel
-# at a tie between two classes.
+# The batch a reference asks the export in and passes to `boxflow evaluate --batch-size`: a batch of
+# another size rounds the convolutions otherwise, enough to move a pixel at a tie between two classes.
 EVALUATION_BATCH = 16
 
 

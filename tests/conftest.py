@@ -27,7 +27,7 @@ def _share_the_cores_between_workers() -> None:
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", threads)
 
 
-_share_the_cores_between_workers()  # before TensorFlow loads, as the kernels' choice
+_share_the_cores_between_workers()  # before TensorFlow loads, as prefer_onednn_kernels
 logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -37,8 +37,8 @@ SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "d
 # --no-loadscope-reorder`): longest first, so that neither ends far after the other, and arranged so
 # that one worker trains the shared runs (`tiny_panoptic_run` needs most of them) while the other runs
 # long files that need none, and neither sits waiting on a run the other is training. Measured on
-# 2 cores, in seconds: test_panoptic_fpn_run with the runs it needs ~730, test_docs ~700, the
-# others 140-470. Files not listed follow in their collection order.
+# 2 cores, in worker-seconds (2026-12-07): test_panoptic_fpn_run with the runs it needs ~420,
+# test_docs ~350, the others 50-170. Files not listed follow in their collection order.
 LONGEST_FIRST = ("test_panoptic_fpn_run.py", "test_docs.py", "test_quality_floors.py", "test_strategy.py",
                  "test_multi_worker.py", "test_demo.py", "test_default_recipes.py", "test_model_contract.py",
                  "test_export.py", "test_tpu_path.py", "test_train.py", "test_calibration.py", "test_serve.py",

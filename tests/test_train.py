@@ -11,9 +11,11 @@ import sys
 import time
 
 import pytest
+import tensorflow as tf
 
 from boxflow.cli import main
 from contracts.errors import BoxflowError
+from keras_models.training.train_job import fit_datasets
 from keras_models.training.train_settings import train_settings
 from pipeline.augment.config import AugmentationConfig
 from pipeline.dataset import read_dataset_info
@@ -159,6 +161,36 @@ def test_bad_config_files_exit_2_naming_the_file_and_key(data_dir, tmp_path, tex
     assert main(train_args(data_dir, tmp_path / "run", 1) + ["--config", str(config)]) == 2
     error = capsys.readouterr().err
     assert str(config) in error and message in error
+
+
+def test_the_input_pipeline_takes_as_many_threads_as_tensorflow_is_given(data_dir, tmp_path, monkeypatch):
+    def pools(*flags, config=None):
+        settings = dataclasses.replace(settings_of(*flags, config=config), data_dir=str(data_dir))
+        train, validation, _ = fit_datasets(settings, tf.distribute.get_strategy(), val_images=1)
+        return {(stream.options().threading.private_threadpool_size, stream.options().autotune.cpu_budget)
+                for stream in (train, validation)}
+
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
+    assert pools() == {(1, 1)}
+    config = tmp_path / "threads.yaml"
+    config.write_text("input_threads: 3\n")
+    assert pools(config=config) == {(3, 3)}, "the settings file wins over TensorFlow's variable"
+    for unbounded in ("", "0"):  # TensorFlow's "every core"
+        monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", unbounded)
+        assert settings_of().input_threads is None and pools() == {(None, None)}
+
+
+@pytest.mark.parametrize("variable, text, message", [
+    ("two", "", "TF_NUM_INTRAOP_THREADS='two': must be a whole number of threads"),
+    ("1", "input_threads: 0\n", "input_threads must be at least 1, got 0"),
+])
+def test_a_bad_thread_count_exits_2_naming_where_it_is_set(data_dir, tmp_path, monkeypatch, capsys, variable, text,
+                                                           message):
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", variable)
+    config = tmp_path / "threads.yaml"
+    config.write_text(text or "{}\n")
+    assert main(train_args(data_dir, tmp_path / "run", 1) + ["--config", str(config)]) == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -23,7 +23,8 @@ def add_to(commands: argparse._SubParsersAction) -> None:
                "rois_per_image, foreground_fraction, pyramid; Mask R-CNN's as Faster R-CNN's and "
                "mask_head_channels; semantic FPN's semantic_head (fpn or aspp) and semantic_channels), "
                "weight_decay, momentum, max_boxes, "
-               "deterministic_input and an augmentation mapping.")
+               "deterministic_input, input_threads (tf.data's threads; default TF_NUM_INTRAOP_THREADS when set, "
+               "else every core) and an augmentation mapping.")
     parser.add_argument("--data", required=True, help="prepared dataset folder")
     parser.add_argument("--out", required=True, help="run directory (config, label map, checkpoints, logs)")
     parser.add_argument("--config", help="YAML file of training settings")

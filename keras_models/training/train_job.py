@@ -260,14 +260,14 @@ def fit_datasets(settings: TrainSettings, strategy: tf.distribute.Strategy, val_
         return make_dataset(settings.data_dir, "train", settings.image_size, settings.batch_size, training=True,
                             seed=settings.seed, padded_max_boxes=padded, augmentation=settings.augmentation,
                             input_context=context, deterministic=settings.deterministic_input,
-                            **maps).repeat()
+                            threads=settings.input_threads, **maps).repeat()
 
     def validation(context: Optional[tf.distribute.InputContext] = None,
                    batch_count: Optional[int] = None) -> tf.data.Dataset:
         return make_dataset(settings.data_dir, "val", settings.image_size, settings.batch_size, training=False,
                             padded_max_boxes=padded, full_batches=compiled or context is not None,
                             batch_count=batch_count, input_context=context,
-                            deterministic=settings.deterministic_input, **maps)
+                            deterministic=settings.deterministic_input, threads=settings.input_threads, **maps)
 
     if replicas == 1:
         steps = math.ceil(val_images / settings.batch_size) if val_images else None

@@ -9,6 +9,7 @@ config, and refuses a field that only another model reads.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Optional
 
 from contracts.errors import BoxflowError, SettingError
@@ -27,6 +28,8 @@ from pipeline.ragged_padding import padded_box_count
 # The models' config fields a run fills in itself: the dataset's classes and which are stuff, the
 # run's normalization (`TrainSettings.norm`, None: by the strategy) and its seed.
 FILLED_BY_THE_RUN = ("num_classes", "stuff_classes", "norm", "sampling_seed")
+# TensorFlow's variable for its intra-op pool; the input pipeline follows it unless set itself.
+THREADS_VARIABLE = "TF_NUM_INTRAOP_THREADS"
 # The fields a settings file or the factory's keywords may name besides the run's own.
 MODEL_FIELDS = tuple(dict.fromkeys(name for config in MODEL_CONFIGS.values() for name in config.field_names()
                                    if name not in FILLED_BY_THE_RUN))
@@ -64,6 +67,9 @@ class TrainSettings:
     # The same batches in the same order on every run (at some cost in input speed): for comparing
     # runs that differ in one setting, such as precision.
     deterministic_input: bool = False
+    # The CPU threads the input pipeline takes (`make_dataset(threads=...)`). None: every core,
+    # unless TF_NUM_INTRAOP_THREADS bounds TensorFlow's own pools, then as many (the factory reads it).
+    input_threads: Optional[int] = None
     # The boxes per image padded batches hold (several replicas, XLA). None: fitted to the data
     # (ragged_padding.padded_box_count of dataset_info.json's max_boxes_per_image).
     max_boxes: Optional[int] = None
@@ -97,7 +103,7 @@ class TrainSettings:
             raise SettingError("norm", "frozen_batch keeps the backbone's stored BatchNorm statistics fixed, and "
                                "without weights or init_from they are random; set one, or choose norm batch, "
                                "sync_batch or group", mentions=("weights", "init_from", "norm"))
-        for name in ("epochs", "batch_size", "max_boxes"):
+        for name in ("epochs", "batch_size", "max_boxes", "input_threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise SettingError(name, f"must be at least 1, got {getattr(self, name)}")
         for name in ("learning_rate", "clip_norm"):
@@ -162,6 +168,7 @@ def train_settings(data_dir: str, run_dir: str, config_path: Optional[str] = Non
     if config_path:
         values = _read_config(config_path)
     values.update({name: value for name, value in overrides.items() if value is not None})
+    values.setdefault("input_threads", _threads_from_environment())
     model = values.get("model", TrainSettings.model)
     if model not in MODEL_CONFIGS:
         raise SettingError("model", f"must be one of {', '.join(MODELS)}, got {model!r}")
@@ -175,6 +182,19 @@ def train_settings(data_dir: str, run_dir: str, config_path: Optional[str] = Non
                            f"{'it' if len(others) == 1 else 'them'}; this run trains {model}")
     model_config = config_class(**{name: values.pop(name) for name in list(values) if name in own})
     return TrainSettings(data_dir=data_dir, run_dir=run_dir, model_config=model_config, **values)
+
+
+def _threads_from_environment() -> Optional[int]:
+    """TensorFlow's intra-op thread count as TF_NUM_INTRAOP_THREADS sets it; None when unset or 0
+    (TensorFlow's "every core")."""
+    value = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not value:
+        return None
+    try:
+        threads = int(value)
+    except ValueError:
+        raise BoxflowError(f"{THREADS_VARIABLE}={value!r}: must be a whole number of threads") from None
+    return threads if threads > 0 else None
 
 
 def _read_config(path: str) -> dict[str, object]:

@@ -163,9 +163,9 @@ def make_dataset(
     # lives for the run, keeps autotuning.
     options.autotune.enabled = training
     if threads is not None:
-        # tf.data sizes its pool to the machine, whatever TensorFlow's own pools are set to. Two runs
-        # with one TensorFlow thread each, side by side on 2 cores, took 58 s and 95 s at tf.data's
-        # default, 57 s each bounded to one thread.
+        # tf.data sizes its pool to the machine, whatever TensorFlow's own pools are set to, so a run
+        # bounded to its share of a shared machine would not stay inside it
+        # (benchmarks/shared_cores_bench.py measures two such runs side by side).
         options.threading.private_threadpool_size = threads
         options.autotune.cpu_budget = threads
     return batches.with_options(options).prefetch(AUTOTUNE)

@@ -109,9 +109,8 @@ def make_dataset(
     ones: every batch has the same static shape (XLA, TPUs) and no image is lost; `batch_count`
     then makes it exactly that many batches, all-blank ones after the split's, so that every input
     pipeline of a strategy runs the same steps. `deterministic=True` fixes the order of every
-    parallel step, so a run reproduces bit for bit. Only the training stream is autotuned.
-    `threads` bounds the CPU the pipeline takes, its own thread pool and autotuning's budget alike
-    (None: every core, tf.data's default).
+    parallel step, so a run reproduces bit for bit. No stream is autotuned: each parallel step runs
+    one call per thread of the pool. `threads` sizes that pool (None: every core, tf.data's default).
     """
     files = shard_files(data_dir, split)
     maps = (INSTANCE_MAP,) * with_masks + (CLASS_MAP,) * with_semantic
@@ -156,18 +155,18 @@ def make_dataset(
     options.deterministic = deterministic
     # Sharding is done above, explicitly; the strategy must not shard again.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    # A split read once per epoch runs at fixed parallelism (one call per core). Autotuned, its
-    # iterator's tuning thread held `fit` for 28-42 s in a third of the epochs when Keras deleted
-    # the validation iterator it makes in advance (seen in the native stack: the main thread in
-    # `RootDataset::Iterator::~Iterator`, waiting for that thread); the training stream, which
-    # lives for the run, keeps autotuning.
-    options.autotune.enabled = training
+    # Fixed parallelism, one call per thread. An autotuned iterator's deletion waits for autotuning's
+    # thread to wake, and that thread sleeps up to a minute between rounds: Keras deletes the training
+    # iterator at the end of `fit` and the validation one each epoch, and the deletions held the run
+    # 28-50 s in a third to half of the runs (seen in the native stack:
+    # `RootDataset::Iterator::~Iterator` waiting on `Model::OptimizeLoop`). At every core it is no slower:
+    # 394 and 356 examples/s against 252 and 328 autotuned (Panoptic FPN's input, 2 cores).
+    options.autotune.enabled = False
     if threads is not None:
         # tf.data sizes its pool to the machine, whatever TensorFlow's own pools are set to, so a run
         # bounded to its share of a shared machine would not stay inside it
         # (benchmarks/shared_cores_bench.py measures two such runs side by side).
         options.threading.private_threadpool_size = threads
-        options.autotune.cpu_budget = threads
     return batches.with_options(options).prefetch(AUTOTUNE)
 
 

@@ -117,14 +117,25 @@ def _serving_functions(model: keras.Model, image_masks: bool) -> tuple[Callable,
 
 def _write_saved_model(model: keras.Model, path: str, image_masks: bool = False) -> None:
     encoded_images, pixel_images, examples = _serving_functions(model, image_masks)
-
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(export_schema.ENCODED_IMAGES_SIGNATURE, encoded_images,
-                         input_signature=[tf.TensorSpec([None], tf.string, name=export_schema.IMAGES_INPUT)])
-    archive.add_endpoint(export_schema.PIXEL_IMAGES_SIGNATURE, pixel_images,
-                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8,
-                                                        name=export_schema.IMAGES_INPUT)])
-    archive.add_endpoint(export_schema.EXAMPLES_SIGNATURE, examples,
-                         input_signature=[tf.TensorSpec([None], tf.string, name=export_schema.EXAMPLES_INPUT)])
+    _add_traced_endpoint(archive, export_schema.ENCODED_IMAGES_SIGNATURE, encoded_images,
+                         tf.TensorSpec([None], tf.string, name=export_schema.IMAGES_INPUT))
+    _add_traced_endpoint(archive, export_schema.PIXEL_IMAGES_SIGNATURE, pixel_images,
+                         tf.TensorSpec([None, None, None, 3], tf.uint8, name=export_schema.IMAGES_INPUT))
+    _add_traced_endpoint(archive, export_schema.EXAMPLES_SIGNATURE, examples,
+                         tf.TensorSpec([None], tf.string, name=export_schema.EXAMPLES_INPUT))
     archive.write_out(path, verbose=False)
+
+
+def _add_traced_endpoint(archive: keras.export.ExportArchive, name: str, function: Callable,
+                         spec: tf.TensorSpec) -> None:
+    """`archive.add_endpoint(name, function, [spec])`, but saved as one concrete function, traced
+    once. ExportArchive's endpoints are `tf.function`s, which it traces to list their variables and
+    which `tf.saved_model.save` traces again in the context of saving (a cache key of its own):
+    every signature was traced twice. The archive has no public way to take a concrete function, so
+    this fills in what `add_endpoint` does (Keras 3.x's fields; tests/test_export.py holds the
+    result to the in-process model)."""
+    setattr(archive._tf_trackable, name, tf.function(function, autograph=False).get_concrete_function(spec))
+    archive._endpoint_names.append(name)
+    archive._endpoint_signatures[name] = [spec]

@@ -44,10 +44,13 @@ def equivalence_data(tmp_path_factory):
 # its untrained RPN ranks proposals whose scores differ by rounding, so in float32 the difference is
 # 0.8% of the change, 1e-7 in float64 (measured on Faster R-CNN; the helper runs TensorFlow's
 # deterministic kernels, without them it ranged from 1e-7 to 1.3%). Mask R-CNN stands for Faster
-# R-CNN, whose every stage it runs, and adds its mask stage. The Keras Applications backbones reach
+# R-CNN, whose every stage it runs, and adds its mask stage. Per-replica BatchNorm, the control that
+# shows the comparison can fail, trains RetinaNet only: both models' backbones hold the same layer,
+# and Mask R-CNN's control cost 1.5 of the fixture's minutes. The Keras Applications backbones reach
 # the same synchronized layer (every one of their normalization layers is the chosen one:
 # tests/test_normalization.py); MobileNetV2's run here, in float64, cost 60 s of the suite's time.
 EQUIVALENCE_CONFIGS = ("retinanet:tiny:float32", "mask_rcnn:tiny:float64")
+CONTROL_CONFIG = EQUIVALENCE_CONFIGS[0]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,8 @@ def equivalence_reports(equivalence_data, tmp_path_factory):
     validation = prepared_synth(tmp_path_factory.mktemp("validation"), 14, 128, (16, 48), seed=8, num_shards=1,
                                 val_fraction=0.5)
     result = subprocess.run([sys.executable, "-m", "tests.helpers.strategy_equivalence", str(equivalence_data), "3",
-                             *EQUIVALENCE_CONFIGS, "--crowded", str(crowded), "--validation", str(validation)],
+                             *EQUIVALENCE_CONFIGS, "--control", CONTROL_CONFIG, "--crowded", str(crowded),
+                             "--validation", str(validation)],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     reports = [json.loads(line) for line in result.stdout.strip().splitlines() if line.startswith("{")]
@@ -73,8 +77,8 @@ def test_mirrored_over_two_cpus_trains_like_one_device_with_synchronized_batch_n
     # Backbone trainable, BatchNorm in training mode: synchronized statistics make the two
     # replicas of 2 images train like one device with 4.
     assert report["sync_batch_difference"] < 0.01 * report["max_change"], report
-    # Per-replica statistics differ from the global batch's: the test can fail.
-    assert report["batch_difference"] > 10 * report["sync_batch_difference"], report
+    if config == CONTROL_CONFIG:  # per-replica statistics differ from the global batch's: the test can fail
+        assert report["batch_difference"] > 10 * report["sync_batch_difference"], report
 
 
 @pytest.mark.slow

@@ -21,8 +21,7 @@ from keras_models.evaluation.evaluation_image import EvaluationImage
 from keras_models.evaluation.mask_encoding import detection_rles, encode, truth_masks
 from keras_models.evaluation.panoptic_evaluation import image_panoptic_counts, truth_panoptic
 from keras_models.ops.box_uncertainty import NO_UNCERTAINTY
-from pipeline.dataset import shard_files
-from pipeline.record_decoding import decode_ground_truth
+from pipeline.dataset import ground_truth_batches
 from keras_models.inference.detection_functions import Detector, detect_examples
 
 # serialized tf.Examples [B] → the TF OD API outputs of keras_models/inference/detection_functions.py
@@ -152,11 +151,10 @@ def collect(data_dir: str, split: str, detect: DetectExamples, batch_size: int =
 
     `progress(images done)` is called about every `progress_every` images.
     """
-    records = tf.data.TFRecordDataset(shard_files(data_dir, split))
     images: list[EvaluationImage] = []
-    for serialized in records.batch(batch_size).prefetch(1):
+    for serialized, truth in ground_truth_batches(data_dir, split, batch_size):
         before = len(images)
-        images.extend(_pair(decode_ground_truth(serialized), detect(serialized)))
+        images.extend(_pair(as_arrays(truth), as_arrays(detect(serialized))))
         if len(images) // progress_every > before // progress_every:
             progress(len(images))
     if not images:
@@ -164,50 +162,60 @@ def collect(data_dir: str, split: str, detect: DetectExamples, batch_size: int =
     return images
 
 
-def _pair(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor]) -> list[EvaluationImage]:
+def as_arrays(batch: dict[str, tf.Tensor | tf.RaggedTensor]) -> dict[str, list[np.ndarray] | np.ndarray]:
+    """A batch's eager tensors as NumPy, once: each ragged one as the list of its `B` rows. Indexed
+    image by image, eager tensors would run an op per index and field."""
+
+    def rows(ragged: tf.RaggedTensor) -> list[np.ndarray]:
+        values, splits = ragged.values.numpy(), ragged.row_splits.numpy()
+        return [values[start:end] for start, end in zip(splits[:-1], splits[1:])]
+
+    return {name: rows(value) if isinstance(value, tf.RaggedTensor) else value.numpy() for name, value in batch.items()}
+
+
+def _pair(truth: dict, detections: dict) -> list[EvaluationImage]:
+    """One `EvaluationImage` per image of a batch, from `as_arrays` of its ground truth and detections."""
     paired = []
-    for index in range(int(tf.shape(truth["height"])[0])):
-        height, width = int(truth["height"][index]), int(truth["width"][index])
+    for index, (height, width) in enumerate(zip(truth["height"].tolist(), truth["width"].tolist())):
         count = int(detections[COUNT_OUTPUT][index])
 
         def xyxy_pixels(output: str) -> np.ndarray:
-            ymin, xmin, ymax, xmax = np.moveaxis(detections[output][index, :count].numpy(), -1, 0)
+            ymin, xmin, ymax, xmax = np.moveaxis(detections[output][index, :count], -1, 0)
             return np.stack([xmin * width, ymin * height, xmax * width, ymax * height], axis=-1)
 
-        boxes = truth["boxes"][index].numpy().reshape(-1, 4)
+        boxes = truth["boxes"][index].reshape(-1, 4)
         detection_boxes = xyxy_pixels(BOXES_OUTPUT)
         masked = MASKS_OUTPUT in detections
         # Masks are decoded only to score a mask model, once for its segm AP and its PQ.
-        masks = truth_masks(truth["mask_pngs"][index].numpy().tolist(), len(boxes), height, width) if masked else None
+        masks = truth_masks(truth["mask_pngs"][index].tolist(), len(boxes), height, width) if masked else None
         paired.append(EvaluationImage(
-            source_id=truth["source_id"][index].numpy().decode("utf-8", "replace"),
+            source_id=truth["source_id"][index].decode("utf-8", "replace"),
             height=height,
             width=width,
             boxes=boxes,
-            classes=truth["classes"][index].numpy(),
-            is_crowd=truth["is_crowd"][index].numpy(),
-            difficult=truth["difficult"][index].numpy(),
+            classes=truth["classes"][index],
+            is_crowd=truth["is_crowd"][index],
+            difficult=truth["difficult"][index],
             detection_boxes=detection_boxes,
-            detection_scores=detections[SCORES_OUTPUT][index, :count].numpy(),
-            detection_classes=detections[CLASSES_OUTPUT][index, :count].numpy().astype(np.int64) - 1,
+            detection_scores=detections[SCORES_OUTPUT][index, :count],
+            detection_classes=detections[CLASSES_OUTPUT][index, :count].astype(np.int64) - 1,
             detection_stddev=xyxy_pixels(STDDEV_OUTPUT) if STDDEV_OUTPUT in detections else None,
             masks=None if masks is None else [encode(mask) for mask in masks],
-            detection_masks=(detection_rles(detections[MASKS_OUTPUT][index, :count].numpy(), detection_boxes, height,
+            detection_masks=(detection_rles(detections[MASKS_OUTPUT][index, :count], detection_boxes, height,
                                             width) if masked else None),
             panoptic_counts=_panoptic_counts(truth, detections, index, masks or []),
         ))
     return paired
 
 
-def _panoptic_counts(truth: dict[str, tf.Tensor], detections: dict[str, tf.Tensor], index: int,
-                     masks: Sequence[np.ndarray]) -> Optional[dict]:
+def _panoptic_counts(truth: dict, detections: dict, index: int, masks: Sequence[np.ndarray]) -> Optional[dict]:
     """Image `index`'s per-class panoptic matches, from a panoptic model on a record with per-pixel
     labels (`masks` its objects' decoded masks); None otherwise."""
-    semantic_png = truth["semantic_png"][index].numpy()
+    semantic_png = truth["semantic_png"][index]
     if PANOPTIC_CATEGORY_OUTPUT not in detections or not semantic_png:
         return None
     height, width = int(truth["height"][index]), int(truth["width"][index])
     return image_panoptic_counts(
-        truth_panoptic(semantic_png, masks, truth["classes"][index].numpy(), truth["is_crowd"][index].numpy()),
-        detections[PANOPTIC_CATEGORY_OUTPUT][index, :height, :width].numpy(),
-        detections[PANOPTIC_INSTANCE_OUTPUT][index, :height, :width].numpy())
+        truth_panoptic(semantic_png, masks, truth["classes"][index], truth["is_crowd"][index]),
+        detections[PANOPTIC_CATEGORY_OUTPUT][index, :height, :width],
+        detections[PANOPTIC_INSTANCE_OUTPUT][index, :height, :width])

@@ -21,7 +21,7 @@ from pipeline.as_written import as_written
 from pipeline.augment.pixel_maps import CLASS_MAP, FILL, INSTANCE_MAP, maps_of
 from pipeline.letterbox import letterbox, letterbox_map
 from pipeline.ragged_padding import ragged_to_padded
-from pipeline.record_decoding import decode_ground_truth, decode_record
+from pipeline.record_decoding import decode_record
 
 AUTOTUNE = tf.data.AUTOTUNE
 # The key of a full batch's `[B]` float32 mask: 1 for a real image, 0 for a blank one that fills
@@ -39,14 +39,6 @@ def shard_files(data_dir: str, split: str) -> list[str]:
     if not files:
         raise BoxflowError(f"{data_dir}: no shards for split '{split}'")
     return files
-
-
-def ground_truth_batches(data_dir: str, split: str, batch_size: int) -> tf.data.Dataset:
-    """The split's records in batches of `(serialized [B], decode_ground_truth(serialized))`, for
-    scoring a model: the annotations are parsed in the input pipeline's graph, beside the model's
-    work, rather than op by op in Python (140 ms per batch of 16, measured)."""
-    records = tf.data.TFRecordDataset(shard_files(data_dir, split)).batch(batch_size)
-    return records.map(lambda serialized: (serialized, decode_ground_truth(serialized))).prefetch(1)
 
 
 def read_dataset_info(data_dir: str) -> dict:

@@ -133,9 +133,9 @@ def _add_traced_endpoint(archive: keras.export.ExportArchive, name: str, functio
     """`archive.add_endpoint(name, function, [spec])`, but saved as one concrete function, traced
     once. ExportArchive's endpoints are `tf.function`s, which it traces to list their variables and
     which `tf.saved_model.save` traces again in the context of saving (a cache key of its own):
-    every signature was traced twice. The archive has no public way to take a concrete function, so
-    this fills in what `add_endpoint` does (Keras 3.x's fields; tests/test_export.py holds the
-    result to the in-process model)."""
+    every signature was traced twice, and tracing is most of an export's time. The archive has no
+    public way to take a concrete function, so this fills in what `add_endpoint` does (Keras 3.x's
+    fields; tests/test_export.py holds the result to the in-process model)."""
     setattr(archive._tf_trackable, name, tf.function(function, autograph=False).get_concrete_function(spec))
     archive._endpoint_names.append(name)
     archive._endpoint_signatures[name] = [spec]

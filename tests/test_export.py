@@ -190,3 +190,28 @@ def test_evaluating_the_export_equals_evaluating_the_run(trained, tmp_path):
     assert ("calibration" in from_run) == ("calibration" in from_model) == trained["kind"].startswith("uncertain")
     if "calibration" in from_run:
         assert from_model["calibration"]["coverage"] == pytest.approx(from_run["calibration"]["coverage"], abs=1e-3)
+
+
+def test_each_signature_is_traced_once_and_saved_as_that_trace(tmp_path):
+    import keras
+
+    from serving.export import _add_traced_endpoint
+
+    layer = keras.layers.Dense(2, kernel_initializer="ones")
+    layer.build((None, 3))
+    traces = []
+
+    def doubled(values):
+        traces.append(values.shape)  # runs once per trace
+        return {"doubled": 2.0 * layer(values)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(layer)
+    _add_traced_endpoint(archive, "serve_values", doubled, tf.TensorSpec([None, 3], tf.float32, name="values"))
+    archive.write_out(str(tmp_path / "model"), verbose=False)
+    # Given an input signature, ExportArchive's own endpoint is traced here once more, while saving.
+    assert len(traces) == 1
+    signature = tf.saved_model.load(str(tmp_path / "model")).signatures["serve_values"]
+    assert set(signature.structured_input_signature[1]) == {"values"}
+    values = tf.constant([[1.0, 2.0, 3.0]])
+    np.testing.assert_allclose(signature(values=values)["doubled"].numpy(), [[12.0, 12.0]])

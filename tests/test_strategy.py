@@ -46,7 +46,7 @@ def equivalence_data(tmp_path_factory):
 # deterministic kernels, without them it ranged from 1e-7 to 1.3%). Mask R-CNN stands for Faster
 # R-CNN, whose every stage it runs, and adds its mask stage. Per-replica BatchNorm, the control that
 # shows the comparison can fail, trains RetinaNet only: both models' backbones hold the same layer,
-# and Mask R-CNN's control cost 1.5 of the fixture's minutes. The Keras Applications backbones reach
+# and Mask R-CNN's control was a third Mask R-CNN training. The Keras Applications backbones reach
 # the same synchronized layer (every one of their normalization layers is the chosen one:
 # tests/test_normalization.py); MobileNetV2's run here, in float64, cost 60 s of the suite's time.
 EQUIVALENCE_CONFIGS = ("retinanet:tiny:float32", "mask_rcnn:tiny:float64")

@@ -14,7 +14,8 @@ from contracts.export_schema import SEMANTIC_MASK_OUTPUT
 from keras_models.evaluation.bootstrap import interval_report, resample_counts
 from keras_models.evaluation.semantic_metrics import ConfusionMatrix
 from keras_models.inference.segmentation_functions import Segmenter, segment_examples
-from pipeline.dataset import ground_truth_batches
+from pipeline.dataset import shard_files
+from pipeline.record_decoding import decode_ground_truth
 
 BACKGROUND = "background"  # label 0's name in reports
 INTERVAL_METRICS = ("mIoU", "pixel_accuracy")
@@ -37,7 +38,8 @@ def collect_confusions(data_dir: str, split: str, segment: SegmentExamples, clas
     about every `progress_every` images."""
     matrices: list[ConfusionMatrix] = []
     done = 0
-    for serialized, truth in ground_truth_batches(data_dir, split, batch_size):
+    for serialized in tf.data.TFRecordDataset(shard_files(data_dir, split)).batch(batch_size).prefetch(1):
+        truth = decode_ground_truth(serialized)
         masks = segment(serialized)[SEMANTIC_MASK_OUTPUT].numpy()
         for index, png in enumerate(truth["semantic_png"].numpy()):
             if not png:
